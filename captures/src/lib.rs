@@ -1,0 +1,1 @@
+//! `captures`: the wutap capture file format.

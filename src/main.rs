@@ -1,0 +1,2 @@
+//! wutap: capture, analyze and replay MS-WUSP traffic.
+fn main() {}

@@ -1,0 +1,2 @@
+//! `wusp`: the sans-I/O model of MS-WUSP.
+pub mod xpress;
