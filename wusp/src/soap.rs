@@ -1,0 +1,314 @@
+//! SOAP 1.1 envelopes: decode any WUSP message, encode it back (reference 1.4).
+//!
+//! [`Envelope::decode`] accepts what the wire carries: `s:` or `soap:` or any prefix, with
+//! or without XML declaration, literal or SOAP-encoded arrays, a `Header` (recorded, rule
+//! T-02), SOAP 1.2 (FE3 variant, recorded). [`Envelope::encode`] writes a decoded envelope
+//! back byte for byte, and writes only what changed when the message was edited.
+
+use std::sync::Arc;
+
+#[cfg(test)]
+use crate::ErrorCode;
+use crate::error::{Error, Location, Result};
+use crate::fault::Fault;
+use crate::messages::{Request, Response};
+use crate::ops::{NS_SOAP, NS_SOAP12, Operation, Service};
+use crate::types::RawElement;
+use crate::xml::{Decoder, Encoder, Limits, NS_XSD, NS_XSI, XmlValue};
+
+/// The SOAP version of an envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoapVersion {
+    /// SOAP 1.1 (every WSUS message).
+    Soap11,
+    /// SOAP 1.2 (the FE3 / Microsoft Update variant, reference 1.9).
+    Soap12,
+}
+
+/// What the body of an envelope holds.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per message; boxing would only add an indirection
+#[non_exhaustive]
+pub enum Body {
+    /// A request.
+    Request(Request),
+    /// A successful response.
+    Response(Response),
+    /// A SOAP fault.
+    Fault(Fault),
+    /// A body element that is no WUSP message (kept verbatim).
+    Other {
+        /// Its namespace URI.
+        namespace: Option<String>,
+        /// Its local name.
+        name: String,
+        /// The element as written.
+        raw: RawElement,
+    },
+}
+
+/// How a freshly built envelope is written (decoded envelopes keep their own form).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvelopeStyle {
+    /// `<s:Envelope>` without XML declaration, `xsi`/`xsd` on `s:Body`: native WUA requests
+    /// and WSUS Client-service responses.
+    Native,
+    /// `<?xml …?><soap:Envelope xmlns:soap xmlns:xsi xmlns:xsd>`: WSUS SimpleAuth and
+    /// Reporting responses.
+    Declared,
+}
+
+/// A SOAP envelope holding one WUSP message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// The message.
+    pub body: Body,
+    /// SOAP version.
+    pub version: SoapVersion,
+    /// True when the envelope has a `Header` element (forbidden by T-02 for WSUS).
+    pub has_header: bool,
+    /// Form used when the envelope was built in code.
+    pub style: EnvelopeStyle,
+    source: Option<Arc<EnvelopeSource>>,
+}
+
+#[derive(Debug)]
+struct EnvelopeSource {
+    doc: Arc<str>,
+    root_begin: usize,
+    root_end: usize,
+    /// Bindings in scope at the body root (declared by Envelope and Body).
+    scope: Vec<(String, String)>,
+}
+
+impl PartialEq for EnvelopeSource {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Envelope {
+    /// An envelope for a request, in native WUA form.
+    pub fn request(r: impl Into<Request>) -> Envelope {
+        Envelope::new(Body::Request(r.into()), EnvelopeStyle::Native)
+    }
+
+    /// An envelope for a response, in the form WSUS uses for that service.
+    pub fn response(r: impl Into<Response>) -> Envelope {
+        let r = r.into();
+        let style = match r.operation().service() {
+            Service::Client => EnvelopeStyle::Native,
+            _ => EnvelopeStyle::Declared,
+        };
+        Envelope::new(Body::Response(r), style)
+    }
+
+    /// An envelope for a fault, in WSUS form.
+    pub fn fault(f: Fault) -> Envelope {
+        Envelope::new(Body::Fault(f), EnvelopeStyle::Native)
+    }
+
+    fn new(body: Body, style: EnvelopeStyle) -> Envelope {
+        Envelope {
+            body,
+            version: SoapVersion::Soap11,
+            has_header: false,
+            style,
+            source: None,
+        }
+    }
+
+    /// Decodes a message with default limits.
+    pub fn decode(bytes: &[u8]) -> Result<Envelope> {
+        Envelope::decode_with(bytes, &Limits::default())
+    }
+
+    /// Decodes a message with the given limits.
+    pub fn decode_with(bytes: &[u8], limits: &Limits) -> Result<Envelope> {
+        if bytes.len() > limits.max_body {
+            return Err(Error::Limit {
+                what: "body size",
+                limit: limits.max_body as u64,
+                at: Location::default(),
+            });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| Error::Utf8 {
+            offset: e.valid_up_to() as u64,
+        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Envelope::decode_shared(Arc::from(text), limits)
+    }
+
+    /// Decodes a message held in shared text (avoids a copy when the caller has one).
+    pub fn decode_shared(doc: Arc<str>, limits: &Limits) -> Result<Envelope> {
+        let keep = doc.clone();
+        let mut d = Decoder::new(&doc, Some(keep.clone()), *limits)?;
+        let root = d.root()?;
+        let version = match d.ns_of(&root) {
+            Some(NS_SOAP) if root.local() == "Envelope" => SoapVersion::Soap11,
+            Some(NS_SOAP12) if root.local() == "Envelope" => SoapVersion::Soap12,
+            ns => {
+                return Err(d.error_at(
+                    &root,
+                    format!(
+                        "root element <{}> in namespace {:?} is not a SOAP Envelope",
+                        root.qname(),
+                        ns.unwrap_or("")
+                    ),
+                ));
+            }
+        };
+        let mut has_header = false;
+        type Found = (Body, usize, usize, Vec<(String, String)>);
+        let mut found: Option<Found> = None;
+        while let Some(child) = d.next_child(&root)? {
+            let soap_ns = d.ns_of(&child) == d.ns_of(&root);
+            match child.local() {
+                "Header" if soap_ns => {
+                    has_header = true;
+                    d.skip(&child)?;
+                }
+                "Body" if soap_ns && found.is_none() => {
+                    let scope = d_scope(&d);
+                    let mut body = None;
+                    while let Some(el) = d.next_child(&child)? {
+                        if body.is_some() {
+                            return Err(d.error_at(
+                                &el,
+                                format!("a second element <{}> in the SOAP Body", el.qname()),
+                            ));
+                        }
+                        let begin = el.offset() as usize;
+                        let b = decode_body(&mut d, &el)?;
+                        body = Some((b, begin, d.pos() as usize));
+                    }
+                    let Some((b, begin, end)) = body else {
+                        return Err(d.error_at(&child, "the SOAP Body is empty"));
+                    };
+                    found = Some((b, begin, end, scope));
+                }
+                _ => {
+                    return Err(d.error_at(
+                        &child,
+                        format!("unexpected <{}> in the SOAP Envelope", child.qname()),
+                    ));
+                }
+            }
+        }
+        d.finish()?;
+        let Some((body, root_begin, root_end, scope)) = found else {
+            return Err(d.error_at(&root, "the SOAP Envelope has no Body"));
+        };
+        Ok(Envelope {
+            body,
+            version,
+            has_header,
+            style: EnvelopeStyle::Native,
+            source: Some(Arc::new(EnvelopeSource {
+                doc: keep,
+                root_begin,
+                root_end,
+                scope,
+            })),
+        })
+    }
+
+    /// The web method of the message, when it is a WUSP request or response.
+    pub fn operation(&self) -> Option<Operation> {
+        match &self.body {
+            Body::Request(r) => Some(r.operation()),
+            Body::Response(r) => Some(r.operation()),
+            _ => None,
+        }
+    }
+
+    /// The document the envelope was decoded from, if any.
+    pub fn source_text(&self) -> Option<&str> {
+        self.source.as_ref().map(|s| &*s.doc)
+    }
+
+    /// Writes the envelope. A decoded, unchanged envelope gives back its exact bytes.
+    pub fn encode(&self) -> String {
+        let mut e = Encoder::new();
+        let ns = self.body_namespace();
+        if let Some(src) = &self.source {
+            e.raw(&src.doc[..src.root_begin]);
+            for (p, u) in &src.scope {
+                e.push_binding(p, u);
+            }
+            e.enter_ns(ns);
+            self.encode_body(&mut e);
+            e.raw(&src.doc[src.root_end..]);
+            return e.into_string();
+        }
+        let (soap, close) = match self.style {
+            EnvelopeStyle::Native => {
+                e.raw("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\">");
+                ("s", "</s:Body></s:Envelope>")
+            }
+            EnvelopeStyle::Declared => {
+                e.raw("<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"><soap:Body>");
+                ("soap", "</soap:Body></soap:Envelope>")
+            }
+        };
+        e.push_binding(soap, NS_SOAP);
+        e.push_binding("xsi", NS_XSI);
+        e.push_binding("xsd", NS_XSD);
+        e.enter_ns(ns);
+        self.encode_body(&mut e);
+        e.raw(close);
+        e.into_string()
+    }
+
+    fn body_namespace(&self) -> &'static str {
+        match &self.body {
+            Body::Request(r) => r.operation().service().namespace(),
+            Body::Response(r) => r.operation().service().namespace(),
+            Body::Fault(_) => NS_SOAP,
+            Body::Other { .. } => "",
+        }
+    }
+
+    fn encode_body(&self, e: &mut Encoder) {
+        match &self.body {
+            Body::Request(r) => r.encode(e),
+            Body::Response(r) => r.encode(e),
+            Body::Fault(f) => f.encode_value(e, "Fault", ""),
+            Body::Other { raw, .. } => e.raw(raw.xml()),
+        }
+    }
+}
+
+fn d_scope(d: &Decoder<'_>) -> Vec<(String, String)> {
+    d.bindings_in_scope()
+}
+
+fn decode_body<'a>(d: &mut Decoder<'a>, el: &crate::xml::Start<'a>) -> Result<Body> {
+    let ns = d.ns_of(el).unwrap_or("").to_string();
+    if (ns == NS_SOAP || ns == NS_SOAP12) && el.local() == "Fault" {
+        return match crate::xml::decode_field::<Fault>(d, el, "")? {
+            crate::Field::Value(f) => Ok(Body::Fault(f)),
+            _ => Ok(Body::Fault(Fault::default())),
+        };
+    }
+    if let Some(op) = Operation::from_request_element(&ns, el.local()) {
+        return Request::decode(op, d, el).map(Body::Request);
+    }
+    if let Some(op) = Operation::from_response_element(&ns, el.local()) {
+        return Response::decode(op, d, el).map(Body::Response);
+    }
+    let name = el.local().to_string();
+    let raw = match RawElement::decode_value(d, el, "")? {
+        crate::Field::Value(r) => r,
+        _ => RawElement::default(),
+    };
+    Ok(Body::Other {
+        namespace: (!ns.is_empty()).then_some(ns),
+        name,
+        raw,
+    })
+}
+
+#[cfg(test)]
+#[path = "soap_tests.rs"]
+mod tests;

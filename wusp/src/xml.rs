@@ -1,0 +1,1458 @@
+//! The lossless XML layer under every typed message.
+//!
+//! Decoding is a recursive descent over `quick_xml` events with our own namespace scopes
+//! (names are matched by namespace URI, never by prefix), limits against hostile input, and
+//! errors that carry the element path and byte offset.
+//!
+//! Losslessness: every field is a [`Field`], which keeps *absent*, `xsi:nil`, *empty* and
+//! *invalid* apart from a value. Every decoded structure remembers its [`Source`]: the
+//! document it came from and where each child element sits. Encoding a structure that has a
+//! source patches it: a child whose value is unchanged is copied byte for byte, elements the
+//! model does not know (native Windows sends some) stay where they were, text and comments
+//! between children are kept, and only changed fields are written anew. So decode → encode
+//! reproduces any document byte for byte, and an edit changes only the edited element.
+//! Values built in code (no source) are written in wutap's canonical form.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::QName;
+
+use crate::error::{Error, Location, Result};
+
+/// The XML Schema instance namespace (`xsi:nil`).
+pub const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// The XML Schema namespace (`xsd`), declared on envelopes wutap writes.
+pub const NS_XSD: &str = "http://www.w3.org/2001/XMLSchema";
+
+/// Limits applied while decoding, against hostile or broken input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest document accepted, in bytes.
+    pub max_body: usize,
+    /// Deepest element nesting accepted.
+    pub max_depth: u32,
+    /// Most elements accepted in one document.
+    pub max_elements: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 256 << 20,
+            max_depth: 128,
+            max_elements: 20_000_000,
+        }
+    }
+}
+
+/// One element's value in its four wire states plus the decoded value.
+///
+/// `Absent`, `Nil` (`xsi:nil="true"`) and `Empty` (`<Name/>`) are distinct on the wire
+/// and stay distinct here; `Invalid` keeps text that does not parse as the schema type (an
+/// analyzer reports it, rule T-10) instead of failing the whole message.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Field<T> {
+    /// The element is not there.
+    #[default]
+    Absent,
+    /// The element carries `xsi:nil="true"`.
+    Nil,
+    /// The element is there with no content.
+    Empty,
+    /// The element holds a value.
+    Value(T),
+    /// The element holds text that is not a valid value of its type (kept verbatim).
+    Invalid(String),
+}
+
+impl<T> Field<T> {
+    /// The value, if the element holds one.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Field::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// Mutable access to the value, if any.
+    pub fn value_mut(&mut self) -> Option<&mut T> {
+        match self {
+            Field::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// Consumes the field and returns its value, if any.
+    pub fn into_value(self) -> Option<T> {
+        match self {
+            Field::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// True when the element is not in the document.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Field::Absent)
+    }
+    /// True when the element is in the document (in any state).
+    pub fn is_present(&self) -> bool {
+        !self.is_absent()
+    }
+    /// True when the element is present but holds text that is not a valid value.
+    pub fn is_invalid(&self) -> bool {
+        matches!(self, Field::Invalid(_))
+    }
+}
+
+impl<T> From<T> for Field<T> {
+    fn from(v: T) -> Self {
+        Field::Value(v)
+    }
+}
+
+impl<T> Field<Vec<T>> {
+    /// The items of an array field; absent, nil and empty arrays are all empty lists
+    /// (reference 1.4: "treat the first three as empty list").
+    pub fn items(&self) -> &[T] {
+        match self {
+            Field::Value(v) => v,
+            _ => &[],
+        }
+    }
+    /// Sets the array, writing `Empty` for an empty list.
+    pub fn set_items(&mut self, items: Vec<T>) {
+        *self = if items.is_empty() {
+            Field::Empty
+        } else {
+            Field::Value(items)
+        };
+    }
+}
+
+/// Where a decoded structure came from: the document and the layout of its children.
+///
+/// It compares equal to every other `Source`, so structural equality of messages ignores
+/// where they were decoded from. `Source::default()` means "built in code".
+#[derive(Clone, Default)]
+pub struct Source(Option<Arc<SourceInner>>);
+
+impl PartialEq for Source {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Source {}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("Source(code)"),
+            Some(s) => write!(f, "Source(bytes {}..{})", s.begin, s.end),
+        }
+    }
+}
+
+impl Source {
+    /// True when the value was decoded from a document.
+    pub fn is_decoded(&self) -> bool {
+        self.0.is_some()
+    }
+    /// The byte range of the element in its document, when decoded.
+    pub fn span(&self) -> Option<std::ops::Range<usize>> {
+        self.0.as_ref().map(|s| s.begin as usize..s.end as usize)
+    }
+    /// The exact bytes of the element as decoded, when decoded.
+    pub fn raw(&self) -> Option<&str> {
+        self.0
+            .as_ref()
+            .map(|s| &s.doc[s.begin as usize..s.end as usize])
+    }
+}
+
+/// Namespace bindings in scope: `(prefix, uri)`, `""` being the default namespace.
+pub(crate) type Scope = Arc<[(Box<str>, Box<str>)]>;
+
+pub(crate) struct SourceInner {
+    doc: Arc<str>,
+    /// Bindings in scope inside the element (its own declarations last).
+    scope: Scope,
+    /// How many of the last `scope` entries the element's own start tag declares.
+    own_decls: u32,
+    begin: u32,
+    content: u32,
+    end: u32,
+    local: Box<str>,
+    slots: Box<[Slot]>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    field: u16,
+    begin: u32,
+    end: u32,
+}
+
+const UNKNOWN_SLOT: u16 = u16::MAX;
+
+/// An element start as the decoder hands it to typed decoding.
+#[derive(Clone, Debug)]
+pub struct Start<'a> {
+    raw_name: &'a str,
+    local: &'a str,
+    ns: Option<u16>,
+    begin: u64,
+    content: u64,
+    empty: bool,
+    nil: bool,
+    own_decls: u32,
+}
+
+impl<'a> Start<'a> {
+    /// The element's local name.
+    pub fn local(&self) -> &'a str {
+        self.local
+    }
+    /// The element's qualified name as written.
+    pub fn qname(&self) -> &'a str {
+        self.raw_name
+    }
+    /// Byte offset of the `<` of the start tag.
+    pub fn offset(&self) -> u64 {
+        self.begin
+    }
+}
+
+/// Streaming decoder over one document with namespace scopes, limits and location tracking.
+pub struct Decoder<'a> {
+    doc: &'a str,
+    arc: Option<Arc<str>>,
+    reader: Reader<&'a [u8]>,
+    base: u64,
+    uris: Vec<Cow<'a, str>>,
+    bindings: Vec<(Cow<'a, str>, u16, u32)>,
+    scope_cache: Option<Scope>,
+    depth: u32,
+    path: Vec<&'a str>,
+    elements: u64,
+    limits: Limits,
+    saw_text: bool,
+    last_end_begin: u64,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder over `doc`. With `source` set, decoded structures remember it (lossless mode).
+    pub fn new(doc: &'a str, source: Option<Arc<str>>, limits: Limits) -> Result<Self> {
+        if doc.len() > limits.max_body {
+            return Err(Error::Limit {
+                what: "body size",
+                limit: limits.max_body as u64,
+                at: Location::default(),
+            });
+        }
+        Ok(Self::with_base(doc, source, limits, 0))
+    }
+
+    fn with_base(doc: &'a str, arc: Option<Arc<str>>, limits: Limits, base: u64) -> Self {
+        let mut reader = Reader::from_str(doc);
+        let cfg = reader.config_mut();
+        cfg.check_end_names = true;
+        cfg.expand_empty_elements = false;
+        cfg.trim_text_start = false;
+        cfg.trim_text_end = false;
+        Decoder {
+            doc,
+            arc,
+            reader,
+            base,
+            uris: Vec::new(),
+            bindings: Vec::new(),
+            scope_cache: None,
+            depth: 0,
+            path: Vec::new(),
+            elements: 0,
+            limits,
+            saw_text: false,
+            last_end_begin: 0,
+        }
+    }
+
+    /// A decoder over one element of a source, with that source's bindings in scope.
+    fn for_slot(src: &'a SourceInner, slot: &Slot) -> Decoder<'a> {
+        let doc = &src.doc[..slot.end as usize];
+        let mut d = Decoder::with_base(doc, None, Limits::default(), 0);
+        // Position the reader at the slot: quick-xml reads from a slice, so give it the tail.
+        d.reader = Reader::from_str(&src.doc[slot.begin as usize..slot.end as usize]);
+        d.base = slot.begin as u64;
+        for (p, u) in src.scope.iter() {
+            let id = d.intern(Cow::Borrowed(u));
+            d.bindings.push((Cow::Borrowed(p), id, 0));
+        }
+        d
+    }
+
+    /// Current absolute byte offset.
+    pub fn pos(&self) -> u64 {
+        self.base + self.reader.buffer_position()
+    }
+
+    /// The namespace bindings in scope now, outermost first.
+    pub fn bindings_in_scope(&self) -> Vec<(String, String)> {
+        self.bindings
+            .iter()
+            .map(|(p, u, _)| (p.to_string(), self.uris[*u as usize].to_string()))
+            .collect()
+    }
+
+    /// The document being decoded.
+    pub fn doc(&self) -> &'a str {
+        self.doc
+    }
+
+    fn at(&self, offset: u64) -> Location {
+        Location {
+            path: self.path.join("/"),
+            offset,
+        }
+    }
+
+    /// An error at the current position.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::Soap {
+            at: self.at(self.pos()),
+            message: message.into(),
+        }
+    }
+
+    /// An error at the start of `start`.
+    pub fn error_at(&self, start: &Start<'_>, message: impl Into<String>) -> Error {
+        Error::Soap {
+            at: self.at(start.begin),
+            message: message.into(),
+        }
+    }
+
+    fn intern(&mut self, uri: Cow<'a, str>) -> u16 {
+        if let Some(i) = self.uris.iter().position(|u| *u == uri) {
+            return i as u16;
+        }
+        self.uris.push(uri);
+        (self.uris.len() - 1) as u16
+    }
+
+    /// The namespace URI of an element, if it has one.
+    pub fn ns_of(&self, start: &Start<'_>) -> Option<&str> {
+        start.ns.map(|i| &*self.uris[i as usize])
+    }
+
+    /// True when two elements are in the same namespace.
+    pub fn same_ns(&self, a: &Start<'_>, b: &Start<'_>) -> bool {
+        a.ns == b.ns
+    }
+
+    fn resolve(&self, prefix: &str) -> Option<u16> {
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(p, _, _)| p == prefix)
+            .map(|(_, u, _)| *u)
+    }
+
+    fn read(&mut self) -> Result<(u64, Event<'a>)> {
+        let before = self.pos();
+        match self.reader.read_event() {
+            Ok(ev) => Ok((before, ev)),
+            Err(e) => {
+                let offset = self.base + self.reader.error_position();
+                Err(Error::Xml {
+                    at: self.at(offset),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    fn open(&mut self, begin: u64, bs: &BytesStart<'a>, empty: bool) -> Result<Start<'a>> {
+        self.elements += 1;
+        if self.elements > self.limits.max_elements {
+            return Err(Error::Limit {
+                what: "element count",
+                limit: self.limits.max_elements,
+                at: self.at(begin),
+            });
+        }
+        if self.depth + 1 > self.limits.max_depth {
+            return Err(Error::Limit {
+                what: "nesting depth",
+                limit: self.limits.max_depth as u64,
+                at: self.at(begin),
+            });
+        }
+        // Slice names out of the document itself so they live as long as it does.
+        let name_len = bs.name().as_ref().len();
+        let tag_from = begin as usize + 1;
+        let tag_to = (self.pos() as usize)
+            .saturating_sub(1)
+            .max(tag_from + name_len);
+        let raw_name: &'a str = &self.doc[tag_from..tag_from + name_len];
+        let attrs_raw: &'a str = &self.doc[tag_from + name_len..tag_to];
+        let (prefix, local) = split_qname(raw_name);
+        let depth = self.depth + 1;
+        let mut own_decls = 0;
+        let mut nil = false;
+        if !attrs_raw
+            .trim_matches(|c: char| c.is_ascii_whitespace() || c == '/')
+            .is_empty()
+        {
+            let mut nil_candidates: Vec<(&'a str, bool)> = Vec::new();
+            for attr in parse_attrs(attrs_raw) {
+                let attr = attr.map_err(|e| Error::Xml {
+                    at: self.at(begin),
+                    message: format!("bad attribute in <{raw_name}>: {e}"),
+                })?;
+                let key = attr.key;
+                if key == "xmlns" || key.starts_with("xmlns:") {
+                    let p = key
+                        .strip_prefix("xmlns")
+                        .unwrap_or("")
+                        .trim_start_matches(':');
+                    let id = self.intern(attr.value);
+                    self.bindings.push((Cow::Borrowed(p), id, depth));
+                    own_decls += 1;
+                    self.scope_cache = None;
+                } else if let Some((p, "nil")) = key.split_once(':') {
+                    let v = attr.value.trim();
+                    nil_candidates.push((p, v == "true" || v == "1"));
+                }
+            }
+            for (p, is_true) in nil_candidates {
+                if is_true && self.resolve(p).map(|i| &*self.uris[i as usize]) == Some(NS_XSI) {
+                    nil = true;
+                }
+            }
+        }
+        // An undeclared prefix is tolerated: the element simply has no namespace.
+        let ns = self.resolve(prefix.unwrap_or(""));
+        self.path.push(local);
+        if empty {
+            // An empty element closes at once; its declarations apply only to itself.
+            self.path.pop();
+            self.pop_bindings(depth);
+        } else {
+            self.depth = depth;
+        }
+        Ok(Start {
+            raw_name,
+            local,
+            ns: if prefix.is_none() && ns.is_some_and(|i| self.uris[i as usize].is_empty()) {
+                None
+            } else {
+                ns
+            },
+            begin,
+            content: self.pos(),
+            empty,
+            nil,
+            own_decls,
+        })
+    }
+
+    fn pop_bindings(&mut self, depth: u32) {
+        while self
+            .bindings
+            .last()
+            .is_some_and(|b| b.2 >= depth && b.2 != 0)
+        {
+            self.bindings.pop();
+            self.scope_cache = None;
+        }
+    }
+
+    fn close(&mut self) {
+        let depth = self.depth;
+        self.pop_bindings(depth);
+        self.depth = depth.saturating_sub(1);
+        self.path.pop();
+    }
+
+    /// The bindings in scope now.
+    fn scope(&mut self) -> Scope {
+        if let Some(s) = &self.scope_cache {
+            return s.clone();
+        }
+        let s: Scope = self
+            .bindings
+            .iter()
+            .map(|(p, u, _)| (Box::from(&**p), Box::from(&*self.uris[*u as usize])))
+            .collect();
+        self.scope_cache = Some(s.clone());
+        s
+    }
+
+    /// Reads the prolog up to and including the root start tag.
+    pub fn root(&mut self) -> Result<Start<'a>> {
+        loop {
+            let (begin, ev) = self.read()?;
+            match ev {
+                Event::Start(bs) => return self.open(begin, &bs, false),
+                Event::Empty(bs) => return self.open(begin, &bs, true),
+                Event::DocType(_) => return Err(Error::Dtd { at: self.at(begin) }),
+                Event::Eof => {
+                    return Err(Error::Soap {
+                        at: self.at(begin),
+                        message: "document has no root element".into(),
+                    });
+                }
+                Event::Text(t) if !is_blank(&t) => {
+                    return Err(Error::Xml {
+                        at: self.at(begin),
+                        message: "text before the root element".into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Checks that nothing but whitespace, comments and PIs follow the root element.
+    pub fn finish(&mut self) -> Result<()> {
+        loop {
+            let (begin, ev) = self.read()?;
+            match ev {
+                Event::Eof => return Ok(()),
+                Event::Start(_) | Event::Empty(_) => {
+                    return Err(Error::Xml {
+                        at: self.at(begin),
+                        message: "a second root element".into(),
+                    });
+                }
+                Event::Text(t) if !is_blank(&t) => {
+                    return Err(Error::Xml {
+                        at: self.at(begin),
+                        message: "text after the root element".into(),
+                    });
+                }
+                Event::DocType(_) => return Err(Error::Dtd { at: self.at(begin) }),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next child element of `parent`, or `None` after `parent`'s end tag.
+    pub fn next_child(&mut self, parent: &Start<'a>) -> Result<Option<Start<'a>>> {
+        if parent.empty {
+            return Ok(None);
+        }
+        loop {
+            let (begin, ev) = self.read()?;
+            match ev {
+                Event::Start(bs) => return self.open(begin, &bs, false).map(Some),
+                Event::Empty(bs) => return self.open(begin, &bs, true).map(Some),
+                Event::End(_) => {
+                    self.last_end_begin = begin;
+                    self.close();
+                    return Ok(None);
+                }
+                Event::Text(t) => {
+                    if !is_blank(&t) {
+                        self.saw_text = true;
+                    }
+                }
+                Event::CData(_) => self.saw_text = true,
+                Event::GeneralRef(r) => {
+                    self.check_ref(begin, &r)?;
+                    self.saw_text = true;
+                }
+                Event::DocType(_) => return Err(Error::Dtd { at: self.at(begin) }),
+                Event::Eof => return Err(self.eof(begin)),
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+            }
+        }
+    }
+
+    fn eof(&self, begin: u64) -> Error {
+        Error::Xml {
+            at: self.at(begin),
+            message: format!(
+                "document ends inside <{}>",
+                self.path.last().copied().unwrap_or("")
+            ),
+        }
+    }
+
+    fn check_ref(&self, begin: u64, r: &quick_xml::events::BytesRef<'_>) -> Result<Option<char>> {
+        if r.is_char_ref() {
+            return match r.resolve_char_ref() {
+                Ok(Some(c)) => Ok(Some(c)),
+                _ => Err(Error::Xml {
+                    at: self.at(begin),
+                    message: "bad character reference".into(),
+                }),
+            };
+        }
+        let name: &str = r;
+        match predefined(name) {
+            Some(c) => Ok(Some(c)),
+            None => Err(Error::Entity {
+                name: name.to_string(),
+                at: self.at(begin),
+            }),
+        }
+    }
+
+    /// Skips the element `start` (whose start tag was just read) and everything in it.
+    pub fn skip(&mut self, start: &Start<'a>) -> Result<()> {
+        if start.empty {
+            return Ok(());
+        }
+        let mut depth = 0u32;
+        loop {
+            let (begin, ev) = self.read()?;
+            match ev {
+                Event::Start(_) => {
+                    depth += 1;
+                    self.elements += 1;
+                    if self.depth + depth > self.limits.max_depth {
+                        return Err(Error::Limit {
+                            what: "nesting depth",
+                            limit: self.limits.max_depth as u64,
+                            at: self.at(begin),
+                        });
+                    }
+                }
+                Event::Empty(_) => self.elements += 1,
+                Event::End(_) => {
+                    if depth == 0 {
+                        self.last_end_begin = begin;
+                        self.close();
+                        return Ok(());
+                    }
+                    depth -= 1;
+                }
+                Event::GeneralRef(r) => {
+                    self.check_ref(begin, &r)?;
+                }
+                Event::DocType(_) => return Err(Error::Dtd { at: self.at(begin) }),
+                Event::Eof => return Err(self.eof(begin)),
+                _ => {}
+            }
+            if self.elements > self.limits.max_elements {
+                return Err(Error::Limit {
+                    what: "element count",
+                    limit: self.limits.max_elements,
+                    at: self.at(begin),
+                });
+            }
+        }
+    }
+
+    /// The text content of a simple element, unescaped; child elements are an error.
+    pub fn text(&mut self, start: &Start<'a>) -> Result<Cow<'a, str>> {
+        if start.empty {
+            return Ok(Cow::Borrowed(""));
+        }
+        let mut out: Option<String> = None;
+        let mut first: Cow<'a, str> = Cow::Borrowed("");
+        loop {
+            let (begin, ev) = self.read()?;
+            let piece: Cow<'a, str> = match ev {
+                Event::Text(t) => t.xml10_content(),
+                Event::CData(c) => c.xml10_content(),
+                Event::GeneralRef(r) => match self.check_ref(begin, &r)? {
+                    Some(c) => Cow::Owned(c.to_string()),
+                    None => Cow::Borrowed(""),
+                },
+                Event::End(_) => {
+                    self.last_end_begin = begin;
+                    self.close();
+                    return Ok(match out {
+                        Some(s) => Cow::Owned(s),
+                        None => first,
+                    });
+                }
+                Event::Start(bs) | Event::Empty(bs) => {
+                    let name = bs.name().as_ref().to_string();
+                    return Err(Error::Soap {
+                        at: self.at(begin),
+                        message: format!("element <{name}> inside a simple value"),
+                    });
+                }
+                Event::DocType(_) => return Err(Error::Dtd { at: self.at(begin) }),
+                Event::Eof => return Err(self.eof(begin)),
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => continue,
+            };
+            match &mut out {
+                Some(s) => s.push_str(&piece),
+                None if first.is_empty() => first = piece,
+                None => {
+                    let mut s = first.clone().into_owned();
+                    s.push_str(&piece);
+                    out = Some(s);
+                }
+            }
+        }
+    }
+
+    /// The raw (still escaped) content of a text-only element; `None` if it has markup.
+    pub fn raw_text(&mut self, start: &Start<'a>) -> Result<Option<&'a str>> {
+        if start.empty {
+            return Ok(Some(""));
+        }
+        let from = start.content;
+        let rest = &self.doc.as_bytes()[from as usize..];
+        // Find the first `<`: if it starts our end tag, the content is plain escaped text.
+        let Some(lt) = memchr::memchr(b'<', rest) else {
+            return Err(self.eof(start.content));
+        };
+        if rest.get(lt + 1) != Some(&b'/') {
+            return Ok(None);
+        }
+        let raw = &self.doc[from as usize..from as usize + lt];
+        // Let the reader consume the text and the end tag (checks the end name).
+        let span = self
+            .reader
+            .read_to_end(QName(start.raw_name))
+            .map_err(|e| Error::Xml {
+                at: self.at(start.begin),
+                message: e.to_string(),
+            })?;
+        self.last_end_begin = self.base + span.end;
+        self.close();
+        Ok(Some(raw))
+    }
+
+    /// Takes and resets the "non-whitespace text seen" flag.
+    fn take_saw_text(&mut self) -> bool {
+        std::mem::take(&mut self.saw_text)
+    }
+}
+
+fn split_qname(q: &str) -> (Option<&str>, &str) {
+    match q.split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, q),
+    }
+}
+
+struct RawAttr<'a> {
+    key: &'a str,
+    value: Cow<'a, str>,
+}
+
+/// Parses `name="value"` pairs of a start tag (values unescaped).
+fn parse_attrs(raw: &str) -> impl Iterator<Item = Result<RawAttr<'_>, String>> {
+    let mut rest = raw;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '/');
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(eq) = rest.find('=') else {
+            rest = "";
+            return Some(Err("attribute without value".to_string()));
+        };
+        let key = rest[..eq].trim();
+        let after = rest[eq + 1..].trim_start();
+        let Some(q) = after.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            rest = "";
+            return Some(Err(format!("unquoted value for attribute {key}")));
+        };
+        let Some(close) = after[1..].find(q) else {
+            rest = "";
+            return Some(Err(format!("unterminated value for attribute {key}")));
+        };
+        let value = &after[1..1 + close];
+        rest = &after[close + 2..];
+        let value = match unescape(value) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(RawAttr { key, value }))
+    })
+}
+
+fn is_blank(t: &str) -> bool {
+    t.bytes().all(|b| b.is_ascii_whitespace())
+}
+
+fn predefined(name: &str) -> Option<char> {
+    Some(match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        _ => return None,
+    })
+}
+
+/// Unescapes XML text: the five predefined entities and character references.
+pub fn unescape(raw: &str) -> Result<Cow<'_, str>, String> {
+    let bytes = raw.as_bytes();
+    let Some(first) = memchr::memchr(b'&', bytes) else {
+        return Ok(Cow::Borrowed(raw));
+    };
+    let mut out = String::with_capacity(raw.len());
+    out.push_str(&raw[..first]);
+    let mut i = first;
+    while i < bytes.len() {
+        // bytes[i] == b'&'
+        let Some(semi) = memchr::memchr(b';', &bytes[i..]) else {
+            return Err(format!("unterminated entity at byte {i}"));
+        };
+        let name = &raw[i + 1..i + semi];
+        if let Some(c) = predefined(name) {
+            out.push(c);
+        } else if let Some(num) = name.strip_prefix('#') {
+            let code = match num.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => num.parse::<u32>(),
+            };
+            match code.ok().and_then(char::from_u32) {
+                Some(c) => out.push(c),
+                None => return Err(format!("bad character reference &{name}; at byte {i}")),
+            }
+        } else {
+            return Err(format!("undeclared entity &{name}; at byte {i}"));
+        }
+        i += semi + 1;
+        match memchr::memchr(b'&', &bytes[i..]) {
+            Some(n) => {
+                out.push_str(&raw[i..i + n]);
+                i += n;
+            }
+            None => {
+                out.push_str(&raw[i..]);
+                break;
+            }
+        }
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// Escapes text content (`&`, `<`, `>`), as .NET's XmlSerializer does.
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    escape_with(s, false)
+}
+
+/// Escapes an attribute value (`&`, `<`, `>`, `"`).
+pub fn escape_attr(s: &str) -> Cow<'_, str> {
+    escape_with(s, true)
+}
+
+fn escape_with(s: &str, quotes: bool) -> Cow<'_, str> {
+    let needs = |b: u8| b == b'&' || b == b'<' || b == b'>' || (quotes && b == b'"');
+    if !s.bytes().any(needs) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if quotes => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Writes XML, tracking namespace bindings so that names get the right prefix.
+pub struct Encoder {
+    out: String,
+    scope: Vec<(String, String)>,
+    /// Namespace of the element being written (children are qualified in it).
+    ns: Vec<String>,
+}
+
+impl Encoder {
+    /// An encoder with nothing in scope.
+    pub fn new() -> Self {
+        Encoder {
+            out: String::new(),
+            scope: Vec::new(),
+            ns: vec![String::new()],
+        }
+    }
+
+    /// The output so far.
+    pub fn into_string(self) -> String {
+        self.out
+    }
+
+    /// Appends raw, already well-formed XML.
+    pub fn raw(&mut self, s: &str) {
+        self.out.push_str(s);
+    }
+
+    /// Declares a binding for the elements that follow (as written by the caller's start tag).
+    pub fn push_binding(&mut self, prefix: &str, uri: &str) {
+        self.scope.push((prefix.to_string(), uri.to_string()));
+    }
+
+    /// Removes the last `n` bindings.
+    pub fn pop_bindings(&mut self, n: usize) {
+        let keep = self.scope.len().saturating_sub(n);
+        self.scope.truncate(keep);
+    }
+
+    fn resolve(&self, prefix: &str) -> Option<&str> {
+        self.scope
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, u)| u.as_str())
+    }
+
+    /// The namespace children are written in.
+    pub fn current_ns(&self) -> &str {
+        self.ns.last().map(String::as_str).unwrap_or("")
+    }
+
+    /// Enters an element in namespace `ns` (for its children).
+    pub fn enter_ns(&mut self, ns: &str) {
+        self.ns.push(ns.to_string());
+    }
+
+    /// Leaves the namespace entered last.
+    pub fn leave_ns(&mut self) {
+        self.ns.pop();
+    }
+
+    /// Writes `<name` with the prefix that binds the current namespace; returns the qname
+    /// and how many bindings the tag declared.
+    fn open_tag(&mut self, local: &str) -> (String, usize) {
+        let ns = self.current_ns().to_string();
+        let mut declared = 0;
+        let prefix = self
+            .scope
+            .iter()
+            .rev()
+            .find(|(p, u)| *u == ns && self.resolve(p) == Some(u.as_str()))
+            .map(|(p, _)| p.clone());
+        let qname = match prefix {
+            Some(p) if p.is_empty() => local.to_string(),
+            Some(p) => format!("{p}:{local}"),
+            None if ns.is_empty() && self.resolve("").is_none_or(str::is_empty) => {
+                local.to_string()
+            }
+            None => {
+                self.out.push('<');
+                self.out.push_str(local);
+                self.out.push_str(" xmlns=\"");
+                self.out.push_str(&escape_attr(&ns));
+                self.out.push('"');
+                self.scope.push((String::new(), ns));
+                declared = 1;
+                return (local.to_string(), declared);
+            }
+        };
+        self.out.push('<');
+        self.out.push_str(&qname);
+        (qname, declared)
+    }
+
+    /// Writes `<name>text</name>` with already escaped text.
+    pub fn text_element(&mut self, local: &str, escaped: &str) {
+        let (q, d) = self.open_tag(local);
+        if escaped.is_empty() {
+            self.out.push_str(" />");
+        } else {
+            self.out.push('>');
+            self.out.push_str(escaped);
+            self.out.push_str("</");
+            self.out.push_str(&q);
+            self.out.push('>');
+        }
+        self.pop_bindings(d);
+    }
+
+    /// Writes an empty element `<name />`.
+    pub fn empty_element(&mut self, local: &str) {
+        let (_, d) = self.open_tag(local);
+        self.out.push_str(" />");
+        self.pop_bindings(d);
+    }
+
+    /// Writes `<name xsi:nil="true" />`.
+    pub fn nil_element(&mut self, local: &str) {
+        let (_, d) = self.open_tag(local);
+        let xsi = self
+            .scope
+            .iter()
+            .rev()
+            .find(|(p, u)| u == NS_XSI && !p.is_empty() && self.resolve(p) == Some(NS_XSI))
+            .map(|(p, _)| p.clone());
+        match xsi {
+            Some(p) => {
+                self.out.push(' ');
+                self.out.push_str(&p);
+                self.out.push_str(":nil=\"true\" />");
+            }
+            None => self.out.push_str(
+                " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:nil=\"true\" />",
+            ),
+        }
+        self.pop_bindings(d);
+    }
+
+    /// Opens `<name>` for children; returns a token for [`Encoder::end`].
+    pub fn start(&mut self, local: &str) -> Open {
+        let (q, d) = self.open_tag(local);
+        self.out.push('>');
+        Open {
+            qname: q,
+            declared: d,
+        }
+    }
+
+    /// Opens `<name attrs>` with extra raw attribute text (e.g. namespace declarations).
+    pub fn start_with(&mut self, local: &str, raw_attrs: &str) -> Open {
+        let (q, d) = self.open_tag(local);
+        self.out.push_str(raw_attrs);
+        self.out.push('>');
+        Open {
+            qname: q,
+            declared: d,
+        }
+    }
+
+    /// Closes an element opened with [`Encoder::start`].
+    pub fn end(&mut self, open: Open) {
+        self.out.push_str("</");
+        self.out.push_str(&open.qname);
+        self.out.push('>');
+        self.pop_bindings(open.declared);
+    }
+
+    /// True when a decoded element's bindings mean the same here, so its bytes can be copied.
+    fn compatible(&self, src: &SourceInner) -> bool {
+        let own_from = src.scope.len() - src.own_decls as usize;
+        src.scope[..own_from].iter().all(|(p, u)| {
+            // A binding shadowed later in the source does not matter.
+            let shadowed = src.scope[own_from..].iter().any(|(q, _)| q == p);
+            shadowed || self.resolve(p) == Some(&**u)
+        }) && {
+            // The element itself must land in the namespace the encoder expects.
+            let (prefix, _) = split_qname_owned(&src.doc, src.begin);
+            let uri = src
+                .scope
+                .iter()
+                .rev()
+                .find(|(q, _)| **q == *prefix)
+                .map(|(_, u)| &**u);
+            uri.unwrap_or("") == self.current_ns()
+        }
+    }
+}
+
+fn split_qname_owned(doc: &str, begin: u32) -> (String, String) {
+    let tag = &doc[begin as usize + 1..];
+    let end = tag
+        .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+        .unwrap_or(tag.len());
+    let q = &tag[..end];
+    match q.split_once(':') {
+        Some((p, l)) => (p.to_string(), l.to_string()),
+        None => (String::new(), q.to_string()),
+    }
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An open element in an [`Encoder`].
+pub struct Open {
+    qname: String,
+    declared: usize,
+}
+
+/// A type that can be the content of an element.
+pub trait XmlValue: Sized + Clone + PartialEq + fmt::Debug {
+    /// Decodes the element `start` (start tag already read; nil already handled).
+    fn decode_value<'a>(
+        d: &mut Decoder<'a>,
+        start: &Start<'a>,
+        item: &'static str,
+    ) -> Result<Field<Self>>;
+    /// Writes the element `<name>…</name>` holding this value.
+    fn encode_value(&self, e: &mut Encoder, name: &str, item: &'static str);
+    /// The value an empty array item (`<string />`) stands for, if the type has one.
+    fn empty() -> Option<Self> {
+        None
+    }
+    /// True for types that decode empty elements themselves (they may carry attributes).
+    const DECODES_EMPTY: bool = false;
+}
+
+/// Decodes one field element into its [`Field`] state.
+pub fn decode_field<'a, T: XmlValue>(
+    d: &mut Decoder<'a>,
+    start: &Start<'a>,
+    item: &'static str,
+) -> Result<Field<T>> {
+    if start.nil {
+        d.skip(start)?;
+        return Ok(Field::Nil);
+    }
+    if start.empty && !T::DECODES_EMPTY {
+        return Ok(Field::Empty);
+    }
+    T::decode_value(d, start, item)
+}
+
+/// Writes one field element (nothing when absent).
+pub fn encode_field<T: XmlValue>(e: &mut Encoder, name: &str, f: &Field<T>, item: &'static str) {
+    match f {
+        Field::Absent => {}
+        Field::Nil => e.nil_element(name),
+        Field::Empty => e.empty_element(name),
+        Field::Value(v) => v.encode_value(e, name, item),
+        Field::Invalid(raw) => e.text_element(name, &escape_text(raw)),
+    }
+}
+
+/// A scalar carried as element text.
+pub trait Scalar: Sized + Clone + PartialEq + fmt::Debug {
+    /// Parses the (unescaped) text; `None` when it is not a valid value.
+    fn parse(text: &str) -> Option<Self>;
+    /// The wire form (unescaped).
+    fn format(&self) -> Cow<'_, str>;
+}
+
+impl<T: Scalar> XmlValue for T {
+    fn decode_value<'a>(
+        d: &mut Decoder<'a>,
+        start: &Start<'a>,
+        _item: &'static str,
+    ) -> Result<Field<Self>> {
+        let text = d.text(start)?;
+        if text.is_empty() {
+            return Ok(Field::Empty);
+        }
+        Ok(match T::parse(&text) {
+            Some(v) => Field::Value(v),
+            None => Field::Invalid(text.into_owned()),
+        })
+    }
+    fn encode_value(&self, e: &mut Encoder, name: &str, _item: &'static str) {
+        e.text_element(name, &escape_text(&self.format()));
+    }
+    fn empty() -> Option<Self> {
+        T::parse("")
+    }
+}
+
+macro_rules! int_scalar {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            fn parse(text: &str) -> Option<Self> {
+                let t = text.trim();
+                t.strip_prefix('+').unwrap_or(t).parse().ok()
+            }
+            fn format(&self) -> Cow<'_, str> {
+                Cow::Owned(self.to_string())
+            }
+        }
+    )*};
+}
+int_scalar!(i16, i32, i64, u8, u16, u32, u64);
+
+impl Scalar for bool {
+    fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        }
+    }
+    fn format(&self) -> Cow<'_, str> {
+        Cow::Borrowed(if *self { "true" } else { "false" })
+    }
+}
+
+impl Scalar for String {
+    fn parse(text: &str) -> Option<Self> {
+        Some(text.to_string())
+    }
+    fn format(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<T: XmlValue> XmlValue for Vec<T> {
+    fn decode_value<'a>(
+        d: &mut Decoder<'a>,
+        start: &Start<'a>,
+        item: &'static str,
+    ) -> Result<Field<Self>> {
+        let mut items = Vec::new();
+        while let Some(child) = d.next_child(start)? {
+            if child.local == item && d.same_ns(&child, start) {
+                match decode_field::<T>(d, &child, "")? {
+                    Field::Value(v) => items.push(v),
+                    Field::Empty | Field::Nil => items.extend(T::empty()),
+                    Field::Invalid(raw) => {
+                        return Err(d.error_at(
+                            &child,
+                            format!("array item <{item}> holds an invalid value {raw:?}"),
+                        ));
+                    }
+                    Field::Absent => {}
+                }
+            } else {
+                d.skip(&child)?;
+            }
+        }
+        d.take_saw_text();
+        Ok(if items.is_empty() {
+            Field::Empty
+        } else {
+            Field::Value(items)
+        })
+    }
+    fn encode_value(&self, e: &mut Encoder, name: &str, item: &'static str) {
+        if self.is_empty() {
+            e.empty_element(name);
+            return;
+        }
+        let open = e.start(name);
+        for v in self {
+            v.encode_value(e, item, "");
+        }
+        e.end(open);
+    }
+}
+
+/// One field of a structure, for the generic decode and patching encode.
+pub struct FieldSpec<S> {
+    /// Element local name.
+    pub name: &'static str,
+    /// Decodes the element into the field.
+    pub decode: for<'a, 'b> fn(&mut S, &mut Decoder<'a>, &Start<'a>) -> Result<()>,
+    /// Writes the field (nothing when absent).
+    pub encode: fn(&S, &mut Encoder),
+    /// True when the field is present.
+    pub present: fn(&S) -> bool,
+    /// Decodes the element and tells whether it equals the field's current value.
+    pub same: for<'a> fn(&S, &mut Decoder<'a>, &Start<'a>) -> Result<bool>,
+}
+
+/// A structure (complex type) of the protocol, declared with `wusp_struct!`.
+pub trait Struct: XmlValue + Default + 'static {
+    /// The fields in schema order.
+    const FIELDS: &'static [FieldSpec<Self>];
+    /// Children are matched by local name only (unqualified children, e.g. SOAP Fault).
+    const ANY_NS: bool = false;
+    /// Where the value was decoded from.
+    fn source(&self) -> &Source;
+    /// Sets where the value was decoded from.
+    fn set_source(&mut self, s: Source);
+}
+
+/// Generic decode of a structure's children.
+pub fn decode_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>) -> Result<Field<S>> {
+    let mut v = S::default();
+    let keep = d.arc.is_some();
+    let scope = if keep { Some(d.scope()) } else { None };
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut any = false;
+    d.take_saw_text();
+    while let Some(child) = d.next_child(start)? {
+        any = true;
+        let idx = if S::ANY_NS || d.same_ns(&child, start) {
+            S::FIELDS.iter().position(|f| f.name == child.local)
+        } else {
+            None
+        };
+        match idx {
+            Some(i) => (S::FIELDS[i].decode)(&mut v, d, &child)?,
+            None => d.skip(&child)?,
+        }
+        if keep {
+            slots.push(Slot {
+                field: idx.map_or(UNKNOWN_SLOT, |i| i as u16),
+                begin: child.begin as u32,
+                end: d.pos() as u32,
+            });
+        }
+    }
+    let text = d.take_saw_text();
+    if !any {
+        if text {
+            let raw = d.doc[start.content as usize..d.last_end_begin as usize].to_string();
+            return Ok(Field::Invalid(
+                unescape(&raw).map(Cow::into_owned).unwrap_or(raw),
+            ));
+        }
+        return Ok(Field::Empty);
+    }
+    if let (Some(arc), Some(scope)) = (d.arc.clone(), scope) {
+        v.set_source(Source(Some(Arc::new(SourceInner {
+            doc: arc,
+            scope,
+            own_decls: start.own_decls,
+            begin: start.begin as u32,
+            content: start.content as u32,
+            end: d.pos() as u32,
+            local: start.local.into(),
+            slots: slots.into_boxed_slice(),
+        }))));
+    }
+    Ok(Field::Value(v))
+}
+
+/// Generic encode of a structure: patches its source when it has one, else writes it anew.
+pub fn encode_struct<S: Struct>(v: &S, e: &mut Encoder, name: &str) {
+    if let Some(src) = v.source().0.as_deref()
+        && &*src.local == name
+        && e.compatible(src)
+    {
+        patch_struct(v, src, e);
+        return;
+    }
+    let open = e.start(name);
+    if S::ANY_NS {
+        // Unqualified children (SOAP Fault and its detail).
+        e.enter_ns("");
+    }
+    for f in S::FIELDS {
+        (f.encode)(v, e);
+    }
+    if S::ANY_NS {
+        e.leave_ns();
+    }
+    e.end(open);
+}
+
+fn patch_struct<S: Struct>(v: &S, src: &SourceInner, e: &mut Encoder) {
+    let doc = &*src.doc;
+    e.raw(&doc[src.begin as usize..src.content as usize]);
+    let own_from = src.scope.len() - src.own_decls as usize;
+    for (p, u) in &src.scope[own_from..] {
+        e.push_binding(p, u);
+    }
+    let n = S::FIELDS.len();
+    let mut in_src = vec![false; n];
+    for s in src.slots.iter() {
+        if s.field != UNKNOWN_SLOT {
+            in_src[s.field as usize] = true;
+        }
+    }
+    let mut written = vec![false; n];
+    let mut cursor = src.content as usize;
+    let insert_before = |limit: usize, e: &mut Encoder, written: &mut Vec<bool>| {
+        for i in 0..limit {
+            if !in_src[i] && !written[i] && (S::FIELDS[i].present)(v) {
+                (S::FIELDS[i].encode)(v, e);
+                written[i] = true;
+            }
+        }
+    };
+    for slot in src.slots.iter() {
+        e.raw(&doc[cursor..slot.begin as usize]);
+        cursor = slot.end as usize;
+        let raw = &doc[slot.begin as usize..slot.end as usize];
+        if slot.field == UNKNOWN_SLOT {
+            e.raw(raw);
+            continue;
+        }
+        let i = slot.field as usize;
+        insert_before(i, e, &mut written);
+        if written[i] {
+            // A repeated element for a single-valued field: not in the model, keep it.
+            e.raw(raw);
+            continue;
+        }
+        written[i] = true;
+        let spec = &S::FIELDS[i];
+        if !(spec.present)(v) {
+            continue;
+        }
+        let mut sub = Decoder::for_slot(src, slot);
+        let same = sub
+            .root()
+            .and_then(|st| (spec.same)(v, &mut sub, &st))
+            .unwrap_or(false);
+        if same {
+            e.raw(raw);
+        } else {
+            (spec.encode)(v, e);
+        }
+    }
+    insert_before(n, e, &mut written);
+    e.raw(&doc[cursor..src.end as usize]);
+    e.pop_bindings(src.own_decls as usize);
+}
+
+/// Declares a protocol structure: the struct, its [`Struct`] field table and [`XmlValue`].
+///
+/// Each field is `name: Type = "ElementName"` and becomes `pub name: Field<Type>`; arrays
+/// are `name: Vec<Item> = "ElementName" / "itemElement"`.
+macro_rules! wusp_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident $([$any:ident])? {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty = $xml:literal $(/ $item:literal)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct $name {
+            $(
+                $(#[$fmeta])*
+                pub $field: $crate::xml::Field<$ty>,
+            )*
+            /// Where this value was decoded from (keeps unknown elements and original bytes).
+            pub source: $crate::xml::Source,
+        }
+
+        impl $crate::xml::Struct for $name {
+            const FIELDS: &'static [$crate::xml::FieldSpec<Self>] = &[
+                $(
+                    $crate::xml::FieldSpec {
+                        name: $xml,
+                        decode: |s, d, st| {
+                            s.$field = $crate::xml::decode_field::<$ty>(d, st, wusp_struct!(@item $($item)?))?;
+                            Ok(())
+                        },
+                        encode: |s, e| $crate::xml::encode_field(e, $xml, &s.$field, wusp_struct!(@item $($item)?)),
+                        present: |s| s.$field.is_present(),
+                        same: |s, d, st| Ok($crate::xml::decode_field::<$ty>(d, st, wusp_struct!(@item $($item)?))? == s.$field),
+                    },
+                )*
+            ];
+            $(const ANY_NS: bool = wusp_struct!(@any $any);)?
+            fn source(&self) -> &$crate::xml::Source {
+                &self.source
+            }
+            fn set_source(&mut self, s: $crate::xml::Source) {
+                self.source = s;
+            }
+        }
+
+        impl $crate::xml::XmlValue for $name {
+            fn decode_value<'a>(
+                d: &mut $crate::xml::Decoder<'a>,
+                start: &$crate::xml::Start<'a>,
+                _item: &'static str,
+            ) -> $crate::error::Result<$crate::xml::Field<Self>> {
+                $crate::xml::decode_struct::<Self>(d, start)
+            }
+            fn encode_value(&self, e: &mut $crate::xml::Encoder, name: &str, _item: &'static str) {
+                $crate::xml::encode_struct(self, e, name)
+            }
+        }
+    };
+    (@item) => { "" };
+    (@item $item:literal) => { $item };
+    (@any any_ns) => { true };
+}
+pub(crate) use wusp_struct;
