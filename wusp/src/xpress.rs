@@ -296,8 +296,9 @@ fn decode_into(input: &[u8], limits: &Limits, out: &mut Vec<u8>) -> Option<Xpres
             None
         } else {
             out.resize(out_start + declared, 0);
-            let (produced, fault) = lz_block(payload, &mut out[out_start..], block, start);
+            let (produced, fault) = lz_block(payload, &mut out[out_start..]);
             out.truncate(out_start + produced);
+            let fault = fault.map(|f| f.at_block(block, start, produced, declared));
             fault.or_else(|| {
                 (produced != declared).then_some(XpressError::Underrun {
                     block,
@@ -363,12 +364,63 @@ fn reserve_hint(input: &[u8], max_output: usize) -> usize {
     total
 }
 
+/// What stopped an LZ payload; `at` is the offending item's offset in the payload.
+enum Fault {
+    /// A partial flag word.
+    Flags { at: usize },
+    /// A match item cut short.
+    Match { at: usize },
+    /// A `u16`/`u32` long length below 22.
+    LongLength { at: usize, value: u32 },
+    /// A match reaching before the block start.
+    Offset { at: usize, offset: usize },
+    /// A match running past the declared size.
+    Overrun { at: usize, length: usize },
+}
+
+impl Fault {
+    /// The error for this fault in block `block`, whose payload starts at input offset `base`,
+    /// after `position` of `declared` bytes.
+    #[cold]
+    fn at_block(self, block: usize, base: usize, position: usize, declared: usize) -> XpressError {
+        match self {
+            Self::Flags { at } => XpressError::TruncatedFlags {
+                block,
+                at: base + at,
+            },
+            Self::Match { at } => XpressError::TruncatedMatch {
+                block,
+                at: base + at,
+            },
+            Self::LongLength { at, value } => XpressError::BadLongLength {
+                block,
+                at: base + at,
+                value,
+            },
+            Self::Offset { at, offset } => XpressError::OffsetBeforeBlockStart {
+                block,
+                at: base + at,
+                offset,
+                position,
+            },
+            Self::Overrun { at, length } => XpressError::Overrun {
+                block,
+                at: base + at,
+                length,
+                position,
+                declared,
+            },
+        }
+    }
+}
+
 /// Decodes one Plain LZ77 payload into `dst`, whose length is the declared uncompressed size.
 ///
-/// Returns how many bytes were produced and the fault that stopped decoding, if any. `base` is
-/// the input offset of `src`, for error positions. Running out of `src` cleanly (at an item
-/// boundary) is not a fault here; the caller compares the produced size with the declared one.
-fn lz_block(src: &[u8], dst: &mut [u8], block: usize, base: usize) -> (usize, Option<XpressError>) {
+/// Returns how many bytes were produced and the fault that stopped decoding, if any. Running
+/// out of `src` cleanly (at an item boundary) is not a fault here; the caller compares the
+/// produced size with the declared one.
+#[inline(never)]
+fn lz_block(src: &[u8], dst: &mut [u8]) -> (usize, Option<Fault>) {
     let declared = dst.len();
     let mut ip = 0;
     let mut op = 0;
@@ -383,10 +435,7 @@ fn lz_block(src: &[u8], dst: &mut [u8], block: usize, base: usize) -> (usize, Op
             match src.get(ip..ip + 4) {
                 Some(&[a, b, c, d]) => flags = u32::from_le_bytes([a, b, c, d]),
                 _ if ip == src.len() => break,
-                _ => {
-                    let at = base + ip;
-                    return (op, Some(XpressError::TruncatedFlags { block, at }));
-                }
+                _ => return (op, Some(Fault::Flags { at: ip })),
             }
             ip += 4;
             bits = 32;
@@ -420,15 +469,7 @@ fn lz_block(src: &[u8], dst: &mut [u8], block: usize, base: usize) -> (usize, Op
             break;
         }
         let at = ip;
-        let truncated = || {
-            (
-                op,
-                Some(XpressError::TruncatedMatch {
-                    block,
-                    at: base + at,
-                }),
-            )
-        };
+        let truncated = || (op, Some(Fault::Match { at }));
         let v = match src.get(ip..ip + 2) {
             Some(&[lo, hi]) => usize::from(u16::from_le_bytes([lo, hi])),
             _ => return truncated(),
@@ -470,8 +511,7 @@ fn lz_block(src: &[u8], dst: &mut [u8], block: usize, base: usize) -> (usize, Op
                         ip += 4;
                     }
                     if value < MIN_LONG_LENGTH {
-                        let at = base + at;
-                        return (op, Some(XpressError::BadLongLength { block, at, value }));
+                        return (op, Some(Fault::LongLength { at, value }));
                     }
                     // Saturating: an absurd u32 still fails the overrun check below.
                     usize::try_from(value).unwrap_or(usize::MAX)
@@ -481,25 +521,10 @@ fn lz_block(src: &[u8], dst: &mut [u8], block: usize, base: usize) -> (usize, Op
         let length = length.saturating_add(3);
 
         if offset > op {
-            let at = base + at;
-            let position = op;
-            let err = XpressError::OffsetBeforeBlockStart {
-                block,
-                at,
-                offset,
-                position,
-            };
-            return (op, Some(err));
+            return (op, Some(Fault::Offset { at, offset }));
         }
         if length > declared - op {
-            let err = XpressError::Overrun {
-                block,
-                at: base + at,
-                length,
-                position: op,
-                declared,
-            };
-            return (op, Some(err));
+            return (op, Some(Fault::Overrun { at, length }));
         }
         copy_match(dst, op, offset, length);
         op += length;
