@@ -613,7 +613,7 @@ pub fn encode_with_block_size(input: &[u8], block_size: usize) -> Vec<u8> {
 /// Bits of the 3-byte-prefix hash.
 const HASH_BITS: u32 = 15;
 /// How many earlier positions with the same hash the matcher tries.
-const MAX_CHAIN: usize = 24;
+const MAX_CHAIN: usize = 16;
 /// A match this long ends the search: longer ones save too little to be worth looking for.
 const GOOD_MATCH: usize = 128;
 /// A match this long is taken without trying the next position (lazy matching).
