@@ -22,6 +22,17 @@
 //! The encoder is a greedy-with-one-step-lazy LZ77 matcher over hash chains of 3-byte prefixes,
 //! with an 8192-byte window (the largest offset the format can express) inside the block.
 //! A block that would not shrink is emitted stored.
+//!
+//! ```
+//! use wusp::xpress;
+//!
+//! let xml = b"<UpdateInfo><ID>1</ID></UpdateInfo><UpdateInfo><ID>2</ID></UpdateInfo>";
+//! let body = xpress::encode(xml);
+//! assert!(body.len() < xml.len() + 8);
+//! assert!(xpress::looks_like_xpress(&body));
+//! assert_eq!(xpress::decode(&body)?, xml);
+//! # Ok::<(), xpress::XpressError>(())
+//! ```
 
 /// The largest uncompressed or compressed size one block header may declare.
 pub const MAX_BLOCK: usize = 65535;
@@ -614,7 +625,7 @@ pub fn encode_with_block_size(input: &[u8], block_size: usize) -> Vec<u8> {
 const HASH_BITS: u32 = 15;
 /// How many earlier positions with the same hash the matcher tries.
 const MAX_CHAIN: usize = 16;
-/// A match this long ends the search: longer ones save too little to be worth looking for.
+/// A match this long ends the search: looking for a longer one costs more than it saves.
 const GOOD_MATCH: usize = 128;
 /// A match this long is taken without trying the next position (lazy matching).
 const LAZY_LIMIT: usize = 32;
