@@ -10,7 +10,9 @@ use base64::Engine as _;
 use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::xml::{Decoder, Encoder, Field, Scalar, Start, XmlValue, escape_text, unescape};
+use crate::xml::{
+    Decoder, Encoder, Field, Scalar, Start, XmlValue, check_escapes, escape_text, unescape,
+};
 
 /// A GUID as written on the wire (`s2:guid`, no braces); compare with [`Guid::eq_ignore_case`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
@@ -273,7 +275,7 @@ impl XmlValue for XmlText {
     ) -> Result<Field<Self>> {
         let raw = match d.raw_text(start)? {
             Some(raw) => {
-                if let Err(e) = unescape(raw) {
+                if let Err(e) = check_escapes(raw) {
                     // Report bad entities now, with the element's location.
                     return Err(d.error_at(start, e));
                 }

@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::QName;
 
 use crate::error::{Error, Location, Result};
 
@@ -253,13 +252,36 @@ impl<'a> Decoder<'a> {
         Ok(Self::with_base(doc, source, limits, 0))
     }
 
-    fn with_base(doc: &'a str, arc: Option<Arc<str>>, limits: Limits, base: u64) -> Self {
-        let mut reader = Reader::from_str(doc);
+    fn reader_over(text: &'a str) -> Reader<&'a [u8]> {
+        let mut reader = Reader::from_str(text);
         let cfg = reader.config_mut();
-        cfg.check_end_names = true;
+        // End names are checked by the decoder itself, which lets it jump over long text.
+        cfg.check_end_names = false;
+        cfg.allow_unmatched_ends = true;
         cfg.expand_empty_elements = false;
         cfg.trim_text_start = false;
         cfg.trim_text_end = false;
+        reader
+    }
+
+    /// Moves the reader to absolute offset `at` (the caller has consumed everything before).
+    fn jump(&mut self, at: usize) {
+        self.reader = Self::reader_over(&self.doc[at..]);
+        self.base = at as u64;
+    }
+
+    fn check_end(&self, begin: u64, got: &str, expected: &str) -> Result<()> {
+        if got == expected {
+            return Ok(());
+        }
+        Err(Error::Xml {
+            at: self.at(begin),
+            message: format!("end tag </{got}> does not match <{expected}>"),
+        })
+    }
+
+    fn with_base(doc: &'a str, arc: Option<Arc<str>>, limits: Limits, base: u64) -> Self {
+        let reader = Self::reader_over(doc);
         Decoder {
             doc,
             arc,
@@ -282,8 +304,7 @@ impl<'a> Decoder<'a> {
         let doc = &src.doc[..slot.end as usize];
         let mut d = Decoder::with_base(doc, None, Limits::default(), 0);
         // Position the reader at the slot: quick-xml reads from a slice, so give it the tail.
-        d.reader = Reader::from_str(&src.doc[slot.begin as usize..slot.end as usize]);
-        d.base = slot.begin as u64;
+        d.jump(slot.begin as usize);
         for (p, u) in src.scope.iter() {
             let id = d.intern(Cow::Borrowed(u));
             d.bindings.push((Cow::Borrowed(p), id, 0));
@@ -548,7 +569,8 @@ impl<'a> Decoder<'a> {
             match ev {
                 Event::Start(bs) => return self.open(begin, &bs, false).map(Some),
                 Event::Empty(bs) => return self.open(begin, &bs, true).map(Some),
-                Event::End(_) => {
+                Event::End(end) => {
+                    self.check_end(begin, end.name().as_ref(), parent.raw_name)?;
                     self.last_end_begin = begin;
                     self.close();
                     return Ok(None);
@@ -606,10 +628,13 @@ impl<'a> Decoder<'a> {
             return Ok(());
         }
         let mut depth = 0u32;
+        let mut open: Vec<&'a str> = Vec::new();
         loop {
             let (begin, ev) = self.read()?;
             match ev {
-                Event::Start(_) => {
+                Event::Start(bs) => {
+                    let name_len = bs.name().as_ref().len();
+                    open.push(&self.doc[begin as usize + 1..begin as usize + 1 + name_len]);
                     depth += 1;
                     self.elements += 1;
                     if self.depth + depth > self.limits.max_depth {
@@ -621,7 +646,9 @@ impl<'a> Decoder<'a> {
                     }
                 }
                 Event::Empty(_) => self.elements += 1,
-                Event::End(_) => {
+                Event::End(end) => {
+                    let expected = open.pop().unwrap_or(start.raw_name);
+                    self.check_end(begin, end.name().as_ref(), expected)?;
                     if depth == 0 {
                         self.last_end_begin = begin;
                         self.close();
@@ -662,7 +689,8 @@ impl<'a> Decoder<'a> {
                     Some(c) => Cow::Owned(c.to_string()),
                     None => Cow::Borrowed(""),
                 },
-                Event::End(_) => {
+                Event::End(end) => {
+                    self.check_end(begin, end.name().as_ref(), start.raw_name)?;
                     self.last_end_begin = begin;
                     self.close();
                     return Ok(match out {
@@ -708,15 +736,27 @@ impl<'a> Decoder<'a> {
             return Ok(None);
         }
         let raw = &self.doc[from as usize..from as usize + lt];
-        // Let the reader consume the text and the end tag (checks the end name).
-        let span = self
-            .reader
-            .read_to_end(QName(start.raw_name))
-            .map_err(|e| Error::Xml {
-                at: self.at(start.begin),
-                message: e.to_string(),
-            })?;
-        self.last_end_begin = self.base + span.end;
+        // Check the end tag ourselves and jump the reader past it: the reader would
+        // otherwise walk every entity reference of the text a second time.
+        let end_at = from + lt as u64;
+        let tail = &rest[lt + 2..];
+        let name = start.raw_name.as_bytes();
+        let close = tail
+            .strip_prefix(name)
+            .map(|t| t.iter().take_while(|b| b.is_ascii_whitespace()).count() + name.len())
+            .filter(|n| tail.get(*n) == Some(&b'>'));
+        let Some(n) = close else {
+            let got: String = String::from_utf8_lossy(&tail[..tail.len().min(name.len() + 8)])
+                .chars()
+                .take_while(|c| *c != '>')
+                .collect();
+            return Err(Error::Xml {
+                at: self.at(end_at),
+                message: format!("end tag </{got}> does not match <{}>", start.raw_name),
+            });
+        };
+        self.jump(end_at as usize + 2 + n + 1);
+        self.last_end_begin = end_at;
         self.close();
         Ok(Some(raw))
     }
@@ -828,6 +868,34 @@ pub fn unescape(raw: &str) -> Result<Cow<'_, str>, String> {
         }
     }
     Ok(Cow::Owned(out))
+}
+
+/// Checks the entity and character references of escaped text without unescaping it.
+pub fn check_escapes(raw: &str) -> Result<(), String> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while let Some(n) = memchr::memchr(b'&', &bytes[i..]) {
+        i += n;
+        let Some(semi) = memchr::memchr(b';', &bytes[i..]) else {
+            return Err(format!("unterminated entity at byte {i}"));
+        };
+        let name = &raw[i + 1..i + semi];
+        let ok = predefined(name).is_some()
+            || name.strip_prefix('#').is_some_and(|num| {
+                match num.strip_prefix('x') {
+                    Some(hex) => u32::from_str_radix(hex, 16),
+                    None => num.parse::<u32>(),
+                }
+                .ok()
+                .and_then(char::from_u32)
+                .is_some()
+            });
+        if !ok {
+            return Err(format!("undeclared entity &{name}; at byte {i}"));
+        }
+        i += semi + 1;
+    }
+    Ok(())
 }
 
 /// Escapes text content (`&`, `<`, `>`), as .NET's XmlSerializer does.
