@@ -19,15 +19,19 @@
 //! - `MetadataIndex` keeps fragments by revision ID and by UpdateID and answers the
 //!   questions of the server computation of reference 7.3: IsLeaf (7.3.1), the
 //!   prerequisite filter (step 2), bundle members, files.
-//! - `CoreFragmentBuilder`, `ExtendedFragmentBuilder` and `LocalizedPropertiesBuilder`
+//! - [`CoreFragmentBuilder`], [`ExtendedFragmentBuilder`] and [`LocalizedPropertiesBuilder`]
 //!   emit fragments in the shapes WSUS sends (unescaped text; the SOAP layer escapes it).
 //!   Parsing built text gives back the builder's fields.
 
+mod build;
 mod core_fragment;
 mod dom;
 mod extended;
 mod localized;
 
+pub use self::build::{
+    CoreFragmentBuilder, ExtendedFragmentBuilder, LocalizedPropertiesBuilder, rules,
+};
 pub use self::core_fragment::{
     ApplicabilityRules, CoreFragment, DriverMetadata, FeatureScore, PrerequisiteClause,
     UpdateIdentityRef, UpdateType, pack_driver_version, parse_core, parse_core_with,
