@@ -16,7 +16,7 @@
 //! - [`parse_core`], [`parse_extended`], [`parse_localized`], [`parse_eula`] give typed
 //!   views ([`CoreFragment`], [`ExtendedFragment`], [`LocalizedPropertiesFragment`],
 //!   [`EulaFragment`]); [`classify`] tells the kind of a fragment from its first element.
-//! - `MetadataIndex` keeps fragments by revision ID and by UpdateID and answers the
+//! - [`MetadataIndex`] keeps fragments by revision ID and by UpdateID and answers the
 //!   questions of the server computation of reference 7.3: IsLeaf (7.3.1), the
 //!   prerequisite filter (step 2), bundle members, files.
 //! - [`CoreFragmentBuilder`], [`ExtendedFragmentBuilder`] and [`LocalizedPropertiesBuilder`]
@@ -27,6 +27,7 @@ mod build;
 mod core_fragment;
 mod dom;
 mod extended;
+mod index;
 mod localized;
 
 pub use self::build::{
@@ -40,6 +41,7 @@ pub use self::extended::{
     AdditionalDigest, ExtendedFragment, FileMetadata, HandlerSpecificData, parse_extended,
     parse_extended_with,
 };
+pub use self::index::{BundledMember, MetadataIndex};
 pub use self::localized::{
     EulaFragment, LocalizedPropertiesFragment, parse_eula, parse_eula_with, parse_localized,
     parse_localized_with,
