@@ -29,6 +29,8 @@ mod dom;
 mod extended;
 mod index;
 mod localized;
+#[cfg(test)]
+mod tests;
 
 pub use self::build::{
     CoreFragmentBuilder, ExtendedFragmentBuilder, LocalizedPropertiesBuilder, rules,
