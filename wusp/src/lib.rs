@@ -11,9 +11,12 @@
 //! - [`xml`] is the lossless layer under it: absent, nil, empty and invalid elements stay
 //!   distinct, unknown elements stay in place, and an unchanged message encodes to its
 //!   exact original bytes.
+//! - [`fragment`] parses the update metadata fragments (core, extended, localized) leniently,
+//!   indexes them (prerequisites as CNF, bundles, IsLeaf, files) and builds them in WSUS shape.
 //! - [`xpress`] is the Xpress (Plain LZ77) codec of the response compression (reference 1.3).
 pub mod error;
 pub mod fault;
+pub mod fragment;
 pub mod messages;
 pub mod ops;
 pub mod soap;
