@@ -68,6 +68,9 @@ pub enum Error {
     /// Path, SOAPAction and body root disagree, or name no known operation (reference 1.6a, T-03).
     #[error("cannot identify the operation: {0}")]
     Identify(String),
+    /// An update metadata fragment could not be parsed.
+    #[error(transparent)]
+    Fragment(#[from] crate::fragment::FragmentError),
     /// The body is not UTF-8.
     #[error("body is not UTF-8 at byte {offset}")]
     Utf8 {
@@ -85,7 +88,7 @@ impl Error {
             | Error::Entity { at, .. }
             | Error::Limit { at, .. }
             | Error::Soap { at, .. } => Some(at),
-            Error::Identify(_) | Error::Utf8 { .. } => None,
+            Error::Identify(_) | Error::Utf8 { .. } | Error::Fragment(_) => None,
         }
     }
 }

@@ -166,10 +166,15 @@ fn main() {
     let typed = mbps(size, t_typed);
     println!("raw quick-xml event pass : {raw:8.1} MB/s ({events} events)");
     println!("typed wusp decode        : {typed:8.1} MB/s ({n} UpdateInfo)");
-    println!("ratio typed/raw          : {:8.2}  (target >= 0.5)", typed / raw);
+    println!(
+        "ratio typed/raw          : {:8.2}  (target >= 0.5)",
+        typed / raw
+    );
 
     let compressed = wusp::xpress::encode(doc.as_bytes());
-    let (t_x, out) = best(rounds, || wusp::xpress::decode(&compressed).expect("xpress").len());
+    let (t_x, out) = best(rounds, || {
+        wusp::xpress::decode(&compressed).expect("xpress").len()
+    });
     assert_eq!(out, size);
     let (t_xe, _) = best(rounds.min(3), || wusp::xpress::encode(doc.as_bytes()).len());
     println!(
@@ -179,5 +184,8 @@ fn main() {
         size as f64 / 1e6,
         100.0 * compressed.len() as f64 / size as f64
     );
-    println!("xpress encode            : {:8.1} MB/s of input", mbps(size, t_xe));
+    println!(
+        "xpress encode            : {:8.1} MB/s of input",
+        mbps(size, t_xe)
+    );
 }
