@@ -71,6 +71,12 @@ pub enum Error {
     /// An update metadata fragment could not be parsed.
     #[error(transparent)]
     Fragment(#[from] crate::fragment::FragmentError),
+    /// An Xpress body does not decode.
+    #[error(transparent)]
+    Xpress(#[from] crate::xpress::XpressError),
+    /// A body's Content-Encoding is unsupported or its bytes do not decode.
+    #[error("{0}")]
+    Encoding(String),
     /// The body is not UTF-8.
     #[error("body is not UTF-8 at byte {offset}")]
     Utf8 {
@@ -88,7 +94,11 @@ impl Error {
             | Error::Entity { at, .. }
             | Error::Limit { at, .. }
             | Error::Soap { at, .. } => Some(at),
-            Error::Identify(_) | Error::Utf8 { .. } | Error::Fragment(_) => None,
+            Error::Identify(_)
+            | Error::Utf8 { .. }
+            | Error::Fragment(_)
+            | Error::Xpress(_)
+            | Error::Encoding(_) => None,
         }
     }
 }

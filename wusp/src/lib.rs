@@ -8,6 +8,8 @@
 //! - [`soap::Envelope`] decodes and encodes a SOAP 1.1 message of any web method
 //!   ([`messages`]), built from the structures of [`types`] and the faults of [`fault`];
 //!   [`ops`] names services, operations and SOAPActions and identifies a request (T-03).
+//! - [`http`] decodes bodies by Content-Encoding and identifies a request's operation from
+//!   path, SOAPAction and body root without decoding the whole message.
 //! - [`xml`] is the lossless layer under it: absent, nil, empty and invalid elements stay
 //!   distinct, unknown elements stay in place, and an unchanged message encodes to its
 //!   exact original bytes.
@@ -17,6 +19,7 @@
 pub mod error;
 pub mod fault;
 pub mod fragment;
+pub mod http;
 pub mod messages;
 pub mod ops;
 pub mod soap;
