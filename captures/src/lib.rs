@@ -24,16 +24,26 @@
 //!   `wusp` crate's job. It never prints; it returns values and emits `tracing` events.
 
 mod body;
+mod compression;
 mod error;
+pub mod har;
 mod headers;
+mod reader;
 mod record;
 mod timestamp;
+mod writer;
+
+#[cfg(test)]
+mod tests;
 
 pub use body::{Body, BodyDigest, BodyRecorder, OmittedBody};
+pub use compression::Compression;
 pub use error::{Error, Result};
 pub use headers::{Header, Headers};
+pub use reader::{CaptureReader, Loaded, Problem, ProblemKind, ReadItem, parse_line, read_all};
 pub use record::{
     CaptureHeader, ConnectionMode, ConnectionRecord, ErrorPhase, ErrorRecord, Exchange,
     FORMAT_NAME, FORMAT_VERSION, Record, Request, Response, Timing, TlsInfo,
 };
 pub use timestamp::Timestamp;
+pub use writer::{CaptureWriter, WriterOptions};
