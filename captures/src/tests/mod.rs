@@ -1,6 +1,7 @@
 //! Tests that go through real files: writer, reader, compression, HAR.
 
 mod files;
+mod format_doc;
 mod garbage;
 mod har_import;
 mod har_round_trip;
