@@ -66,6 +66,8 @@ pub struct CaptureWriter {
     sink: Option<Sink>,
     line: Vec<u8>,
     written: u64,
+    /// A write failed part-way: start the next record on a new line.
+    broken: bool,
 }
 
 impl std::fmt::Debug for CaptureWriter {
@@ -124,11 +126,12 @@ impl CaptureWriter {
             sink: Some(sink),
             line: Vec::with_capacity(4096),
             written: 0,
+            broken: needs_newline,
         };
         if needs_newline {
-            // The last line was cut (a killed writer): end it so it stays one bad line.
+            // The last line was cut (a killed writer): the first record starts a new line,
+            // so the cut one stays one bad line.
             tracing::warn!(path = %w.path.display(), "capture ends in a cut line; starting a new line after it");
-            w.write_raw(b"\n")?;
         }
         if len == 0 {
             w.write(&Record::Header(options.header))?;
@@ -143,6 +146,9 @@ impl CaptureWriter {
     pub fn write(&mut self, record: &Record) -> Result<()> {
         let number = self.written + 1;
         self.line.clear();
+        if self.broken {
+            self.line.push(b'\n');
+        }
         serde_json::to_writer(&mut self.line, record).map_err(|source| Error::Encode {
             path: self.path.clone(),
             record: number,
@@ -152,6 +158,7 @@ impl CaptureWriter {
         let line = std::mem::take(&mut self.line);
         let result = self.write_raw(&line);
         self.line = line;
+        self.broken = result.is_err();
         result?;
         self.written = number;
         tracing::trace!(path = %self.path.display(), record = number, kind = record.type_name(), "record written");
