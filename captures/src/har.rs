@@ -236,6 +236,10 @@ struct Timings {
     ssl: f64,
 }
 
+fn size_i64(b: &Body) -> i64 {
+    i64::try_from(b.len()).unwrap_or(i64::MAX)
+}
+
 fn millis(d: Duration) -> f64 {
     d.whole_microseconds() as f64 / 1000.0
 }
@@ -296,7 +300,7 @@ fn export_request(r: &Request) -> HarRequest {
         query_string: query_string(&r.url),
         post_data,
         headers_size: -1,
-        body_size: r.body.len() as i64,
+        body_size: size_i64(&r.body),
     }
 }
 
@@ -312,14 +316,14 @@ fn export_response(r: &Response) -> HarResponse {
         cookies: Vec::new(),
         headers: har_headers(&r.headers),
         content: Content {
-            size: r.body.len() as i64,
+            size: size_i64(&r.body),
             mime_type: r.header("Content-Type").unwrap_or("").to_owned(),
             text,
             encoding,
         },
         redirect_url: r.header("Location").unwrap_or("").to_owned(),
         headers_size: -1,
-        body_size: r.body.len() as i64,
+        body_size: size_i64(&r.body),
     }
 }
 

@@ -134,8 +134,8 @@ fn diagnose(line: &[u8], e: serde_json::Error) -> Problem {
 /// Streams the records of a capture file (`.jsonl`, `.jsonl.zst`, `.jsonl.gz`, or HAR).
 ///
 /// Compression is recognized by magic number (by file name when the first frame is
-/// damaged), HAR by the `.har` extension or by content
-/// starting with `{` and `"log"`. A damaged line is reported as a [`ReadItem::Problem`]
+/// damaged); HAR by the `.har` extension, or by content starting with `{` and `"log"`.
+/// A damaged line is reported as a [`ReadItem::Problem`]
 /// with its line number and skipped; reading goes on with the next line, and after damaged
 /// compressed data with the next frame. Blank lines are skipped.
 pub struct CaptureReader {
