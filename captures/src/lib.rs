@@ -20,8 +20,8 @@
 //! - Headers keep wire order and the case of their names.
 //! - Appending is cheap and crash-safe: one flush per record, and a reader that meets a cut
 //!   or corrupt line (or compressed frame) reports it with its line number and goes on.
-//! - The crate does no network I/O and knows nothing of SOAP: interpreting bodies is the
-//!   `wusp` crate's job. It never prints; it returns values and emits `tracing` events.
+//! - The crate does no network I/O. Interpreting bodies is the `wusp` crate's job; [`wire`]
+//!   hands recorded bytes to it so every consumer classifies and decodes exchanges alike. It never prints; it returns values and emits `tracing` events.
 
 mod body;
 mod compression;
@@ -31,6 +31,7 @@ mod headers;
 mod reader;
 mod record;
 mod timestamp;
+pub mod wire;
 mod writer;
 
 #[cfg(test)]
