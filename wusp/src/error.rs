@@ -78,10 +78,10 @@ pub enum Error {
     #[error("{0}")]
     Encoding(String),
     /// The body is not UTF-8.
-    #[error("body is not UTF-8 at byte {offset}")]
+    #[error("body is not UTF-8 {at}")]
     Utf8 {
-        /// Offset of the first invalid byte.
-        offset: u64,
+        /// Where the first invalid byte is.
+        at: Location,
     },
 }
 
@@ -93,12 +93,9 @@ impl Error {
             | Error::Dtd { at }
             | Error::Entity { at, .. }
             | Error::Limit { at, .. }
-            | Error::Soap { at, .. } => Some(at),
-            Error::Identify(_)
-            | Error::Utf8 { .. }
-            | Error::Fragment(_)
-            | Error::Xpress(_)
-            | Error::Encoding(_) => None,
+            | Error::Soap { at, .. }
+            | Error::Utf8 { at } => Some(at),
+            Error::Identify(_) | Error::Fragment(_) | Error::Xpress(_) | Error::Encoding(_) => None,
         }
     }
 }

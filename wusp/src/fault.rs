@@ -225,6 +225,16 @@ wusp_struct! {
         faultactor: String = "faultactor",
         /// WUSP detail.
         detail: FaultDetail = "detail",
+        /// SOAP 1.2 (FE3 variant): `Code`, kept as written.
+        code: crate::types::RawElement = "Code",
+        /// SOAP 1.2: `Reason`, kept as written.
+        reason: crate::types::RawElement = "Reason",
+        /// SOAP 1.2: `Node`.
+        node: String = "Node",
+        /// SOAP 1.2: `Role`.
+        role: String = "Role",
+        /// SOAP 1.2: `Detail` (same children as the SOAP 1.1 detail).
+        detail12: FaultDetail = "Detail",
     }
 }
 
@@ -251,12 +261,16 @@ impl Fault {
                 source: Default::default(),
             }
             .into(),
-            source: Default::default(),
+            ..Default::default()
         }
     }
 
-    /// The ErrorCode, if the detail has one.
+    /// The ErrorCode, if the detail (SOAP 1.1 `detail` or SOAP 1.2 `Detail`) has one.
     pub fn error_code(&self) -> Option<&ErrorCode> {
-        self.detail.value()?.error_code.value()
+        self.detail
+            .value()
+            .or(self.detail12.value())?
+            .error_code
+            .value()
     }
 }

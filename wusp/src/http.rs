@@ -100,7 +100,10 @@ pub fn decode_content<'b>(
 /// the message (fast; used to count and route exchanges).
 pub fn peek_body_root(xml: &[u8]) -> Result<(String, String)> {
     let text = std::str::from_utf8(xml).map_err(|e| Error::Utf8 {
-        offset: e.valid_up_to() as u64,
+        at: Location {
+            path: String::new(),
+            offset: e.valid_up_to() as u64,
+        },
     })?;
     let mut d = Decoder::new(text, None, Limits::default())?;
     let root = d.root()?;

@@ -440,20 +440,11 @@ message_enums! {
     ReportInventory => ReportInventory, ReportInventoryResponse;
 }
 
-/// Decodes a message root element; an empty element (`<RegisterComputerResponse/>`) is the default value.
+/// Decodes a message root element; an empty or nil root (`<RegisterComputerResponse/>`)
+/// is the default value, and keeps its bytes.
 fn decode_root<'a, S: crate::xml::Struct>(
     d: &mut crate::xml::Decoder<'a>,
     start: &crate::xml::Start<'a>,
 ) -> crate::Result<S> {
-    match crate::xml::decode_field::<S>(d, start, "")? {
-        crate::Field::Value(v) => Ok(v),
-        crate::Field::Empty | crate::Field::Nil | crate::Field::Absent => Ok(S::default()),
-        crate::Field::Invalid(text) => Err(d.error_at(
-            start,
-            format!(
-                "text {text:?} where the {} message expects elements",
-                start.local()
-            ),
-        )),
-    }
+    crate::xml::decode_root_struct::<S>(d, start)
 }

@@ -58,8 +58,8 @@ pub enum EnvelopeStyle {
     Declared,
 }
 
-/// A SOAP envelope holding one WUSP message.
-#[derive(Clone, Debug, PartialEq)]
+/// A SOAP envelope holding one WUSP message (equality ignores where it was decoded from).
+#[derive(Clone, Debug)]
 pub struct Envelope {
     /// The message.
     pub body: Body,
@@ -81,9 +81,12 @@ struct EnvelopeSource {
     scope: Vec<(String, String)>,
 }
 
-impl PartialEq for EnvelopeSource {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.body == other.body
+            && self.version == other.version
+            && self.has_header == other.has_header
+            && self.style == other.style
     }
 }
 
@@ -133,9 +136,11 @@ impl Envelope {
             });
         }
         let text = std::str::from_utf8(bytes).map_err(|e| Error::Utf8 {
-            offset: e.valid_up_to() as u64,
+            at: Location {
+                path: String::new(),
+                offset: e.valid_up_to() as u64,
+            },
         })?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         Envelope::decode_shared(Arc::from(text), limits)
     }
 
@@ -199,11 +204,17 @@ impl Envelope {
         let Some((body, root_begin, root_end, scope)) = found else {
             return Err(d.error_at(&root, "the SOAP Envelope has no Body"));
         };
+        // The style is what the document looks like, so a re-built envelope looks alike.
+        let style = if doc[..root.offset() as usize].contains("<?xml") {
+            EnvelopeStyle::Declared
+        } else {
+            EnvelopeStyle::Native
+        };
         Ok(Envelope {
             body,
             version,
             has_header,
-            style: EnvelopeStyle::Native,
+            style,
             source: Some(Arc::new(EnvelopeSource {
                 doc: keep,
                 root_begin,
@@ -264,6 +275,7 @@ impl Envelope {
         match &self.body {
             Body::Request(r) => r.operation().service().namespace(),
             Body::Response(r) => r.operation().service().namespace(),
+            Body::Fault(_) if self.version == SoapVersion::Soap12 => NS_SOAP12,
             Body::Fault(_) => NS_SOAP,
             Body::Other { .. } => "",
         }
@@ -286,10 +298,7 @@ fn d_scope(d: &Decoder<'_>) -> Vec<(String, String)> {
 fn decode_body<'a>(d: &mut Decoder<'a>, el: &crate::xml::Start<'a>) -> Result<Body> {
     let ns = d.ns_of(el).unwrap_or("").to_string();
     if (ns == NS_SOAP || ns == NS_SOAP12) && el.local() == "Fault" {
-        return match crate::xml::decode_field::<Fault>(d, el, "")? {
-            crate::Field::Value(f) => Ok(Body::Fault(f)),
-            _ => Ok(Body::Fault(Fault::default())),
-        };
+        return crate::xml::decode_root_struct::<Fault>(d, el).map(Body::Fault);
     }
     if let Some(op) = Operation::from_request_element(&ns, el.local()) {
         return Request::decode(op, d, el).map(Body::Request);

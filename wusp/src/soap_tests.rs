@@ -184,9 +184,15 @@ fn invalid_values_are_kept_not_fatal() {
             "<ExpressQuery>false</ExpressQuery>",
             "<ExpressQuery>maybe</ExpressQuery>",
         );
-    // An invalid array item is an error naming the element; an invalid scalar is kept.
-    let err = Envelope::decode(doc.as_bytes()).unwrap_err();
-    assert!(err.to_string().contains("OtherCachedUpdateIDs"), "{err}");
+    // An invalid array item makes the whole array Invalid (kept as written); the rest decodes.
+    let env = Envelope::decode(doc.as_bytes()).unwrap();
+    let p = sync(&env).parameters.value().unwrap();
+    assert_eq!(
+        p.other_cached_update_ids,
+        Field::Invalid("<int>five</int>".into())
+    );
+    assert_eq!(p.installed_non_leaf_update_ids.items(), &[108226, 108231]);
+    assert_eq!(env.encode(), doc);
     let doc = NATIVE_SYNC.replace(
         "<ExpressQuery>false</ExpressQuery>",
         "<ExpressQuery>maybe</ExpressQuery>",

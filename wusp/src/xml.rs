@@ -182,7 +182,11 @@ pub(crate) struct SourceInner {
     content: u32,
     end: u32,
     local: Box<str>,
+    /// The element's own namespace URI (empty for none).
+    ns: Box<str>,
     slots: Box<[Slot]>,
+    /// The element is self-closing or nil: it can be copied whole but not patched.
+    whole_only: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -193,6 +197,13 @@ struct Slot {
 }
 
 const UNKNOWN_SLOT: u16 = u16::MAX;
+
+/// One child element of a decoded structure's source, handed to [`XmlValue::patch_field`].
+#[derive(Clone, Copy)]
+pub struct SlotRef<'s> {
+    src: &'s SourceInner,
+    slot: &'s Slot,
+}
 
 /// An element start as the decoder hands it to typed decoding.
 #[derive(Clone, Debug)]
@@ -249,7 +260,12 @@ impl<'a> Decoder<'a> {
                 at: Location::default(),
             });
         }
-        Ok(Self::with_base(doc, source, limits, 0))
+        let mut d = Self::with_base(doc, source, limits, 0);
+        if doc.starts_with('\u{feff}') {
+            // Keep offsets in document bytes: start the reader after the byte order mark.
+            d.jump('\u{feff}'.len_utf8());
+        }
+        Ok(d)
     }
 
     fn reader_over(text: &'a str) -> Reader<&'a [u8]> {
@@ -812,7 +828,10 @@ fn parse_attrs(raw: &str) -> impl Iterator<Item = Result<RawAttr<'_>, String>> {
 }
 
 fn is_blank(t: &str) -> bool {
-    t.bytes().all(|b| b.is_ascii_whitespace())
+    // A byte order mark before the root counts as blank; it stays in the document's bytes.
+    t.trim_start_matches('\u{feff}')
+        .bytes()
+        .all(|b| b.is_ascii_whitespace())
 }
 
 fn predefined(name: &str) -> Option<char> {
@@ -909,7 +928,13 @@ pub fn escape_attr(s: &str) -> Cow<'_, str> {
 }
 
 fn escape_with(s: &str, quotes: bool) -> Cow<'_, str> {
-    let needs = |b: u8| b == b'&' || b == b'<' || b == b'>' || (quotes && b == b'"');
+    let needs = |b: u8| {
+        b == b'&'
+            || b == b'<'
+            || b == b'>'
+            || b == b'\r'
+            || (quotes && matches!(b, b'"' | b'\t' | b'\n'))
+    };
     if !s.bytes().any(needs) {
         return Cow::Borrowed(s);
     }
@@ -919,7 +944,11 @@ fn escape_with(s: &str, quotes: bool) -> Cow<'_, str> {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            // A raw CR would be normalised away by the reader; in attributes so would TAB and LF.
+            '\r' => out.push_str("&#xD;"),
             '"' if quotes => out.push_str("&quot;"),
+            '\t' if quotes => out.push_str("&#x9;"),
+            '\n' if quotes => out.push_str("&#xA;"),
             c => out.push(c),
         }
     }
@@ -1024,15 +1053,11 @@ impl Encoder {
     /// Writes `<name>text</name>` with already escaped text.
     pub fn text_element(&mut self, local: &str, escaped: &str) {
         let (q, d) = self.open_tag(local);
-        if escaped.is_empty() {
-            self.out.push_str(" />");
-        } else {
-            self.out.push('>');
-            self.out.push_str(escaped);
-            self.out.push_str("</");
-            self.out.push_str(&q);
-            self.out.push('>');
-        }
+        self.out.push('>');
+        self.out.push_str(escaped);
+        self.out.push_str("</");
+        self.out.push_str(&q);
+        self.out.push('>');
         self.pop_bindings(d);
     }
 
@@ -1101,29 +1126,7 @@ impl Encoder {
             // A binding shadowed later in the source does not matter.
             let shadowed = src.scope[own_from..].iter().any(|(q, _)| q == p);
             shadowed || self.resolve(p) == Some(&**u)
-        }) && {
-            // The element itself must land in the namespace the encoder expects.
-            let (prefix, _) = split_qname_owned(&src.doc, src.begin);
-            let uri = src
-                .scope
-                .iter()
-                .rev()
-                .find(|(q, _)| **q == *prefix)
-                .map(|(_, u)| &**u);
-            uri.unwrap_or("") == self.current_ns()
-        }
-    }
-}
-
-fn split_qname_owned(doc: &str, begin: u32) -> (String, String) {
-    let tag = &doc[begin as usize + 1..];
-    let end = tag
-        .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
-        .unwrap_or(tag.len());
-    let q = &tag[..end];
-    match q.split_once(':') {
-        Some((p, l)) => (p.to_string(), l.to_string()),
-        None => (String::new(), q.to_string()),
+        }) && *src.ns == *self.current_ns()
     }
 }
 
@@ -1155,6 +1158,21 @@ pub trait XmlValue: Sized + Clone + PartialEq + fmt::Debug {
     }
     /// True for types that decode empty elements themselves (they may carry attributes).
     const DECODES_EMPTY: bool = false;
+    /// Writes a field in the `Invalid` state (its kept text).
+    fn encode_invalid(raw: &str, e: &mut Encoder, name: &str) {
+        e.text_element(name, &escape_text(raw));
+    }
+    /// Writes a changed field by patching the element it was decoded from; `false` when the
+    /// type cannot, and the field is then written anew.
+    fn patch_field(
+        _field: &Field<Self>,
+        _e: &mut Encoder,
+        _name: &str,
+        _item: &'static str,
+        _at: SlotRef<'_>,
+    ) -> bool {
+        false
+    }
 }
 
 /// Decodes one field element into its [`Field`] state.
@@ -1180,7 +1198,7 @@ pub fn encode_field<T: XmlValue>(e: &mut Encoder, name: &str, f: &Field<T>, item
         Field::Nil => e.nil_element(name),
         Field::Empty => e.empty_element(name),
         Field::Value(v) => v.encode_value(e, name, item),
-        Field::Invalid(raw) => e.text_element(name, &escape_text(raw)),
+        Field::Invalid(raw) => T::encode_invalid(raw, e, name),
     }
 }
 
@@ -1200,7 +1218,8 @@ impl<T: Scalar> XmlValue for T {
     ) -> Result<Field<Self>> {
         let text = d.text(start)?;
         if text.is_empty() {
-            return Ok(Field::Empty);
+            // `<a></a>`: a string's empty value; for other types the element is just empty.
+            return Ok(T::parse("").map_or(Field::Empty, Field::Value));
         }
         Ok(match T::parse(&text) {
             Some(v) => Field::Value(v),
@@ -1259,17 +1278,14 @@ impl<T: XmlValue> XmlValue for Vec<T> {
         item: &'static str,
     ) -> Result<Field<Self>> {
         let mut items = Vec::new();
+        let mut invalid = false;
         while let Some(child) = d.next_child(start)? {
             if child.local == item && d.same_ns(&child, start) {
                 match decode_field::<T>(d, &child, "")? {
                     Field::Value(v) => items.push(v),
+                    // Nil and empty items of types without an empty value are dropped.
                     Field::Empty | Field::Nil => items.extend(T::empty()),
-                    Field::Invalid(raw) => {
-                        return Err(d.error_at(
-                            &child,
-                            format!("array item <{item}> holds an invalid value {raw:?}"),
-                        ));
-                    }
+                    Field::Invalid(_) => invalid = true,
                     Field::Absent => {}
                 }
             } else {
@@ -1277,6 +1293,11 @@ impl<T: XmlValue> XmlValue for Vec<T> {
             }
         }
         d.take_saw_text();
+        if invalid {
+            // Keep the whole array as written: one bad item must not cost the message.
+            let raw = &d.doc[start.content as usize..d.last_end_begin as usize];
+            return Ok(Field::Invalid(raw.to_string()));
+        }
         Ok(if items.is_empty() {
             Field::Empty
         } else {
@@ -1294,6 +1315,73 @@ impl<T: XmlValue> XmlValue for Vec<T> {
         }
         e.end(open);
     }
+    /// An invalid array keeps its raw content (markup included).
+    fn encode_invalid(raw: &str, e: &mut Encoder, name: &str) {
+        let open = e.start(name);
+        e.raw(raw);
+        e.end(open);
+    }
+    /// Patches an array with the same number of items: the container tag, the text between
+    /// items and every unchanged item are kept; changed items are written (or patched) anew.
+    fn patch_field(
+        field: &Field<Self>,
+        e: &mut Encoder,
+        name: &str,
+        item: &'static str,
+        at: SlotRef<'_>,
+    ) -> bool {
+        let Field::Value(items) = field else {
+            return false;
+        };
+        let src = at.src;
+        let mut d = Decoder::for_slot(src, at.slot);
+        let Ok(root) = d.root() else { return false };
+        if root.local != name || root.empty || root.nil {
+            return false;
+        }
+        let own = d.bindings_in_scope();
+        let own = &own[own.len() - root.own_decls as usize..];
+        let mut spans: Vec<(usize, usize, bool)> = Vec::new();
+        loop {
+            let child = match d.next_child(&root) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(_) => return false,
+            };
+            if child.local != item || !d.same_ns(&child, &root) {
+                return false;
+            }
+            let begin = child.begin as usize;
+            let i = spans.len();
+            let original = match decode_field::<T>(&mut d, &child, "") {
+                Ok(f) => f,
+                Err(_) => return false,
+            };
+            let same = matches!(&original, Field::Value(v) if items.get(i) == Some(v));
+            spans.push((begin, d.pos() as usize, same));
+        }
+        if spans.len() != items.len() {
+            return false;
+        }
+        let doc = &*src.doc;
+        e.raw(&doc[at.slot.begin as usize..root.content as usize]);
+        for (p, u) in own {
+            e.push_binding(p, u);
+        }
+        let mut cursor = root.content as usize;
+        for ((begin, end, same), v) in spans.iter().zip(items) {
+            e.raw(&doc[cursor..*begin]);
+            if *same {
+                e.raw(&doc[*begin..*end]);
+            } else {
+                v.encode_value(e, item, "");
+            }
+            cursor = *end;
+        }
+        e.raw(&doc[cursor..at.slot.end as usize]);
+        e.pop_bindings(own.len());
+        true
+    }
 }
 
 /// One field of a structure, for the generic decode and patching encode.
@@ -1308,6 +1396,8 @@ pub struct FieldSpec<S> {
     pub present: fn(&S) -> bool,
     /// Decodes the element and tells whether it equals the field's current value.
     pub same: for<'a> fn(&S, &mut Decoder<'a>, &Start<'a>) -> Result<bool>,
+    /// Writes a changed field by patching its source element, if the type can (arrays).
+    pub patch: for<'s> fn(&S, &mut Encoder, SlotRef<'s>) -> bool,
 }
 
 /// A structure (complex type) of the protocol, declared with `wusp_struct!`.
@@ -1324,19 +1414,79 @@ pub trait Struct: XmlValue + Default + 'static {
 
 /// Generic decode of a structure's children.
 pub fn decode_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>) -> Result<Field<S>> {
+    let (v, any, text) = decode_struct_content::<S>(d, start, false)?;
+    if !any {
+        if text {
+            let raw = d.doc[start.content as usize..d.last_end_begin as usize].to_string();
+            return Ok(Field::Invalid(
+                unescape(&raw).map(Cow::into_owned).unwrap_or(raw),
+            ));
+        }
+        return Ok(Field::Empty);
+    }
+    Ok(Field::Value(v))
+}
+
+/// Decodes a message root: always a value (empty and nil roots are the default value) and,
+/// in lossless mode, always with a source, so `<RegisterComputerResponse />` stays as written.
+pub fn decode_root_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>) -> Result<S> {
+    if start.nil || start.empty {
+        let scope = d.arc.is_some().then(|| d.scope());
+        d.skip(start)?;
+        let mut v = S::default();
+        if let (Some(arc), Some(scope)) = (d.arc.clone(), scope) {
+            v.set_source(Source(Some(Arc::new(SourceInner {
+                doc: arc,
+                scope,
+                // An empty element's own declarations are already out of scope.
+                own_decls: if start.empty { 0 } else { start.own_decls },
+                begin: start.begin as u32,
+                content: start.content as u32,
+                end: d.pos() as u32,
+                local: start.local.into(),
+                ns: d.ns_of(start).unwrap_or("").into(),
+                slots: Box::new([]),
+                whole_only: true,
+            }))));
+        }
+        return Ok(v);
+    }
+    let (v, any, text) = decode_struct_content::<S>(d, start, true)?;
+    if !any && text {
+        return Err(d.error_at(
+            start,
+            format!("text where the <{}> message expects elements", start.local),
+        ));
+    }
+    Ok(v)
+}
+
+fn decode_struct_content<'a, S: Struct>(
+    d: &mut Decoder<'a>,
+    start: &Start<'a>,
+    always_source: bool,
+) -> Result<(S, bool, bool)> {
     let mut v = S::default();
     let keep = d.arc.is_some();
     let scope = if keep { Some(d.scope()) } else { None };
     let mut slots: Vec<Slot> = Vec::new();
     let mut any = false;
+    let mut seen: u64 = 0;
     d.take_saw_text();
     while let Some(child) = d.next_child(start)? {
         any = true;
-        let idx = if S::ANY_NS || d.same_ns(&child, start) {
+        let mut idx = if S::ANY_NS || d.same_ns(&child, start) {
             S::FIELDS.iter().position(|f| f.name == child.local)
         } else {
             None
         };
+        // A repeated single-valued element is not in the model: the first one counts.
+        if let Some(i) = idx.filter(|i| *i < 64) {
+            if seen & (1 << i) != 0 {
+                idx = None;
+            }
+            seen |= 1 << i;
+        }
         match idx {
             Some(i) => (S::FIELDS[i].decode)(&mut v, d, &child)?,
             None => d.skip(&child)?,
@@ -1350,16 +1500,9 @@ pub fn decode_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>) -> R
         }
     }
     let text = d.take_saw_text();
-    if !any {
-        if text {
-            let raw = d.doc[start.content as usize..d.last_end_begin as usize].to_string();
-            return Ok(Field::Invalid(
-                unescape(&raw).map(Cow::into_owned).unwrap_or(raw),
-            ));
-        }
-        return Ok(Field::Empty);
-    }
-    if let (Some(arc), Some(scope)) = (d.arc.clone(), scope) {
+    if (any || always_source)
+        && let (Some(arc), Some(scope)) = (d.arc.clone(), scope)
+    {
         v.set_source(Source(Some(Arc::new(SourceInner {
             doc: arc,
             scope,
@@ -1368,10 +1511,12 @@ pub fn decode_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>) -> R
             content: start.content as u32,
             end: d.pos() as u32,
             local: start.local.into(),
+            ns: d.ns_of(start).unwrap_or("").into(),
             slots: slots.into_boxed_slice(),
+            whole_only: false,
         }))));
     }
-    Ok(Field::Value(v))
+    Ok((v, any, text))
 }
 
 /// Generic encode of a structure: patches its source when it has one, else writes it anew.
@@ -1380,8 +1525,14 @@ pub fn encode_struct<S: Struct>(v: &S, e: &mut Encoder, name: &str) {
         && &*src.local == name
         && e.compatible(src)
     {
-        patch_struct(v, src, e);
-        return;
+        if !src.whole_only {
+            patch_struct(v, src, e);
+            return;
+        }
+        if !S::FIELDS.iter().any(|f| (f.present)(v)) {
+            e.raw(&src.doc[src.begin as usize..src.end as usize]);
+            return;
+        }
     }
     let open = e.start(name);
     if S::ANY_NS {
@@ -1403,6 +1554,9 @@ fn patch_struct<S: Struct>(v: &S, src: &SourceInner, e: &mut Encoder) {
     let own_from = src.scope.len() - src.own_decls as usize;
     for (p, u) in &src.scope[own_from..] {
         e.push_binding(p, u);
+    }
+    if S::ANY_NS {
+        e.enter_ns("");
     }
     let n = S::FIELDS.len();
     let mut in_src = vec![false; n];
@@ -1448,11 +1602,14 @@ fn patch_struct<S: Struct>(v: &S, src: &SourceInner, e: &mut Encoder) {
             .unwrap_or(false);
         if same {
             e.raw(raw);
-        } else {
+        } else if !(spec.patch)(v, e, SlotRef { src, slot }) {
             (spec.encode)(v, e);
         }
     }
     insert_before(n, e, &mut written);
+    if S::ANY_NS {
+        e.leave_ns();
+    }
     e.raw(&doc[cursor..src.end as usize]);
     e.pop_bindings(src.own_decls as usize);
 }
@@ -1494,6 +1651,7 @@ macro_rules! wusp_struct {
                         encode: |s, e| $crate::xml::encode_field(e, $xml, &s.$field, wusp_struct!(@item $($item)?)),
                         present: |s| s.$field.is_present(),
                         same: |s, d, st| Ok($crate::xml::decode_field::<$ty>(d, st, wusp_struct!(@item $($item)?))? == s.$field),
+                        patch: |s, e, at| <$ty as $crate::xml::XmlValue>::patch_field(&s.$field, e, $xml, wusp_struct!(@item $($item)?), at),
                     },
                 )*
             ];

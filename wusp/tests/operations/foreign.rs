@@ -680,7 +680,6 @@ fn editing_one_event_of_a_native_batch_changes_only_that_field() {
 }
 
 #[test]
-#[ignore = "bug: editing inside one item of an array rewrites the array element itself: its start tag loses its attributes (soapenc:arrayType) and the whitespace between the items is dropped"]
 fn editing_one_event_of_a_pretty_soap_encoded_batch_changes_only_that_field() {
     let doc = report_event_batch_spec_request();
     let mut env = decode(&doc);
@@ -733,7 +732,6 @@ fn soap12_fe3_response_with_header_round_trips() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "bug: a repeated single-valued element keeps the LAST value in the model, and encode rewrites the FIRST occurrence with it, so decode → encode is not byte for byte"]
 fn repeated_single_valued_element_round_trips_byte_for_byte() {
     let doc = native_request(&format!(
         r#"<GetConfig xmlns="{CWS}"><protocolVersion>1.8</protocolVersion><protocolVersion>2.90</protocolVersion></GetConfig>"#
@@ -744,14 +742,12 @@ fn repeated_single_valued_element_round_trips_byte_for_byte() {
 }
 
 #[test]
-#[ignore = "bug: decode strips a UTF-8 byte order mark and encode does not write it back, so decode → encode is not byte for byte"]
 fn document_with_a_byte_order_mark_round_trips_byte_for_byte() {
     let doc = format!("\u{feff}{}", report_event_batch_response());
     decode_exact(&doc);
 }
 
 #[test]
-#[ignore = "bug: decode always sets EnvelopeStyle::Native, so decode(encode(x)) != x for a Declared (SimpleAuth / Reporting) envelope built in code"]
 fn declared_envelope_built_in_code_decodes_equal() {
     let env = Envelope::response(ReportEventBatchResponse {
         result: Field::Value(true),
@@ -762,7 +758,6 @@ fn declared_envelope_built_in_code_decodes_equal() {
 }
 
 #[test]
-#[ignore = "bug: an empty message root that is self-closing, holds only whitespace, or carries xsi:nil is re-encoded as <Name …></Name>: the default value has no source, so its bytes are not kept"]
 fn empty_message_roots_round_trip_byte_for_byte() {
     for root in [
         format!(r#"<RegisterComputerResponse xmlns="{CWS}" />"#),
@@ -777,7 +772,6 @@ fn empty_message_roots_round_trip_byte_for_byte() {
 }
 
 #[test]
-#[ignore = "bug: Field::Value(String::new()) and Field::Empty both encode as <name />, which decodes as Empty, so decode(encode(x)) != x for an empty string built in code"]
 fn empty_string_value_built_in_code_round_trips() {
     // Section 8 #3 sends targetGroupName empty; a client builds it as an empty string.
     let msg = GetAuthorizationCookie {
@@ -790,7 +784,6 @@ fn empty_string_value_built_in_code_round_trips() {
 }
 
 #[test]
-#[ignore = "bug: a SOAP 1.2 (FE3) fault decodes as an empty Fault and is re-encoded as <Fault xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\"></Fault>: content lost, SOAP 1.1 namespace"]
 fn soap12_fault_round_trips_byte_for_byte() {
     decode_exact(
         r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value></s:Code><s:Reason><s:Text xml:lang="en-US">Fault occurred</s:Text></s:Reason><s:Detail><ErrorCode>InvalidCookie</ErrorCode></s:Detail></s:Fault></s:Body></s:Envelope>"#,

@@ -12,7 +12,6 @@
 //! arrays, pretty printing, local `nil` prefixes, minimal edits) and `fuzz` feeds arbitrary
 //! and mutated documents to the decoder.
 //!
-//! Tests marked `#[ignore = "bug: …"]` pin a defect of the crate; they pass once it is fixed.
 
 #[macro_use]
 mod support;
