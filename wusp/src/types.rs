@@ -1,7 +1,7 @@
 //! Data structures of reference section 3 (and the structures nested in section 2 messages).
 //!
 //! Field names are the element names in snake case; the element name itself is in each
-//! declaration. Every field is a [`Field`](crate::Field), so absent, nil, empty and invalid
+//! declaration. Every field is a [`Field`], so absent, nil, empty and invalid
 //! stay distinguishable; see [`crate::xml`] for how unknown elements are kept.
 
 use crate::values::{
