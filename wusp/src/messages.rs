@@ -383,7 +383,7 @@ macro_rules! message_enums {
             }
             pub(crate) fn encode(&self, e: &mut crate::xml::Encoder) {
                 match self {
-                    $(Request::$op(m) => crate::xml::encode_struct(m, e, Operation::$op.name()),)*
+                    $(Request::$op(m) => encode_root(m, e, Operation::$op.name()),)*
                 }
             }
         }
@@ -404,7 +404,7 @@ macro_rules! message_enums {
             }
             pub(crate) fn encode(&self, e: &mut crate::xml::Encoder) {
                 match self {
-                    $(Response::$op(m) => crate::xml::encode_struct(m, e, &Operation::$op.response_name()),)*
+                    $(Response::$op(m) => encode_root(m, e, &Operation::$op.response_name()),)*
                 }
             }
         }
@@ -447,4 +447,15 @@ fn decode_root<'a, S: crate::xml::Struct>(
     start: &crate::xml::Start<'a>,
 ) -> crate::Result<S> {
     crate::xml::decode_root_struct::<S>(d, start)
+}
+
+/// Writes a message root; an empty message built in code is self-closing, as .NET writes
+/// `<RegisterComputerResponse xmlns="…" />`.
+fn encode_root<S: crate::xml::Struct>(m: &S, e: &mut crate::xml::Encoder, name: &str) {
+    let empty = !S::FIELDS.iter().any(|f| (f.present)(m));
+    if empty && !m.source().is_decoded() {
+        e.empty_element(name);
+    } else {
+        crate::xml::encode_struct(m, e, name);
+    }
 }

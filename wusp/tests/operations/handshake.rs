@@ -836,7 +836,8 @@ fn register_computer_response_round_trips() {
         response!(back, RegisterComputer),
         &RegisterComputerResponse::default()
     );
-    assert_eq!(xml, register_computer_response());
+    // Built in code, an empty message is self-closing, as .NET writes it.
+    assert_eq!(xml, register_computer_self_closing_response());
 }
 
 #[test]
