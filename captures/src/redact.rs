@@ -744,18 +744,19 @@ impl Redactor {
             let before = pos(&reader);
             match reader.read_event() {
                 Ok(Event::Start(e)) => {
-                    let local = e.local_name().as_ref().to_owned();
+                    let local = e.local_name();
+                    let local = local.as_ref();
                     if root.is_none() {
-                        root = Some(local.clone());
+                        root = Some(local.to_owned());
                     }
                     let parent = stack.last_mut();
-                    let target = target_for(&local, parent.as_ref().map(|p| p.local.as_str()));
+                    let in_property = parent.as_ref().is_some_and(|p| p.config_property);
                     if let Some(p) = parent {
                         p.leaf = false;
                     }
                     stack.push(Frame {
-                        local,
-                        target,
+                        config_property: local == "ConfigurationProperty",
+                        target: target_for(local, in_property),
                         inner: pos(&reader),
                         leaf: true,
                     });
@@ -1242,7 +1243,7 @@ enum Target {
     DeviceAttributes,
 }
 
-fn target_for(local: &str, parent: Option<&str>) -> Option<Target> {
+fn target_for(local: &str, in_config_property: bool) -> Option<Target> {
     Some(match local {
         "EncryptedData" => Target::Blob(Kind::CookieEncryptedData),
         "CookieData" => Target::Blob(Kind::AuthorizationCookieData),
@@ -1252,13 +1253,14 @@ fn target_for(local: &str, parent: Option<&str>) -> Option<Target> {
         "Url" | "ServiceUrl" | "faultactor" | "PiecesHashUrl" | "BlockMapUrl" => Target::Url,
         "DeviceAttributes" => Target::DeviceAttributes,
         // GetConfig properties such as PackageServerShare (`\\server\share`).
-        "Value" if parent == Some("ConfigurationProperty") => Target::Url,
+        "Value" if in_config_property => Target::Url,
         _ => return None,
     })
 }
 
 struct Frame {
-    local: String,
+    /// The element is a `ConfigurationProperty` (its `Value` may name a server).
+    config_property: bool,
     target: Option<Target>,
     /// Byte offset just after the start tag.
     inner: usize,
