@@ -60,6 +60,20 @@ pub enum Error {
         /// What the operating system or the decompressor said.
         source: io::Error,
     },
+    /// The operating system's random number generator failed (a fresh redaction key).
+    #[error("cannot draw a random key: {source}")]
+    Random {
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// A finished file could not be moved into place (redaction writes beside the output).
+    #[error("{}: cannot move the finished file into place: {source}", path.display())]
+    Replace {
+        /// The file that was to be replaced or created.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
     /// A HAR document is not JSON, or has no `log.entries` array.
     #[error("{}:{line}: not a HAR 1.2 document: {message}", path.display())]
     Har {

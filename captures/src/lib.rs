@@ -10,8 +10,10 @@
 //!
 //! The recording proxy appends one [`Record`] per HTTP exchange as it completes; every
 //! command that reads traffic reads it back through [`CaptureReader`], which also accepts
-//! HAR files. The format is JSON Lines: one self-describing object per line, tagged by
-//! `"type"`, documented with examples in `captures/FORMAT.md` so jq and DuckDB read it too.
+//! HAR files; [`redact`] writes a copy fit to share, with cookies, client ids, names and
+//! addresses replaced by consistent placeholders. The format is JSON Lines: one
+//! self-describing object per line, tagged by `"type"`, documented with examples in
+//! `captures/FORMAT.md` so jq and DuckDB read it too.
 //!
 //! # Principles
 //!
@@ -30,6 +32,7 @@ pub mod har;
 mod headers;
 mod reader;
 mod record;
+pub mod redact;
 mod timestamp;
 pub mod wire;
 mod writer;
@@ -45,6 +48,10 @@ pub use reader::{CaptureReader, Loaded, Problem, ProblemKind, ReadItem, parse_li
 pub use record::{
     CaptureHeader, ConnectionMode, ConnectionRecord, ErrorPhase, ErrorRecord, Exchange,
     FORMAT_NAME, FORMAT_VERSION, Record, Request, Response, Timing, TlsInfo,
+};
+pub use redact::{
+    BodyPart, Kind as RedactKind, Note as RedactNote, NoteReason, RedactReport, Redactor,
+    redact_file,
 };
 pub use timestamp::Timestamp;
 pub use writer::{CaptureWriter, WriterOptions};
