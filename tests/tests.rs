@@ -1,0 +1,4 @@
+//! End-to-end tests: the real `wutap` binary on real files.
+
+mod capture_cli;
+mod util;
