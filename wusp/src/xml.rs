@@ -1106,9 +1106,10 @@ impl Encoder {
     /// True when a decoded element's bindings mean the same here, so its bytes can be copied.
     fn compatible(&self, src: &SourceInner) -> bool {
         let own_from = src.scope.len() - src.own_decls as usize;
-        src.scope[..own_from].iter().all(|(p, u)| {
-            // A binding shadowed later in the source does not matter.
-            let shadowed = src.scope[own_from..].iter().any(|(q, _)| q == p);
+        src.scope[..own_from].iter().enumerate().all(|(i, (p, u))| {
+            // A binding shadowed later in the source does not matter: by the element's own
+            // declarations, or by an inner ancestor rebinding the prefix.
+            let shadowed = src.scope[i + 1..].iter().any(|(q, _)| q == p);
             shadowed || self.resolve(p) == Some(&**u)
         }) && {
             // The element itself must land in the namespace the encoder expects.
@@ -1568,5 +1569,27 @@ mod tests {
             assert_eq!(env.encode(), doc);
             assert_eq!(Envelope::decode(env.encode().as_bytes()).unwrap(), env);
         }
+    }
+
+    /// Fuzz crash (soap_decode): "decoded envelope does not re-encode byte for byte" when a
+    /// prefix bound on `Envelope` is bound again on `Body` (the fuzzer's input declared
+    /// `xmlns:xsi` twice). `Encoder::compatible` held the outer, shadowed binding against the
+    /// encoder's scope, judged the body incompatible and rewrote it in canonical form,
+    /// dropping its unknown element and whitespace.
+    #[test]
+    fn prefix_rebound_on_body_still_reencodes_exactly() {
+        let doc = SYNC_RESPONSE
+            .replacen(
+                "<s:Envelope ",
+                "<s:Envelope xmlns:xsi=\"urn:one\" xmlns:a=\"urn:a\" ",
+                1,
+            )
+            .replacen("<s:Body ", "<s:Body xmlns:a=\"urn:b\" ", 1)
+            .replacen("<IsLeaf>", "<Unknown a:x=\"1\" />\n  <IsLeaf>", 1);
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        assert_eq!(env.encode(), doc);
+        let dup = SYNC_RESPONSE.replacen("xmlns:xsi=", "xmlns:xsi=\"urn:one\" xmlns:xsi=", 1);
+        let env = Envelope::decode(dup.as_bytes()).unwrap();
+        assert_eq!(env.encode(), dup);
     }
 }
