@@ -1338,6 +1338,7 @@ pub fn decode_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>) -> R
     let keep = d.arc.is_some();
     let scope = if keep { Some(d.scope()) } else { None };
     let mut slots: Vec<Slot> = Vec::new();
+    let mut seen = vec![false; S::FIELDS.len()];
     let mut any = false;
     d.take_saw_text();
     while let Some(child) = d.next_child(start)? {
@@ -1347,6 +1348,9 @@ pub fn decode_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>) -> R
         } else {
             None
         };
+        // A repeated element of a single-valued field is not in the model: the first one
+        // is the field, later ones are kept as unknown elements (as `patch_struct` writes them).
+        let idx = idx.filter(|&i| !std::mem::replace(&mut seen[i], true));
         match idx {
             Some(i) => (S::FIELDS[i].decode)(&mut v, d, &child)?,
             None => d.skip(&child)?,
@@ -1591,5 +1595,28 @@ mod tests {
         let dup = SYNC_RESPONSE.replacen("xmlns:xsi=", "xmlns:xsi=\"urn:one\" xmlns:xsi=", 1);
         let env = Envelope::decode(dup.as_bytes()).unwrap();
         assert_eq!(env.encode(), dup);
+    }
+
+    /// Fuzz crash (soap_decode): "decoded envelope does not re-encode byte for byte" with a
+    /// single-valued element given twice (two `cookie`s). Decoding kept the last one,
+    /// patching took the first slot for the field, so the second cookie was written twice.
+    /// The first occurrence is now the field and later ones are unknown elements.
+    #[test]
+    fn repeated_single_valued_element_keeps_the_first() {
+        let doc = SYNC_RESPONSE.replacen(
+            "<Truncated>false</Truncated>",
+            "<Truncated>false</Truncated>\n<Truncated>true</Truncated>",
+            1,
+        );
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        assert_eq!(env.encode(), doc);
+        let crate::soap::Body::Response(crate::Response::SyncUpdates(r)) = &env.body else {
+            panic!("{:?}", env.body)
+        };
+        assert_eq!(
+            r.result.value().unwrap().truncated,
+            super::Field::Value(false)
+        );
+        assert_eq!(Envelope::decode(env.encode().as_bytes()).unwrap(), env);
     }
 }
