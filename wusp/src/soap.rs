@@ -79,6 +79,10 @@ struct EnvelopeSource {
     root_end: usize,
     /// Bindings in scope at the body root (declared by Envelope and Body).
     scope: Vec<(String, String)>,
+    /// The body as decoded when its element left nothing to patch (no child elements:
+    /// `<RegisterComputerResponse/>`, a nil or whitespace-only message, an empty Fault).
+    /// While the body still equals it, the element is copied as written.
+    bare: Option<Body>,
 }
 
 impl PartialEq for EnvelopeSource {
@@ -199,6 +203,13 @@ impl Envelope {
         let Some((body, root_begin, root_end, scope)) = found else {
             return Err(d.error_at(&root, "the SOAP Envelope has no Body"));
         };
+        let bare = match &body {
+            Body::Request(r) => !r.source().is_decoded(),
+            Body::Response(r) => !r.source().is_decoded(),
+            Body::Fault(f) => !f.source.is_decoded(),
+            Body::Other { .. } => false,
+        };
+        let bare = bare.then(|| body.clone());
         Ok(Envelope {
             body,
             version,
@@ -209,6 +220,7 @@ impl Envelope {
                 root_begin,
                 root_end,
                 scope,
+                bare,
             })),
         })
     }
@@ -233,11 +245,15 @@ impl Envelope {
         let ns = self.body_namespace();
         if let Some(src) = &self.source {
             e.raw(&src.doc[..src.root_begin]);
-            for (p, u) in &src.scope {
-                e.push_binding(p, u);
+            if src.bare.as_ref() == Some(&self.body) {
+                e.raw(&src.doc[src.root_begin..src.root_end]);
+            } else {
+                for (p, u) in &src.scope {
+                    e.push_binding(p, u);
+                }
+                e.enter_ns(ns);
+                self.encode_body(&mut e);
             }
-            e.enter_ns(ns);
-            self.encode_body(&mut e);
             e.raw(&src.doc[src.root_end..]);
             return e.into_string();
         }
