@@ -386,6 +386,10 @@ macro_rules! message_enums {
                     $(Request::$op(m) => encode_root(m, e, Operation::$op.name()),)*
                 }
             }
+            /// Where the message was decoded from.
+            pub fn source(&self) -> &crate::xml::Source {
+                match self { $(Request::$op(m) => &m.source,)* }
+            }
         }
 
         impl Response {
@@ -406,6 +410,10 @@ macro_rules! message_enums {
                 match self {
                     $(Response::$op(m) => encode_root(m, e, &Operation::$op.response_name()),)*
                 }
+            }
+            /// Where the message was decoded from.
+            pub fn source(&self) -> &crate::xml::Source {
+                match self { $(Response::$op(m) => &m.source,)* }
             }
         }
 

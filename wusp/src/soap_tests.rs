@@ -249,3 +249,35 @@ fn hostile_input_is_refused_with_location() {
         })
     ));
 }
+
+/// Fuzz crash (soap_decode): "decoded envelope does not re-encode byte for byte" for a
+/// message element with only whitespace inside. A message root or Fault without child
+/// elements decodes to the default value, which has no source to patch, so it was written in
+/// canonical form: even WSUS's own `<RegisterComputerResponse .../>` came back as a start and
+/// end tag. The envelope now copies such a body element as written while it is unchanged.
+#[test]
+fn message_without_children_round_trips_byte_for_byte() {
+    let head = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"#;
+    let cws = crate::ops::NS_CLIENT;
+    for body in [
+        format!(r#"<RegisterComputerResponse xmlns="{cws}"/>"#),
+        format!("<SyncUpdates xmlns=\"{cws}\">\n     </SyncUpdates>"),
+        format!(r#"<SyncUpdates xmlns="{cws}" xsi:nil="true"><cookie/></SyncUpdates>"#),
+        format!(r#"<SyncUpdates xmlns="{cws}"><!-- nothing --></SyncUpdates>"#),
+        "<s:Fault />".to_string(),
+        "<s:Fault>text</s:Fault>".to_string(),
+    ] {
+        let doc = format!("{head}{body}</s:Body></s:Envelope>");
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        assert_eq!(env.encode(), doc);
+        assert_eq!(Envelope::decode(env.encode().as_bytes()).unwrap(), env);
+    }
+    // Once edited, the new field is inserted and the existing whitespace kept.
+    let doc = format!("{head}<SyncUpdates xmlns=\"{cws}\"> </SyncUpdates></s:Body></s:Envelope>");
+    let mut env = Envelope::decode(doc.as_bytes()).unwrap();
+    let Body::Request(Request::SyncUpdates(s)) = &mut env.body else {
+        panic!()
+    };
+    s.parameters = Field::Empty;
+    assert!(env.encode().contains("<SyncUpdates xmlns=\"http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService\"><parameters /> </SyncUpdates>"), "{}", env.encode());
+}

@@ -260,12 +260,7 @@ impl<'a> Decoder<'a> {
                 at: Location::default(),
             });
         }
-        let mut d = Self::with_base(doc, source, limits, 0);
-        if doc.starts_with('\u{feff}') {
-            // Keep offsets in document bytes: start the reader after the byte order mark.
-            d.jump('\u{feff}'.len_utf8());
-        }
-        Ok(d)
+        Ok(Self::with_base(doc, source, limits, 0))
     }
 
     fn reader_over(text: &'a str) -> Reader<&'a [u8]> {
@@ -281,7 +276,11 @@ impl<'a> Decoder<'a> {
     }
 
     /// Moves the reader to absolute offset `at` (the caller has consumed everything before).
+    ///
+    /// `doc[at..]` must start with `<`: a fresh reader drops a leading U+FEFF as a byte order
+    /// mark, which would lose a character and shift every later offset.
     fn jump(&mut self, at: usize) {
+        debug_assert!(self.doc[at..].starts_with('<'));
         self.reader = Self::reader_over(&self.doc[at..]);
         self.base = at as u64;
     }
@@ -298,11 +297,13 @@ impl<'a> Decoder<'a> {
 
     fn with_base(doc: &'a str, arc: Option<Arc<str>>, limits: Limits, base: u64) -> Self {
         let reader = Self::reader_over(doc);
+        // The reader skips a leading byte order mark without counting it in its positions.
+        let bom = if doc.starts_with('\u{feff}') { 3 } else { 0 };
         Decoder {
             doc,
             arc,
             reader,
-            base,
+            base: base + bom,
             uris: Vec::new(),
             bindings: Vec::new(),
             scope_cache: None,
@@ -752,16 +753,16 @@ impl<'a> Decoder<'a> {
             return Ok(None);
         }
         let raw = &self.doc[from as usize..from as usize + lt];
-        // Check the end tag ourselves and jump the reader past it: the reader would
+        // Check the end tag ourselves and jump the reader to it: the reader would
         // otherwise walk every entity reference of the text a second time.
         let end_at = from + lt as u64;
         let tail = &rest[lt + 2..];
         let name = start.raw_name.as_bytes();
-        let close = tail
+        let closes = tail
             .strip_prefix(name)
             .map(|t| t.iter().take_while(|b| b.is_ascii_whitespace()).count() + name.len())
-            .filter(|n| tail.get(*n) == Some(&b'>'));
-        let Some(n) = close else {
+            .is_some_and(|n| tail.get(n) == Some(&b'>'));
+        if !closes {
             let got: String = String::from_utf8_lossy(&tail[..tail.len().min(name.len() + 8)])
                 .chars()
                 .take_while(|c| *c != '>')
@@ -770,8 +771,11 @@ impl<'a> Decoder<'a> {
                 at: self.at(end_at),
                 message: format!("end tag </{got}> does not match <{}>", start.raw_name),
             });
-        };
-        self.jump(end_at as usize + 2 + n + 1);
+        }
+        // Resume at the end tag itself rather than after it: what follows the tag may start
+        // with U+FEFF, which a fresh reader would take for a byte order mark and drop.
+        self.jump(end_at as usize);
+        self.read()?;
         self.last_end_begin = end_at;
         self.close();
         Ok(Some(raw))
@@ -1122,9 +1126,10 @@ impl Encoder {
     /// True when a decoded element's bindings mean the same here, so its bytes can be copied.
     fn compatible(&self, src: &SourceInner) -> bool {
         let own_from = src.scope.len() - src.own_decls as usize;
-        src.scope[..own_from].iter().all(|(p, u)| {
-            // A binding shadowed later in the source does not matter.
-            let shadowed = src.scope[own_from..].iter().any(|(q, _)| q == p);
+        src.scope[..own_from].iter().enumerate().all(|(i, (p, u))| {
+            // A binding shadowed later in the source does not matter: by the element's own
+            // declarations, or by an inner ancestor rebinding the prefix.
+            let shadowed = src.scope[i + 1..].iter().any(|(q, _)| q == p);
             shadowed || self.resolve(p) == Some(&**u)
         }) && *src.ns == *self.current_ns()
     }
@@ -1451,13 +1456,9 @@ pub fn decode_root_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>)
         }
         return Ok(v);
     }
-    let (v, any, text) = decode_struct_content::<S>(d, start, true)?;
-    if !any && text {
-        return Err(d.error_at(
-            start,
-            format!("text where the <{}> message expects elements", start.local),
-        ));
-    }
+    // Text where elements belong leaves the message empty (rules about missing elements
+    // report it); the source keeps the text.
+    let (v, _, _) = decode_struct_content::<S>(d, start, true)?;
     Ok(v)
 }
 
@@ -1682,3 +1683,85 @@ macro_rules! wusp_struct {
     (@any any_ns) => { true };
 }
 pub(crate) use wusp_struct;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::Envelope;
+
+    const SYNC_RESPONSE: &str = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><SyncUpdatesResponse xmlns="http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService"><SyncUpdatesResult><NewUpdates><UpdateInfo><ID>100001</ID><IsLeaf>true</IsLeaf><Xml>&lt;UpdateIdentity UpdateID="a1b2c3d4-0000-4000-8000-000000000001" RevisionNumber="201" /&gt;</Xml></UpdateInfo></NewUpdates><OutOfScopeRevisionIDs><int>99</int></OutOfScopeRevisionIDs><Truncated>false</Truncated></SyncUpdatesResult></SyncUpdatesResponse></s:Body></s:Envelope>"#;
+
+    /// Fuzz crash (soap_decode): a document starting with two BOMs. `Envelope::decode` strips
+    /// one, the XML reader silently skipped the second without counting it, and every offset
+    /// was 3 bytes short: slicing the root name panicked inside the U+FEFF.
+    #[test]
+    fn second_leading_bom_keeps_offsets_right() {
+        let doc = format!("\u{feff}\u{feff}{SYNC_RESPONSE}");
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        assert_eq!(env.encode(), doc, "both marks are kept");
+        // `decode_shared` strips nothing: its one BOM is skipped by the reader and kept.
+        let shared: Arc<str> = Arc::from(format!("\u{feff}{SYNC_RESPONSE}"));
+        let env = Envelope::decode_shared(shared.clone(), &super::Limits::default()).unwrap();
+        assert_eq!(env.encode(), &*shared);
+    }
+
+    /// Same root cause after `raw_text` restarted the reader past `</Xml>`: a U+FEFF right
+    /// after the end tag was dropped as a BOM and the later element names came out garbled.
+    #[test]
+    fn bom_character_after_jumped_end_tag_is_text() {
+        for doc in [
+            SYNC_RESPONSE.replacen("</Xml>", "</Xml>\u{feff}", 1),
+            SYNC_RESPONSE.replacen("</Xml></UpdateInfo>", "</Xml>\u{feff}</UpdateInfo>", 1),
+        ] {
+            let env = Envelope::decode(doc.as_bytes()).unwrap();
+            assert_eq!(env.encode(), doc);
+            assert_eq!(Envelope::decode(env.encode().as_bytes()).unwrap(), env);
+        }
+    }
+
+    /// Fuzz crash (soap_decode): "decoded envelope does not re-encode byte for byte" when a
+    /// prefix bound on `Envelope` is bound again on `Body` (the fuzzer's input declared
+    /// `xmlns:xsi` twice). `Encoder::compatible` held the outer, shadowed binding against the
+    /// encoder's scope, judged the body incompatible and rewrote it in canonical form,
+    /// dropping its unknown element and whitespace.
+    #[test]
+    fn prefix_rebound_on_body_still_reencodes_exactly() {
+        let doc = SYNC_RESPONSE
+            .replacen(
+                "<s:Envelope ",
+                "<s:Envelope xmlns:xsi=\"urn:one\" xmlns:a=\"urn:a\" ",
+                1,
+            )
+            .replacen("<s:Body ", "<s:Body xmlns:a=\"urn:b\" ", 1)
+            .replacen("<IsLeaf>", "<Unknown a:x=\"1\" />\n  <IsLeaf>", 1);
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        assert_eq!(env.encode(), doc);
+        let dup = SYNC_RESPONSE.replacen("xmlns:xsi=", "xmlns:xsi=\"urn:one\" xmlns:xsi=", 1);
+        let env = Envelope::decode(dup.as_bytes()).unwrap();
+        assert_eq!(env.encode(), dup);
+    }
+
+    /// Fuzz crash (soap_decode): "decoded envelope does not re-encode byte for byte" with a
+    /// single-valued element given twice (two `cookie`s). Decoding kept the last one,
+    /// patching took the first slot for the field, so the second cookie was written twice.
+    /// The first occurrence is now the field and later ones are unknown elements.
+    #[test]
+    fn repeated_single_valued_element_keeps_the_first() {
+        let doc = SYNC_RESPONSE.replacen(
+            "<Truncated>false</Truncated>",
+            "<Truncated>false</Truncated>\n<Truncated>true</Truncated>",
+            1,
+        );
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        assert_eq!(env.encode(), doc);
+        let crate::soap::Body::Response(crate::Response::SyncUpdates(r)) = &env.body else {
+            panic!("{:?}", env.body)
+        };
+        assert_eq!(
+            r.result.value().unwrap().truncated,
+            super::Field::Value(false)
+        );
+        assert_eq!(Envelope::decode(env.encode().as_bytes()).unwrap(), env);
+    }
+}
