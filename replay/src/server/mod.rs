@@ -1,7 +1,7 @@
 //! The server role: reference WSUS behaviour (reference section 7).
 //!
-//! The protocol core ([`logic::WsusServer`]) is sans-I/O: it takes a SOAP call as bytes and
-//! returns the reply bytes, answers content paths from its [`catalog::Catalog`], and applies
+//! The protocol core (`logic::WsusServer`) is sans-I/O: it takes a SOAP call as bytes and
+//! returns the reply bytes, answers content paths from its catalog (`catalog::Catalog`), and applies
 //! approval changes. The HTTP layer ([`http`]) owns sockets, TLS, Xpress, Range, keep-alive
 //! and the admin listener, and talks to the core only through [`Backend`].
 
