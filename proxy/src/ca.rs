@@ -231,10 +231,8 @@ impl CertificateAuthority {
         params.serial_number = Some(random_serial()?);
         // NoCa: no basicConstraints and, in rcgen, no subject key identifier (SChannel).
         params.is_ca = IsCa::NoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        // ECDSA keys sign (RFC 5480 allows no keyEncipherment for them).
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         let now = OffsetDateTime::now_utc();

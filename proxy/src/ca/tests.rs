@@ -93,6 +93,13 @@ fn leaf_is_shaped_for_schannel() {
         "the leaf has its own key"
     );
 
+    let ku = leaf.key_usage().unwrap().expect("keyUsage");
+    assert!(ku.value.digital_signature());
+    assert!(!ku.value.key_cert_sign());
+    assert!(
+        !ku.value.key_encipherment(),
+        "not for an ECDSA key (RFC 5480)"
+    );
     let eku = leaf.extended_key_usage().unwrap().expect("EKU");
     assert!(eku.value.server_auth);
 
