@@ -726,8 +726,8 @@ async fn shutdown_lets_a_request_in_progress_finish() {
     );
 }
 
-#[tokio::test]
-async fn https_with_a_leaf_from_the_wutap_ca() {
+/// An HTTPS server with a leaf from a fresh wutap CA, and a connector trusting that CA.
+async fn start_https() -> (Running, tokio_rustls::TlsConnector, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let ca = proxy::ca::CertificateAuthority::load_or_create(dir.path()).unwrap();
     let tls = ca.server_config(&["localhost", "127.0.0.1"]).unwrap();
@@ -743,6 +743,43 @@ async fn https_with_a_leaf_from_the_wutap_ca() {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    (server, connector, dir)
+}
+
+#[tokio::test]
+async fn https_close_mid_response_still_delivers_half_the_body() {
+    let (server, connector, _dir) = start_https().await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let request = format!(
+        "POST {CLIENT_PATH} HTTP/1.1\r\nHost: x\r\nSOAPAction: \"close\"\r\nAccept-Encoding: xpress\r\nContent-Length: 0\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(PATIENCE, async {
+        // Ends in an error: the peer closed without close_notify, as a cut connection does.
+        while let Ok(n @ 1..) = tls.read(&mut buf).await {
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap();
+    let (head, body) = split(&raw);
+    let announced: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(body.len(), announced / 2, "{head}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn https_with_a_leaf_from_the_wutap_ca() {
+    let (server, connector, _dir) = start_https().await;
     for name in ["localhost", "127.0.0.1"] {
         let tcp = TcpStream::connect(server.addr).await.unwrap();
         let server_name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
