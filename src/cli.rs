@@ -1,5 +1,6 @@
 //! The command line (clap derive), following `design/cli.md`.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -22,6 +23,132 @@ pub enum Command {
     /// Inspect and convert capture files.
     #[command(subcommand)]
     Capture(CaptureCommand),
+    /// Answer Windows Update clients as a WSUS server, from a generated catalog or a capture.
+    Serve(Box<ServeArgs>),
+    /// wutap's certificate authority (for `serve --https-listen` and the proxy).
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Plain HTTP listener (web services and /Content), repeatable; default 127.0.0.1:8530
+    /// when neither --listen nor --https-listen is given. A bare PORT means 127.0.0.1:PORT.
+    #[arg(long = "listen", value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS listener, repeatable, with a leaf from wutap's CA (or --cert/--key).
+    #[arg(long = "https-listen", value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub https_listen: Vec<SocketAddr>,
+    /// Number of updates in the generated catalog.
+    #[arg(long, value_name = "N", conflicts_with = "catalog")]
+    pub catalog_size: Option<u32>,
+    /// Seed of the generated catalog (same seed, same catalog).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Serve the catalog a recorded server sent, from this capture.
+    #[arg(long, value_name = "CAPTURE")]
+    pub catalog: Option<PathBuf>,
+    /// Most updates per SyncUpdates page.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: Option<u32>,
+    /// Lifetime of the cookies the server issues, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub cookie_lifetime: Option<u64>,
+    /// Inject a fault into an operation's answer (e.g. `close@SyncUpdates#2`), repeatable.
+    #[arg(long = "inject", value_name = "FAULT@OPERATION[#N]", value_parser = parse_inject)]
+    pub inject: Vec<String>,
+    /// Admin API listener (loopback only): POST /admin/approvals.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub admin: Option<SocketAddr>,
+    /// Directory for the server's state (approvals, keys) across runs.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// wutap's CA directory (default: per-user, e.g. ~/.local/share/wutap/ca).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+    /// Certificate chain (PEM, leaf first) for the HTTPS listeners instead of a wutap leaf.
+    #[arg(long, value_name = "FILE", requires_all = ["key", "https_listen"])]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Extra host name or address for the wutap leaf (the name clients use for the server),
+    /// repeatable; localhost, 127.0.0.1, ::1 and the listen addresses are always in it.
+    #[arg(
+        long = "tls-name",
+        value_name = "NAME",
+        requires = "https_listen",
+        conflicts_with = "cert"
+    )]
+    pub tls_names: Vec<String>,
+}
+
+/// `wutap ca …`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the CA if there is none, and print where its certificate is.
+    Init(CaDirArg),
+    /// Write the CA certificate (PEM, or DER with --der) to a file or stdout.
+    Export {
+        /// The CA directory.
+        #[command(flatten)]
+        dir: CaDirArg,
+        /// DER instead of PEM (what `certutil -addstore Root` also takes).
+        #[arg(long)]
+        der: bool,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The `--ca-dir` flag.
+#[derive(Debug, Args)]
+pub struct CaDirArg {
+    /// wutap's CA directory (default: per-user, e.g. ~/.local/share/wutap/ca).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+}
+
+/// A listen address: `HOST:PORT` with an IP or `localhost`, or a bare `PORT` on 127.0.0.1.
+pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if let Some(port) = s
+        .strip_prefix("localhost:")
+        .and_then(|p| p.parse::<u16>().ok())
+    {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    Err(format!(
+        "{s:?} is not a listen address (IP:PORT, [IPv6]:PORT, localhost:PORT or PORT)"
+    ))
+}
+
+/// `FAULT@OPERATION[#N]`, checked for shape here; the protocol core knows the names.
+pub fn parse_inject(s: &str) -> Result<String, String> {
+    let bad = || format!("{s:?} is not FAULT@OPERATION[#N] (e.g. close@SyncUpdates#2)");
+    let (fault, rest) = s.split_once('@').ok_or_else(bad)?;
+    let (operation, n) = match rest.split_once('#') {
+        Some((op, n)) => (op, Some(n)),
+        None => (rest, None),
+    };
+    // Permissive: the fault's own syntax (a delay's duration, say) is the core's business.
+    let word = |w: &str| !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || c == '@');
+    if !word(fault) || !word(operation) {
+        return Err(bad());
+    }
+    if let Some(n) = n
+        && !n.parse::<u32>().is_ok_and(|n| n >= 1)
+    {
+        return Err(bad());
+    }
+    Ok(s.to_string())
 }
 
 /// `wutap capture …`.
@@ -81,4 +208,52 @@ pub enum Format {
     Text,
     /// One JSON document.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        let ok = |s: &str| parse_listen_addr(s).unwrap().to_string();
+        assert_eq!(ok("127.0.0.1:8530"), "127.0.0.1:8530");
+        assert_eq!(ok("0.0.0.0:0"), "0.0.0.0:0");
+        assert_eq!(ok("[::1]:8531"), "[::1]:8531");
+        assert_eq!(ok("8530"), "127.0.0.1:8530");
+        assert_eq!(ok("localhost:0"), "127.0.0.1:0");
+        for bad in [
+            "",
+            "host",
+            "wsus.test:8530",
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            ":8530",
+        ] {
+            assert!(parse_listen_addr(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn inject_shapes() {
+        for good in ["close@SyncUpdates", "delay=500ms@GetConfig#2", "503@*"] {
+            assert_eq!(parse_inject(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "close",
+            "@SyncUpdates",
+            "close@",
+            "close@SyncUpdates#0",
+            "close@Sync Updates",
+            "close@X#a",
+        ] {
+            assert!(parse_inject(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 }

@@ -6,8 +6,10 @@
 // A binary has no public API: `pub` here only means "visible to the other modules".
 #![allow(unreachable_pub)]
 
+mod ca_cmd;
 mod capture;
 mod cli;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Capture(c) => capture::run(c),
+        Command::Serve(args) => serve::run(*args),
+        Command::Ca(c) => ca_cmd::run(c),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 //! End-to-end tests: the real `wutap` binary on real files.
 
 mod capture_cli;
+mod serve;
 mod util;
