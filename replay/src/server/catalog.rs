@@ -312,7 +312,7 @@ impl Scope {
     pub fn effective(&self, rev: u32) -> Option<&Effective> {
         self.eff.get(rev as usize).and_then(Option::as_ref)
     }
-    /// Non-driver revisions in scope, by (level, revision ID).
+    /// Non-driver revisions in scope, by (level, leaves first, revision ID).
     pub fn software(&self) -> &[u32] {
         &self.order
     }
@@ -610,9 +610,11 @@ impl Catalog {
                 }
             }
         }
+        // Leaves first within a level: the last page of a stage then carries its non-leaf
+        // revisions, so the client calls again for the next level (7.3.2).
         let key = |r: &u32| {
             let rev = &self.revisions[*r as usize];
-            (rev.level, rev.revision_id)
+            (rev.level, !rev.is_leaf, rev.revision_id)
         };
         order.sort_by_key(key);
         drivers.sort_by_key(|r| self.revisions[*r as usize].revision_id);

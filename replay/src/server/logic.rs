@@ -805,7 +805,9 @@ impl WsusServer {
                 out_of_scope.push(id);
             }
         }
-        // NewUpdates: the lowest prerequisite level first (staged delivery, 7.3.2), a page.
+        // NewUpdates, staged by prerequisite level (7.3.2): only the lowest level still
+        // missing, a page at a time. Truncated means more of that stage remains; the next
+        // level follows because the stage's last page carries its non-leaf revisions.
         let mut new = Vec::new();
         let mut stage: Option<u16> = None;
         let mut truncated = false;
@@ -816,11 +818,12 @@ impl WsusServer {
             let level = c.revisions()[r as usize].level;
             match stage {
                 None => stage = Some(level),
-                Some(l) if l != level || new.len() >= self.config.page_size => {
-                    truncated = true;
-                    break;
-                }
+                Some(l) if l != level => break,
                 _ => {}
+            }
+            if new.len() >= self.config.page_size {
+                truncated = true;
+                break;
             }
             if let Some(e) = scope.effective(r) {
                 new.push(self.update_info(r, e, state, None));
