@@ -29,6 +29,7 @@ pub(crate) const LANGUAGES: &[&str] = &["en", "de"];
 const BASE_DATE: Date = date!(2026 - 09 - 01);
 const CONFIG_LAST_CHANGE: OffsetDateTime = datetime!(2026-09-01 13:17:07.59 UTC);
 const FIRST_REVISION_ID: i32 = 300_000;
+const MAX_CHAINS: usize = 40;
 const CLASSIFICATIONS: [&str; 8] = [
     "Security Updates",
     "Critical Updates",
@@ -319,12 +320,12 @@ pub(super) fn generate(size: usize, seed: u64) -> Result<Catalog, CatalogError> 
     };
     let n_class = (size / 25).clamp(1, 8);
     let n_family = if size >= 40 {
-        (size / 2000).clamp(1, 40)
+        (size / 2000).clamp(1, 30)
     } else {
         0
     };
-    let n_product = (size / 400).clamp(1, 200);
-    let n_detectoid = (size / 200).clamp(1, 400);
+    let n_product = (size / 400).clamp(1, 150);
+    let n_detectoid = (size / 200).clamp(1, 120);
     let n_driver = if size >= 40 { size / 12 } else { 0 };
     let n_bundle = if size >= 30 { size / 25 } else { 0 };
     let n_member = n_bundle + n_bundle / 3;
@@ -421,7 +422,9 @@ pub(super) fn generate(size: usize, seed: u64) -> Result<Catalog, CatalogError> 
     let mut chain_prev: Option<u32> = None;
     for i in 0..n_software {
         let pos = i % 12;
-        let in_chain = pos < 3 && n_software - (i - pos) >= 3;
+        // At most 40 chains: non-leaf software stays rare, so a client's installed non-leaf
+        // list stays under the 400 that WS2025 accepts even on the largest catalogs.
+        let in_chain = pos < 3 && n_software - (i - pos) >= 3 && i / 12 < MAX_CHAINS;
         let u = b.new_update(false);
         let mut clauses = base_clauses(&mut b, i);
         let title;
