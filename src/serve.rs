@@ -50,23 +50,51 @@ fn check_args(args: &ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Builds the protocol core from the command line.
-///
-/// Wiring the core: construct `replay::server::logic::WsusServer` here from `args`
-/// (`catalog_size`, `seed`, `catalog`, `page_size`, `cookie_lifetime`, `inject`, `data_dir`)
-/// and return it as `Arc<dyn Backend>`; nothing else in this file changes.
+/// Catalog size when neither `--catalog-size` nor `--catalog` is given.
+const DEFAULT_CATALOG_SIZE: usize = 1000;
+
+/// Builds the protocol core from the command line: the catalog (generated from
+/// `--catalog-size`/`--seed`, or rebuilt from `--catalog CAPTURE`) and the server settings.
 fn build_backend(args: &ServeArgs) -> Result<Arc<dyn Backend>> {
-    tracing::info!(
-        catalog_size = ?args.catalog_size,
-        seed = ?args.seed,
-        catalog = ?args.catalog,
-        page_size = ?args.page_size,
-        cookie_lifetime = ?args.cookie_lifetime,
-        inject = ?args.inject,
-        data_dir = ?args.data_dir,
-        "serve: protocol core options"
-    );
-    bail!("the protocol core is not merged yet")
+    use replay::server::catalog::Catalog;
+    use replay::server::inject::FaultPlan;
+    use replay::server::logic::{ServerConfig, WsusServer};
+
+    let seed = args.seed.unwrap_or(1);
+    let catalog = match &args.catalog {
+        Some(path) => {
+            let (records, problems) = captures::read_all(path)?;
+            for p in &problems {
+                tracing::warn!("{p} (skipped)");
+            }
+            Catalog::from_capture(records.iter().map(|(_, r)| r))
+                .with_context(|| format!("rebuilding the catalog from {}", path.display()))?
+        }
+        None => {
+            let size = args
+                .catalog_size
+                .map_or(DEFAULT_CATALOG_SIZE, |n| n as usize);
+            Catalog::generate(size, seed).context("generating the catalog")?
+        }
+    };
+    let mut config = ServerConfig {
+        inject: FaultPlan::parse(&args.inject).context("--inject")?,
+        data_dir: args.data_dir.clone(),
+        seed,
+        ..ServerConfig::default()
+    };
+    if let Some(n) = args.page_size {
+        anyhow::ensure!(n > 0, "--page-size must be at least 1");
+        config.page_size = n as usize;
+    }
+    if let Some(secs) = args.cookie_lifetime {
+        config.cookie_lifetime = std::time::Duration::from_secs(secs);
+    }
+    if let Some(dir) = &args.data_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    }
+    Ok(Arc::new(WsusServer::new(catalog, config)?))
 }
 
 /// The TLS configuration of the HTTPS listeners: `--cert`/`--key`, or a leaf from wutap's CA
