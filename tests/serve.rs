@@ -197,7 +197,6 @@ impl Drop for Server {
 
 /// `wutap serve` end to end: listening lines, a SOAP answer, HTTPS, admin, SIGTERM.
 #[test]
-#[ignore = "needs the protocol core (build_backend in src/serve.rs)"]
 fn serve_listens_answers_and_stops_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Server(

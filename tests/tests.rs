@@ -2,4 +2,5 @@
 
 mod capture_cli;
 mod serve;
+mod serve_sync;
 mod util;
