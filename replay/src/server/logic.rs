@@ -1370,13 +1370,7 @@ impl WsusServer {
                 }
             }
         }
-        let host = call.host.unwrap_or("localhost");
-        let mut seen = HashSet::new();
-        let locations: Vec<FileLocation> = files
-            .into_iter()
-            .filter(|f| seen.insert(*f))
-            .filter_map(|f| self.location(f, host, call.scheme, false))
-            .collect();
+        let locations = self.locations(files, call, false);
         Ok(GetExtendedUpdateInfoResponse {
             result: v(ExtendedUpdateInfo {
                 updates: list(updates),
@@ -1387,6 +1381,17 @@ impl WsusServer {
             ..Default::default()
         }
         .into())
+    }
+
+    /// One FileLocation per distinct file, with URLs built from the request's Host header.
+    fn locations(&self, files: Vec<u32>, call: &SoapCall<'_>, extended: bool) -> Vec<FileLocation> {
+        let host = call.host.unwrap_or("localhost");
+        let mut seen = HashSet::new();
+        files
+            .into_iter()
+            .filter(|f| seen.insert(*f))
+            .filter_map(|f| self.location(f, host, call.scheme, extended))
+            .collect()
     }
 
     fn get_extended_update_info2(
@@ -1431,13 +1436,7 @@ impl WsusServer {
                 ..UpdateEncryptionDetail::default()
             });
         }
-        let host = call.host.unwrap_or("localhost");
-        let mut seen = HashSet::new();
-        let locations: Vec<FileLocation> = files
-            .into_iter()
-            .filter(|f| seen.insert(*f))
-            .filter_map(|f| self.location(f, host, call.scheme, true))
-            .collect();
+        let locations = self.locations(files, call, true);
         Ok(GetExtendedUpdateInfo2Response {
             result: v(ExtendedUpdateInfo2 {
                 updates: list(updates),
