@@ -227,6 +227,8 @@ pub struct Sync {
     summary: Summary,
     result: Option<Result<(), SyncError>>,
     event_counter: u64,
+    /// Events in the ReportEventBatch being answered.
+    reporting: u32,
 }
 
 impl Sync {
@@ -275,6 +277,7 @@ impl Sync {
             },
             result: None,
             event_counter: 0,
+            reporting: 0,
         }
     }
 
@@ -419,6 +422,9 @@ impl Sync {
                             .iter()
                             .map(|d| d.as_str().to_string()),
                     ),
+                    Request::ReportEventBatch(g) => {
+                        self.reporting = g.event_batch.items().len() as u32;
+                    }
                     _ => {}
                 }
                 if let Err(e) = self.on_response(op, r) {
@@ -1014,7 +1020,7 @@ impl Sync {
             }
             Response::ReportEventBatch(r) => {
                 if r.result.value() == Some(&true) {
-                    self.summary.events_reported += 2;
+                    self.summary.events_reported += self.reporting;
                 }
                 self.phase = Phase::Done;
             }
@@ -1073,7 +1079,8 @@ impl Sync {
             let (Some(uid), Some(rn)) = (g.update_id.value(), g.revision_number.value()) else {
                 continue;
             };
-            if let Some(mut r) = by_identity.remove(&(uid.normalized(), *rn)) {
+            let key = (wusp::fragment::normalize_guid(uid.as_str()), *rn);
+            if let Some(mut r) = by_identity.remove(&key) {
                 if let Some(l) = res.is_leaf.value() {
                     r.is_leaf = *l;
                 }

@@ -378,6 +378,20 @@ fn invalid_cookie_and_server_changed_recovery() {
             panic!()
         };
         assert_eq!(rc.global_ids.items().len(), before.revisions.len());
+        // The cache was re-keyed, not thrown away: the retry still carries most of it
+        // (bundle-only revisions get no RefreshCache result and are re-synced).
+        let retry = sync_params(&run.sent[5]);
+        let carried = retry.installed_non_leaf_update_ids.items().len()
+            + retry.other_cached_update_ids.items().len();
+        assert!(
+            carried > 0 && carried <= before.revisions.len(),
+            "{carried}"
+        );
+        let (inst, other, _) = run.state.lists();
+        assert_eq!(
+            inst.len() + other.len(),
+            server_with(60, &[]).scope(0).software().len()
+        );
         check_rejected_cookie_never_sent(&run, 0);
         check_main_line(&run, 50);
         summary(&run);
@@ -544,5 +558,98 @@ fn faulted_extended_batch_is_resent_unchanged() {
     };
     assert_eq!(a.revision_ids, b.revision_ids);
     assert_ne!(a.cookie, b.cookie);
+    summary(&run);
+}
+
+#[test]
+fn transport_errors_are_retried_within_the_bound() {
+    let s = server_with(60, &[]);
+    let mut sync = Sync::new(fresh_state(), SyncOptions::new(start()));
+    let Step::Send(_, GetConfig) = sync.next() else {
+        panic!()
+    };
+    sync.receive_error("connection reset");
+    assert!(sync.backoff() > std::time::Duration::ZERO);
+    let Step::Send(_, GetConfig) = sync.next() else {
+        panic!()
+    };
+    sync.receive(503, Envelope::decode(b"Service Unavailable"));
+    let Step::Send(req, GetConfig) = sync.next() else {
+        panic!()
+    };
+    let body = Envelope::request(req).encode();
+    let action = format!("\"{}\"", GetConfig.soap_action());
+    let reply = s.soap(SoapCall {
+        path: "/ClientWebService/client.asmx",
+        soap_action: Some(&action),
+        host: Some(HOST),
+        scheme: "http",
+        body: body.as_bytes(),
+        peer: "192.0.2.10:49731".parse().unwrap(),
+    });
+    sync.receive(reply.status, Envelope::decode(&reply.body));
+    assert_eq!(sync.backoff(), std::time::Duration::ZERO);
+    assert_eq!(sync.current(), State::NeedAuth);
+    for _ in 0..4 {
+        let Step::Send(_, GetAuthorizationCookie) = sync.next() else {
+            panic!()
+        };
+        sync.receive_error("timeout");
+    }
+    match sync.next() {
+        Step::Failed(SyncError::RetriesExhausted { retries: 3, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sync.summary().retries, 5);
+    assert!(sync.state().config.is_some(), "what was learned is kept");
+}
+
+#[test]
+fn endless_faults_stop_after_the_recovery_bound() {
+    let s = server_with(60, &["CookieExpired@SyncUpdates"]);
+    let run = drive(&s, fresh_state());
+    match &run.outcome {
+        Step::Failed(SyncError::TooManyRecoveries(8)) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn invalid_parameters_is_not_resent() {
+    let s = server_with(60, &["InvalidParameters@SyncUpdates#1"]);
+    let run = drive(&s, fresh_state());
+    assert_eq!(run.ops().last(), Some(&SyncUpdates));
+    assert_eq!(run.ops().iter().filter(|o| **o == SyncUpdates).count(), 1);
+    match &run.outcome {
+        Step::Failed(SyncError::Fault { code, .. }) => assert_eq!(code, "InvalidParameters"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn fault_during_recovery_keeps_the_order() {
+    // ConfigChanged on SyncUpdates#1, then InvalidAuthorizationCookie on the second GetCookie.
+    let s = server_with(
+        60,
+        &[
+            "ConfigChanged@SyncUpdates#1",
+            "InvalidAuthorizationCookie@GetCookie#2",
+        ],
+    );
+    let run = drive(&s, fresh_state());
+    let ops = run.ops();
+    assert_eq!(
+        &ops[4..11],
+        &[
+            SyncUpdates,
+            GetConfig,
+            GetAuthorizationCookie,
+            GetCookie,
+            GetAuthorizationCookie,
+            GetCookie,
+            SyncUpdates
+        ],
+        "{ops:?}"
+    );
     summary(&run);
 }
