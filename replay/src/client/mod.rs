@@ -20,16 +20,24 @@
 //! retries for ServerBusy / InternalServerError / transport errors, and proactive renewal
 //! when the cookie's clear-text Expiration has passed (C-16).
 //!
+//! GetExtendedUpdateInfo2 (`FileUrl`, `FileDecryption`) is sent when
+//! [`SyncOptions::fetch_decryption`] is set, once per needed revision with files.
+//!
 //! Not done yet:
-//! - GetExtendedUpdateInfo2 (decryption data) is never sent: nothing in the cache tells
-//!   the client yet that a file is encrypted.
+//! - Whether decryption data is needed is an option, not derived from the metadata
+//!   (WSUS reports no encrypted files; `UpdateEncryptionDetails` is not consulted).
 //! - No applicability evaluation: every cached non-leaf revision is treated as installed
 //!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
 //! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
 //! - RefreshCache sends all cached identities in one call (no batching).
 //! - No content download; the driver pass sends the SystemSpec given in [`SyncOptions`].
 //! - The `wutap` CLI (`--state FILE`) does not drive this machine yet; [`ClientState::save`]
-//!   already writes atomically.
+//!   already writes atomically. HTTP, Xpress and the backoff wait belong to the caller.
+//! - The 400-entry limit WS2025 puts on InstalledNonLeafUpdateIDs is not enforced.
+//! - After ServerChanged the client does not re-register on its own; it relies on a
+//!   RegistrationRequired fault from the new server.
+//! - Reporting sends one batch at the end of the run (no random delay, no download or
+//!   install events); MiscData carries only `A`, `G`, `Q`, `c` and `D` / `U`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -73,6 +81,9 @@ pub struct SyncOptions {
     pub system_spec: Vec<Device>,
     /// Skip the ReportEventBatch at the end.
     pub skip_report: bool,
+    /// Ask GetExtendedUpdateInfo2 for file URLs and decryption data of needed revisions
+    /// (Windows 10 1803+ clients; reference 2.11).
+    pub fetch_decryption: bool,
 }
 
 impl SyncOptions {
@@ -85,6 +96,7 @@ impl SyncOptions {
             locales: vec!["en-US".into(), "en".into()],
             system_spec: Vec::new(),
             skip_report: false,
+            fetch_decryption: false,
         }
     }
 }
@@ -181,6 +193,8 @@ pub struct Summary {
     pub out_of_scope: u32,
     /// GetExtendedUpdateInfo calls answered.
     pub extended_info_calls: u32,
+    /// GetExtendedUpdateInfo2 calls answered.
+    pub extended_info2_calls: u32,
     /// GetFileLocations calls answered.
     pub file_location_calls: u32,
     /// Events accepted by ReportEventBatch.
@@ -199,6 +213,7 @@ enum Phase {
     SwSync,
     DrvSync,
     ExtInfo,
+    ExtInfo2,
     FileLocations,
     Report,
     Done,
@@ -219,6 +234,8 @@ pub struct Sync {
     expired_cookie: Option<StoredCookie>,
     /// Revisions asked for in this run (so one that gets no fragment is not asked again).
     ext_attempted: BTreeSet<i32>,
+    /// Revisions asked for in GetExtendedUpdateInfo2 in this run.
+    ext2_attempted: BTreeSet<i32>,
     /// Digests asked for in this run.
     files_attempted: BTreeSet<String>,
     retries: u32,
@@ -267,6 +284,7 @@ impl Sync {
             outstanding: None,
             expired_cookie,
             ext_attempted: BTreeSet::new(),
+            ext2_attempted: BTreeSet::new(),
             files_attempted: BTreeSet::new(),
             retries: 0,
             recoveries: 0,
@@ -320,7 +338,7 @@ impl Sync {
             _ => match self.phase {
                 Phase::SwSync => State::SwSync,
                 Phase::DrvSync => State::DrvSync,
-                Phase::ExtInfo | Phase::FileLocations => State::ExtInfo,
+                Phase::ExtInfo | Phase::ExtInfo2 | Phase::FileLocations => State::ExtInfo,
                 Phase::Report => State::Report,
                 Phase::Done => State::Done,
             },
@@ -361,15 +379,24 @@ impl Sync {
         }
         loop {
             // Proactive renewal before a cookie-bearing call (C-16).
-            if self.pending.is_empty()
-                && self.phase != Phase::Done
+            let cookie_bearing = match self.pending.front() {
+                None => self.phase != Phase::Done,
+                Some(op) => matches!(
+                    op,
+                    Operation::RegisterComputer
+                        | Operation::RefreshCache
+                        | Operation::GetFileLocations
+                ),
+            };
+            if cookie_bearing
+                && !self.pending.contains(&Operation::GetCookie)
                 && let Some(c) = &self.state.cookie
                 && c.is_expired(self.now)
             {
                 tracing::debug!("cookie expired by its clear-text Expiration; renewing");
                 self.expired_cookie = Some(c.clone());
-                self.pending
-                    .extend([Operation::GetAuthorizationCookie, Operation::GetCookie]);
+                self.pending.push_front(Operation::GetCookie);
+                self.pending.push_front(Operation::GetAuthorizationCookie);
             }
             let built = match self.pending.front().copied() {
                 Some(op) => self.handshake_request(op),
@@ -422,6 +449,25 @@ impl Sync {
                             .iter()
                             .map(|d| d.as_str().to_string()),
                     ),
+                    Request::GetExtendedUpdateInfo2(g) => {
+                        let asked: BTreeSet<(String, i32)> = g
+                            .update_ids
+                            .items()
+                            .iter()
+                            .filter_map(|u| {
+                                Some((
+                                    wusp::fragment::normalize_guid(u.update_id.value()?.as_str()),
+                                    *u.revision_number.value()?,
+                                ))
+                            })
+                            .collect();
+                        for (id, r) in self.state.revisions.iter_mut() {
+                            if asked.contains(&(r.update_id.clone(), r.revision_number)) {
+                                self.ext2_attempted.insert(*id);
+                                r.fetched.insert("FileDecryption".into());
+                            }
+                        }
+                    }
                     Request::ReportEventBatch(g) => {
                         self.reporting = g.event_batch.items().len() as u32;
                     }
@@ -711,7 +757,11 @@ impl Sync {
             Phase::ExtInfo => {
                 let batch = self.extended_batch();
                 if batch.is_empty() {
-                    self.phase = Phase::FileLocations;
+                    self.phase = if self.options.fetch_decryption {
+                        Phase::ExtInfo2
+                    } else {
+                        Phase::FileLocations
+                    };
                     return Ok(None);
                 }
                 Ok(Some(
@@ -723,6 +773,35 @@ impl Sync {
                             XmlUpdateFragmentType::LocalizedProperties,
                         ]),
                         locales: Field::Value(self.options.locales.clone()),
+                        ..Default::default()
+                    }
+                    .into(),
+                ))
+            }
+            Phase::ExtInfo2 => {
+                let batch = self.decryption_batch();
+                if batch.is_empty() {
+                    self.phase = Phase::FileLocations;
+                    return Ok(None);
+                }
+                Ok(Some(
+                    GetExtendedUpdateInfo2 {
+                        cookie: Field::Value(self.cookie(Operation::GetExtendedUpdateInfo2)?),
+                        update_ids: Field::Value(
+                            batch
+                                .iter()
+                                .filter_map(|id| self.state.revisions.get(id))
+                                .map(|r| UpdateIdentity {
+                                    update_id: Field::Value(Guid(r.update_id.clone())),
+                                    revision_number: Field::Value(r.revision_number),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        ),
+                        info_types: Field::Value(vec![
+                            XmlUpdateFragmentType::FileUrl,
+                            XmlUpdateFragmentType::FileDecryption,
+                        ]),
                         ..Default::default()
                     }
                     .into(),
@@ -785,6 +864,29 @@ impl Sync {
                 r.action == DeploymentAction::Install.as_str()
                     && !self.ext_attempted.contains(id)
                     && wanted.iter().any(|k| !r.fetched.contains(k))
+            })
+            .map(|(id, _)| *id)
+            .take(max)
+            .collect()
+    }
+
+    /// Needed revisions with files whose decryption data was not asked for yet.
+    fn decryption_batch(&self) -> Vec<i32> {
+        let max = self
+            .state
+            .config
+            .as_ref()
+            .and_then(|c| c.max_extended_updates_per_request)
+            .unwrap_or(50)
+            .max(1) as usize;
+        self.state
+            .revisions
+            .iter()
+            .filter(|(id, r)| {
+                r.action == DeploymentAction::Install.as_str()
+                    && !r.files.is_empty()
+                    && !r.fetched.contains("FileDecryption")
+                    && !self.ext2_attempted.contains(id)
             })
             .map(|(id, _)| *id)
             .take(max)
@@ -1011,6 +1113,33 @@ impl Sync {
                     self.apply_extended(info);
                 }
             }
+            Response::GetExtendedUpdateInfo2(r) => {
+                self.summary.extended_info2_calls += 1;
+                if let Some(info) = r.result.value() {
+                    self.apply_locations(info.file_locations.items());
+                    let keys: BTreeMap<String, String> = info
+                        .file_decryption_data
+                        .items()
+                        .iter()
+                        .filter_map(|d| {
+                            Some((
+                                d.file_digest.value()?.as_str().trim().to_string(),
+                                d.decryption_key.value()?.as_str().to_string(),
+                            ))
+                        })
+                        .collect();
+                    for f in self
+                        .state
+                        .revisions
+                        .values_mut()
+                        .flat_map(|r| r.files.iter_mut())
+                    {
+                        if let Some(k) = keys.get(&f.digest) {
+                            f.decryption_key = Some(k.clone());
+                        }
+                    }
+                }
+            }
             Response::GetFileLocations(r) => {
                 self.summary.file_location_calls += 1;
                 if let Some(res) = r.result.value() {
@@ -1121,6 +1250,8 @@ impl Sync {
                                 digest: f.digest.trim().to_string(),
                                 name: f.file_name.clone(),
                                 url: None,
+                                decryption_information: None,
+                                decryption_key: None,
                             })
                             .collect();
                     }
@@ -1139,19 +1270,23 @@ impl Sync {
     }
 
     fn apply_locations(&mut self, locations: &[wusp::types::FileLocation]) {
-        let urls: BTreeMap<String, String> = locations
+        let by_digest: BTreeMap<String, &wusp::types::FileLocation> = locations
             .iter()
-            .filter_map(|l| {
-                Some((
-                    l.file_digest.value()?.as_str().trim().to_string(),
-                    l.url.value()?.clone(),
-                ))
-            })
+            .filter_map(|l| Some((l.file_digest.value()?.as_str().trim().to_string(), l)))
             .collect();
         for r in self.state.revisions.values_mut() {
             for f in &mut r.files {
-                if let Some(u) = urls.get(&f.digest) {
-                    f.url = Some(u.clone());
+                if let Some(l) = by_digest.get(&f.digest) {
+                    if let Some(u) = l.url.value() {
+                        f.url = Some(u.clone());
+                    }
+                    if let Some(d) = l
+                        .decryption_information
+                        .value()
+                        .or(l.esrp_decryption_information.value())
+                    {
+                        f.decryption_information = Some(d.clone());
+                    }
                 }
             }
         }

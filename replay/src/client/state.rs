@@ -221,6 +221,12 @@ pub struct CachedFile {
     pub name: Option<String>,
     /// Known download URL (none: GetFileLocations needed).
     pub url: Option<String>,
+    /// `DecryptionInformation` JSON (reference 3.9) from GetExtendedUpdateInfo2, if any.
+    #[serde(default)]
+    pub decryption_information: Option<String>,
+    /// `FileDecryptionData/DecryptionKey` (base64) from GetExtendedUpdateInfo2, if any.
+    #[serde(default)]
+    pub decryption_key: Option<String>,
 }
 
 /// One cached revision (reference 5.1 Revision, Metadata, Deployment).

@@ -49,7 +49,11 @@ impl Run {
 }
 
 fn drive(s: &WsusServer, state: ClientState) -> Run {
-    let mut sync = Sync::new(state, SyncOptions::new(s.config().clock.now()));
+    drive_with(s, state, SyncOptions::new(s.config().clock.now()))
+}
+
+fn drive_with(s: &WsusServer, state: ClientState, options: SyncOptions) -> Run {
+    let mut sync = Sync::new(state, options);
     let mut sent = Vec::new();
     loop {
         assert!(sent.len() < 500, "the run does not end");
@@ -652,4 +656,40 @@ fn fault_during_recovery_keeps_the_order() {
         "{ops:?}"
     );
     summary(&run);
+}
+
+#[test]
+fn decryption_data_is_fetched_once_with_get_extended_update_info2() {
+    let s = server_with(200, &[]);
+    let mut options = SyncOptions::new(start());
+    options.fetch_decryption = true;
+    let run = drive_with(&s, fresh_state(), options.clone());
+    let ops = run.ops();
+    let ext = ops
+        .iter()
+        .rposition(|o| *o == GetExtendedUpdateInfo)
+        .unwrap();
+    let ext2 = ops
+        .iter()
+        .position(|o| *o == GetExtendedUpdateInfo2)
+        .unwrap();
+    assert!(ext < ext2, "{ops:?}");
+    for r in &run.sent {
+        if let Request::GetExtendedUpdateInfo2(g) = r {
+            let ids = g.update_ids.items();
+            assert!(!ids.is_empty() && ids.len() <= 50, "C-34/C-35");
+            assert!(
+                ids.iter()
+                    .all(|u| u.update_id.value().is_some_and(Guid::is_well_formed))
+            );
+        }
+    }
+    assert!(summary(&run).extended_info2_calls >= 1);
+    // Asked once: a second run does not ask again.
+    let again = drive_with(&s, run.state.clone(), options);
+    assert!(
+        !again.ops().contains(&GetExtendedUpdateInfo2),
+        "{:?}",
+        again.ops()
+    );
 }
