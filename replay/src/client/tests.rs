@@ -38,6 +38,8 @@ fn fresh_state() -> ClientState {
 /// Everything one run sent, with its outcome.
 struct Run {
     sent: Vec<Request>,
+    /// The reply to each request (None: a fault).
+    replies: Vec<Option<wusp::Response>>,
     outcome: Step,
     state: ClientState,
 }
@@ -53,8 +55,10 @@ fn drive(s: &WsusServer, state: ClientState) -> Run {
 }
 
 fn drive_with(s: &WsusServer, state: ClientState, options: SyncOptions) -> Run {
+    let initial = state.cookie.as_ref().map(StoredCookie::to_wire);
     let mut sync = Sync::new(state, options);
     let mut sent = Vec::new();
+    let mut replies = Vec::new();
     loop {
         assert!(sent.len() < 500, "the run does not end");
         match sync.next() {
@@ -71,15 +75,104 @@ fn drive_with(s: &WsusServer, state: ClientState, options: SyncOptions) -> Run {
                     body: body.as_bytes(),
                     peer: "192.0.2.10:49731".parse().unwrap(),
                 });
-                sync.receive(reply.status, Envelope::decode(&reply.body));
+                let env = Envelope::decode(&reply.body);
+                replies.push(match &env {
+                    Ok(Envelope {
+                        body: wusp::Body::Response(r),
+                        ..
+                    }) => Some(r.clone()),
+                    _ => None,
+                });
+                sync.receive(reply.status, env);
             }
             outcome @ (Step::Done(_) | Step::Failed(_)) => {
+                check_client_rules(initial, &sent, &replies);
                 return Run {
                     sent,
+                    replies,
                     outcome,
                     state: sync.into_state(),
                 };
             }
+        }
+    }
+}
+
+/// Client rules checked on every run: C-15 (the cookie sent is the latest issued),
+/// C-24 (disjoint lists), C-26 (out-of-scope IDs not sent again unless re-delivered),
+/// C-27 (every delivered ID is listed in the next software request), C-28 (continuation).
+fn check_client_rules(
+    initial: Option<wusp::types::Cookie>,
+    sent: &[Request],
+    replies: &[Option<wusp::Response>],
+) {
+    use wusp::Response as R;
+    let mut latest = initial;
+    let mut dropped: HashSet<i32> = HashSet::new();
+    let mut must_list: HashSet<i32> = HashSet::new();
+    let mut must_continue = false;
+    for (req, reply) in sent.iter().zip(replies) {
+        if let Some(c) = cookie_of(req) {
+            assert_eq!(Some(&c), latest.as_ref(), "C-15: {:?}", req.operation());
+        }
+        if let Request::SyncUpdates(_) = req {
+            let p = sync_params(req);
+            let lists = [
+                p.installed_non_leaf_update_ids.items(),
+                p.other_cached_update_ids.items(),
+                p.cached_driver_ids.items(),
+            ];
+            let all: Vec<i32> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+            let set: HashSet<i32> = all.iter().copied().collect();
+            assert_eq!(set.len(), all.len(), "C-24");
+            assert!(set.is_disjoint(&dropped), "C-26");
+            let software = p.skip_software_sync.value() == Some(&false);
+            if software {
+                assert!(must_list.is_subset(&set), "C-27");
+                must_list.clear();
+            } else {
+                assert!(
+                    !must_continue,
+                    "C-28: driver pass while the loop must go on"
+                );
+            }
+        }
+        match reply {
+            Some(R::GetCookie(r)) => latest = r.result.value().cloned(),
+            Some(R::SyncUpdates(r)) => {
+                let info = r.result.value().unwrap();
+                if let Some(c) = info.new_cookie.value() {
+                    latest = Some(c.clone());
+                }
+                dropped.extend(info.out_of_scope_revision_ids.items().iter().copied());
+                for u in info.new_updates.items() {
+                    let id = *u.id.value().unwrap();
+                    dropped.remove(&id);
+                    must_list.insert(id);
+                }
+                let p = sync_params(req);
+                if p.skip_software_sync.value() == Some(&false) {
+                    must_continue = info.truncated.value() == Some(&true)
+                        || info
+                            .new_updates
+                            .items()
+                            .iter()
+                            .any(|u| u.is_leaf.value() == Some(&false));
+                }
+            }
+            Some(R::GetFileLocations(r)) => {
+                if let Some(c) = r.result.value().and_then(|x| x.new_cookie.value()) {
+                    latest = Some(c.clone());
+                }
+            }
+            Some(R::RefreshCache(_)) => dropped.clear(),
+            _ => {}
+        }
+        if let Request::GetExtendedUpdateInfo(_) = req {
+            assert!(
+                !must_continue,
+                "C-28: extended info while the loop must go on"
+            );
         }
     }
 }
@@ -214,6 +307,10 @@ fn fresh_sync_completes() {
         assert!(e.private_data.is_present());
     }
     assert_eq!(sum.events_reported, 2);
+    assert!(matches!(
+        run.replies.last(),
+        Some(Some(wusp::Response::ReportEventBatch(r))) if r.result.value() == Some(&true)
+    ));
     // Cookies: every cookie sent is the latest one issued (C-15).
     assert!(run.sent.iter().skip(3).all(|r| cookie_of(r).is_some()));
 }
