@@ -29,7 +29,6 @@
 //! - No applicability evaluation: every cached non-leaf revision is treated as installed
 //!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
 //! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
-//! - RefreshCache sends all cached identities in one call (no batching).
 //! - No content download; the driver pass sends the SystemSpec given in [`SyncOptions`].
 //! - The `wutap` CLI (`--state FILE`) does not drive this machine yet; [`ClientState::save`]
 //!   already writes atomically. HTTP, Xpress and the backoff wait belong to the caller.
@@ -84,6 +83,8 @@ pub struct SyncOptions {
     /// Ask GetExtendedUpdateInfo2 for file URLs and decryption data of needed revisions
     /// (Windows 10 1803+ clients; reference 2.11).
     pub fetch_decryption: bool,
+    /// Identities per RefreshCache call (WS2025 accepted 200, reference 2.9).
+    pub refresh_batch: usize,
 }
 
 impl SyncOptions {
@@ -97,6 +98,7 @@ impl SyncOptions {
             system_spec: Vec::new(),
             skip_report: false,
             fetch_decryption: false,
+            refresh_batch: 200,
         }
     }
 }
@@ -246,6 +248,10 @@ pub struct Sync {
     event_counter: u64,
     /// Events in the ReportEventBatch being answered.
     reporting: u32,
+    /// Cached identities already answered by RefreshCache in this recovery.
+    refresh_sent: usize,
+    /// RefreshCache results collected so far.
+    refresh_results: Vec<wusp::types::RefreshCacheResult>,
 }
 
 impl Sync {
@@ -296,6 +302,8 @@ impl Sync {
             result: None,
             event_counter: 0,
             reporting: 0,
+            refresh_sent: 0,
+            refresh_results: Vec::new(),
         }
     }
 
@@ -426,7 +434,8 @@ impl Sync {
     /// (or the decoding error).
     pub fn receive(&mut self, status: u16, envelope: Result<Envelope, wusp::Error>) {
         let Some((req, op)) = self.outstanding.take() else {
-            self.result = Some(Err(SyncError::NothingOutstanding));
+            self.result
+                .get_or_insert(Err(SyncError::NothingOutstanding));
             return;
         };
         let env = match envelope {
@@ -468,6 +477,9 @@ impl Sync {
                             }
                         }
                     }
+                    Request::RefreshCache(g) => {
+                        self.refresh_sent += g.global_ids.items().len();
+                    }
                     Request::ReportEventBatch(g) => {
                         self.reporting = g.event_batch.items().len() as u32;
                     }
@@ -489,7 +501,8 @@ impl Sync {
     /// a SOAP body) for the outstanding request; it is retried within `max_retries`.
     pub fn receive_error(&mut self, error: impl std::fmt::Display) {
         let Some((_, op)) = self.outstanding.take() else {
-            self.result = Some(Err(SyncError::NothingOutstanding));
+            self.result
+                .get_or_insert(Err(SyncError::NothingOutstanding));
             return;
         };
         self.transient(op, error.to_string());
@@ -557,6 +570,9 @@ impl Sync {
                 return;
             }
         };
+        // A recovery restarts any RefreshCache under way.
+        self.refresh_sent = 0;
+        self.refresh_results.clear();
         self.recoveries += 1;
         if self.recoveries > self.options.max_recoveries {
             self.result = Some(Err(SyncError::TooManyRecoveries(self.recoveries - 1)));
@@ -667,6 +683,8 @@ impl Sync {
                         self.state
                             .revisions
                             .values()
+                            .skip(self.refresh_sent)
+                            .take(self.options.refresh_batch.max(1))
                             .map(|r| UpdateIdentity {
                                 update_id: Field::Value(Guid(r.update_id.clone())),
                                 revision_number: Field::Value(r.revision_number),
@@ -1087,7 +1105,17 @@ impl Sync {
                 self.state.registered = true;
                 self.state.registered_info = Some(self.state.identity.computer.clone());
             }
-            Response::RefreshCache(r) => self.apply_refresh(r.result.items()),
+            Response::RefreshCache(r) => {
+                // The cache is re-keyed once every batch is answered.
+                self.refresh_results
+                    .extend(r.result.items().iter().cloned());
+                if self.refresh_sent < self.state.revisions.len() {
+                    return Ok(());
+                }
+                let results = std::mem::take(&mut self.refresh_results);
+                self.refresh_sent = 0;
+                self.apply_refresh(&results);
+            }
             Response::SyncUpdates(r) => {
                 let info = r
                     .result
@@ -1178,8 +1206,8 @@ impl Sync {
                 if let Some(a) = u.deployment.value().and_then(|d| d.action.value()) {
                     r.action = a.as_str().to_string();
                 }
-                // A changed revision may be fetched again (C-49 exception).
-                r.fetched.clear();
+                // Fragments already cached stay cached: a deployment change does not
+                // change them (C-49 would allow a re-fetch; the client does not need one).
             }
         }
         let mut non_leaf = false;

@@ -364,8 +364,7 @@ fn differential_sync_sends_the_cache_and_counts_changes() {
             for id in g.revision_ids.items() {
                 let before = first.state.revisions.get(id);
                 assert!(
-                    before.is_none_or(|b| !b.fetched.contains("Extended"))
-                        || change.change.contains(id),
+                    before.is_none_or(|b| !b.fetched.contains("Extended")),
                     "C-49 re-fetch of {id}"
                 );
             }
@@ -789,4 +788,44 @@ fn decryption_data_is_fetched_once_with_get_extended_update_info2() {
         "{:?}",
         again.ops()
     );
+}
+
+#[test]
+fn refresh_cache_goes_in_batches() {
+    let s = server_with(60, &[]);
+    let first = drive(&s, fresh_state());
+    summary(&first);
+    let n = first.state.revisions.len();
+    let config = ServerConfig {
+        secret: Some([3; 32]),
+        clock: Clock::manual(start()),
+        inject: FaultPlan::parse(["ServerChanged@SyncUpdates#1"]).unwrap(),
+        ..ServerConfig::default()
+    };
+    let s2 = WsusServer::new(Catalog::generate(60, 7).unwrap(), config).unwrap();
+    let mut options = SyncOptions::new(start());
+    options.refresh_batch = 10;
+    let run = drive_with(&s2, first.state.clone(), options);
+    let ops = run.ops();
+    let calls = n.div_ceil(10);
+    assert_eq!(
+        &ops[..4],
+        &[SyncUpdates, GetConfig, GetAuthorizationCookie, GetCookie]
+    );
+    assert!(
+        ops[4..4 + calls].iter().all(|o| *o == RefreshCache),
+        "{ops:?}"
+    );
+    assert_eq!(ops[4 + calls], SyncUpdates, "{ops:?}");
+    let sent: usize = run.sent[4..4 + calls]
+        .iter()
+        .map(|r| match r {
+            Request::RefreshCache(rc) => rc.global_ids.items().len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(sent, n);
+    let retry = sync_params(&run.sent[4 + calls]);
+    assert!(!retry.installed_non_leaf_update_ids.items().is_empty());
+    summary(&run);
 }
