@@ -534,6 +534,7 @@ impl Sync {
             ErrorCode::RegistrationNotRequired if op == RegisterComputer => {
                 // INF: stop calling RegisterComputer.
                 self.state.registered = true;
+                self.state.registered_info = Some(self.state.identity.computer.clone());
                 self.pending.retain(|o| *o != RegisterComputer);
                 return;
             }
