@@ -1,0 +1,1356 @@
+//! The client role: a sans-I/O Windows Update Agent state machine (reference 5.2).
+//!
+//! [`Sync`] owns a [`ClientState`] and, like rustls, does no I/O: [`Sync::next`] says what
+//! to send ([`Step::Send`]) or that the run is over, and [`Sync::receive`] (or
+//! [`Sync::receive_error`] for a transport failure) feeds the answer back. The caller
+//! encodes the request with `wusp::Envelope::request`, posts it to the path of
+//! [`Sync::path_for`] and decodes the reply with `wusp::Envelope::decode`.
+//!
+//! Implemented: the handshake (GetConfig, GetAuthorizationCookie, GetCookie,
+//! RegisterComputer when required and not yet registered), the software SyncUpdates loop
+//! of reference 5.5 (first sync with empty lists; differential sync carrying the full cache
+//! on its first request; NewUpdates / ChangedUpdates / OutOfScopeRevisionIDs applied; every
+//! NewCookie taken; truncation and non-leaf continuation, C-28), exactly one driver pass
+//! (C-30), GetExtendedUpdateInfo for revisions with Deployment Action `Install` lacking
+//! Extended / LocalizedProperties fragments in batches within MaxExtendedUpdatesPerRequest
+//! (never re-fetching, C-49), GetFileLocations for files without a location, one
+//! ReportEventBatch (events 147 and 156 shaped per reference 3.10), the fault recoveries
+//! of C-39 (cookie discarded after InvalidCookie / ServerChanged, C-40; expired cookie as
+//! oldCookie, C-41; RefreshCache re-keys the cache and drops unmatched revisions), bounded
+//! retries for ServerBusy / InternalServerError / transport errors, and proactive renewal
+//! when the cookie's clear-text Expiration has passed (C-16).
+//!
+//! GetExtendedUpdateInfo2 (`FileUrl`, `FileDecryption`) is sent when
+//! [`SyncOptions::fetch_decryption`] is set, once per needed revision with files.
+//!
+//! Not done yet:
+//! - Whether decryption data is needed is an option, not derived from the metadata
+//!   (WSUS reports no encrypted files; `UpdateEncryptionDetails` is not consulted).
+//! - No applicability evaluation: every cached non-leaf revision is treated as installed
+//!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
+//! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
+//! - No content download; the driver pass sends the SystemSpec given in [`SyncOptions`].
+//! - The `wutap` CLI (`--state FILE`) does not drive this machine yet; [`ClientState::save`]
+//!   already writes atomically. HTTP, Xpress and the backoff wait belong to the caller.
+//! - The 400-entry limit WS2025 puts on InstalledNonLeafUpdateIDs is not enforced.
+//! - After ServerChanged the client does not re-register on its own; it relies on a
+//!   RegistrationRequired fault from the new server.
+//! - Reporting sends one batch at the end of the run (no random delay, no download or
+//!   install events); MiscData carries only `A`, `G`, `Q`, `c` and `D` / `U`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use time::OffsetDateTime;
+use wusp::fragment::{FragmentKind, classify, parse_core, parse_extended};
+use wusp::messages::*;
+use wusp::types::{
+    BasicData, ComputerTargetIdentifier, Cookie, Device, ExtendedData, PrivateData, ReportingEvent,
+    ReportingOsVersion, SyncInfo, SyncUpdateParameters, UpdateIdentity, UpdateInfo,
+    UpdateRevisionIdentifier,
+};
+use wusp::values::{
+    Base64, DateTime, DeploymentAction, Guid, ProcessorArchitecture, XmlUpdateFragmentType,
+};
+use wusp::{Body, Envelope, ErrorCode, Field, Operation, Request, Response};
+
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use state::{
+    CachedConfig, CachedFile, CachedRevision, ClientState, ComputerDescription, Identity,
+    StateError, StoredAuthorization, StoredCookie,
+};
+
+/// Digests per GetFileLocations call (WS2025 accepted 100, reference 2.12).
+const FILE_LOCATION_BATCH: usize = 100;
+
+/// How a run behaves.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Client clock at the start of the run (update it with [`Sync::set_now`]).
+    pub now: OffsetDateTime,
+    /// Resends of one request after ServerBusy, InternalServerError or a transport error.
+    pub max_retries: u32,
+    /// Fault recoveries allowed in one run before giving up.
+    pub max_recoveries: u32,
+    /// Locales of GetExtendedUpdateInfo (native: `en-US`, `en`).
+    pub locales: Vec<String>,
+    /// Devices of the driver pass.
+    pub system_spec: Vec<Device>,
+    /// Skip the ReportEventBatch at the end.
+    pub skip_report: bool,
+    /// Ask GetExtendedUpdateInfo2 for file URLs and decryption data of needed revisions
+    /// (Windows 10 1803+ clients; reference 2.11).
+    pub fetch_decryption: bool,
+    /// Identities per RefreshCache call (WS2025 accepted 200, reference 2.9).
+    pub refresh_batch: usize,
+}
+
+impl SyncOptions {
+    /// Defaults: 3 retries, 8 recoveries, locales `en-US`/`en`, no devices, report on.
+    pub fn new(now: OffsetDateTime) -> SyncOptions {
+        SyncOptions {
+            now,
+            max_retries: 3,
+            max_recoveries: 8,
+            locales: vec!["en-US".into(), "en".into()],
+            system_spec: Vec::new(),
+            skip_report: false,
+            fetch_decryption: false,
+            refresh_batch: 200,
+        }
+    }
+}
+
+/// The states of reference 5.2 (the ones a replay client goes through).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// No usable CachedConfig: GetConfig.
+    NeedConfig,
+    /// No usable cookie: GetAuthorizationCookie.
+    NeedAuth,
+    /// GetCookie.
+    NeedCookie,
+    /// RefreshCache after InvalidCookie / ServerChanged.
+    NeedRefresh,
+    /// RegisterComputer.
+    NeedRegister,
+    /// The software SyncUpdates loop.
+    SwSync,
+    /// The single driver SyncUpdates.
+    DrvSync,
+    /// GetExtendedUpdateInfo / GetFileLocations.
+    ExtInfo,
+    /// ReportEventBatch.
+    Report,
+    /// Finished (or failed).
+    Done,
+}
+
+/// What the caller does next.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one request at a time
+pub enum Step {
+    /// Send this request (to [`Sync::path_for`] the operation) and feed the answer to
+    /// [`Sync::receive`]. After a retryable failure, wait [`Sync::backoff`] first.
+    Send(Request, Operation),
+    /// The run is complete.
+    Done(Summary),
+    /// The run stopped; the state keeps everything learned so far.
+    Failed(SyncError),
+}
+
+/// Why a run stopped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// A fault that has no automatic recovery (InvalidParameters, unknown codes).
+    #[error("{operation:?} failed with fault {code}")]
+    Fault {
+        /// The operation.
+        operation: Operation,
+        /// Its ErrorCode.
+        code: String,
+    },
+    /// Retries exhausted after ServerBusy, InternalServerError or transport errors.
+    #[error("{operation:?} still failing after {retries} retries: {last}")]
+    RetriesExhausted {
+        /// The operation.
+        operation: Operation,
+        /// Retries made.
+        retries: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// Too many fault recoveries in one run.
+    #[error("too many fault recoveries ({0})")]
+    TooManyRecoveries(u32),
+    /// The server answered something the client cannot use.
+    #[error("{operation:?}: {message}")]
+    Protocol {
+        /// The operation.
+        operation: Operation,
+        /// What was wrong.
+        message: String,
+    },
+    /// `receive` without an outstanding request.
+    #[error("no request outstanding")]
+    NothingOutstanding,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// True when the run started from a cached config and cookie (differential sync).
+    pub differential: bool,
+    /// Software SyncUpdates pages answered.
+    pub pages: u32,
+    /// Driver passes answered (0 or 1).
+    pub driver_passes: u32,
+    /// NewUpdates received (software and driver).
+    pub new_updates: u32,
+    /// ChangedUpdates received.
+    pub changed_updates: u32,
+    /// OutOfScopeRevisionIDs received (SyncUpdates and GetExtendedUpdateInfo).
+    pub out_of_scope: u32,
+    /// GetExtendedUpdateInfo calls answered.
+    pub extended_info_calls: u32,
+    /// GetExtendedUpdateInfo2 calls answered.
+    pub extended_info2_calls: u32,
+    /// GetFileLocations calls answered.
+    pub file_location_calls: u32,
+    /// Events accepted by ReportEventBatch.
+    pub events_reported: u32,
+    /// Faults recovered, by ErrorCode.
+    pub faults_recovered: BTreeMap<String, u32>,
+    /// Resends after ServerBusy, InternalServerError or transport errors.
+    pub retries: u32,
+    /// Requests sent.
+    pub requests: u32,
+}
+
+/// The main line of a run (recovery and handshake calls are queued in front of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    SwSync,
+    DrvSync,
+    ExtInfo,
+    ExtInfo2,
+    FileLocations,
+    Report,
+    Done,
+}
+
+/// One synchronisation run over a [`ClientState`].
+#[derive(Debug)]
+pub struct Sync {
+    state: ClientState,
+    options: SyncOptions,
+    now: OffsetDateTime,
+    /// Handshake / recovery calls to make before the main line goes on.
+    pending: VecDeque<Operation>,
+    phase: Phase,
+    /// The request sent and not yet answered.
+    outstanding: Option<(Request, Operation)>,
+    /// Expired cookie to pass as oldCookie (C-41).
+    expired_cookie: Option<StoredCookie>,
+    /// Revisions asked for in this run (so one that gets no fragment is not asked again).
+    ext_attempted: BTreeSet<i32>,
+    /// Revisions asked for in GetExtendedUpdateInfo2 in this run.
+    ext2_attempted: BTreeSet<i32>,
+    /// Digests asked for in this run.
+    files_attempted: BTreeSet<String>,
+    retries: u32,
+    recoveries: u32,
+    backoff: std::time::Duration,
+    summary: Summary,
+    result: Option<Result<(), SyncError>>,
+    event_counter: u64,
+    /// Events in the ReportEventBatch being answered.
+    reporting: u32,
+    /// Cached identities already answered by RefreshCache in this recovery.
+    refresh_sent: usize,
+    /// RefreshCache results collected so far.
+    refresh_results: Vec<wusp::types::RefreshCacheResult>,
+}
+
+impl Sync {
+    /// Starts a run: a first sync when the state has no cached config or cookie, else a
+    /// differential one (renewing first if the cookie's Expiration has passed, C-16).
+    pub fn new(state: ClientState, options: SyncOptions) -> Sync {
+        let now = options.now;
+        let mut pending = VecDeque::new();
+        let differential = state.config.is_some() && state.cookie.is_some();
+        let mut expired_cookie = None;
+        if state.config.is_none() {
+            pending.extend([
+                Operation::GetConfig,
+                Operation::GetAuthorizationCookie,
+                Operation::GetCookie,
+            ]);
+        } else {
+            match &state.cookie {
+                None => pending.extend([Operation::GetAuthorizationCookie, Operation::GetCookie]),
+                Some(c) if c.is_expired(now) => {
+                    expired_cookie = Some(c.clone());
+                    pending.extend([Operation::GetAuthorizationCookie, Operation::GetCookie]);
+                }
+                Some(_) => {}
+            }
+            if pending.is_empty() && needs_registration(&state) {
+                pending.push_back(Operation::RegisterComputer);
+            }
+        }
+        Sync {
+            state,
+            options,
+            now,
+            pending,
+            phase: Phase::SwSync,
+            outstanding: None,
+            expired_cookie,
+            ext_attempted: BTreeSet::new(),
+            ext2_attempted: BTreeSet::new(),
+            files_attempted: BTreeSet::new(),
+            retries: 0,
+            recoveries: 0,
+            backoff: std::time::Duration::ZERO,
+            summary: Summary {
+                differential,
+                ..Summary::default()
+            },
+            result: None,
+            event_counter: 0,
+            reporting: 0,
+            refresh_sent: 0,
+            refresh_results: Vec::new(),
+        }
+    }
+
+    /// The client state (cache, cookie, config) as it stands.
+    pub fn state(&self) -> &ClientState {
+        &self.state
+    }
+
+    /// Ends the run and hands back the state (to save it, even after a failure).
+    pub fn into_state(self) -> ClientState {
+        self.state
+    }
+
+    /// Sets the client clock (GetCookie currentTime, expiry checks, event times).
+    pub fn set_now(&mut self, now: OffsetDateTime) {
+        self.now = now;
+    }
+
+    /// How long to wait before sending the next request (non-zero after a retryable failure).
+    pub fn backoff(&self) -> std::time::Duration {
+        self.backoff
+    }
+
+    /// The summary so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The reference 5.2 state the machine is in.
+    pub fn current(&self) -> State {
+        if self.result.is_some() {
+            return State::Done;
+        }
+        match self.pending.front() {
+            Some(Operation::GetConfig) => State::NeedConfig,
+            Some(Operation::GetAuthorizationCookie) => State::NeedAuth,
+            Some(Operation::GetCookie) => State::NeedCookie,
+            Some(Operation::RefreshCache) => State::NeedRefresh,
+            Some(Operation::RegisterComputer) => State::NeedRegister,
+            _ => match self.phase {
+                Phase::SwSync => State::SwSync,
+                Phase::DrvSync => State::DrvSync,
+                Phase::ExtInfo | Phase::ExtInfo2 | Phase::FileLocations => State::ExtInfo,
+                Phase::Report => State::Report,
+                Phase::Done => State::Done,
+            },
+        }
+    }
+
+    /// The request path for an operation: the AuthInfo ServiceUrl for
+    /// GetAuthorizationCookie (C-03), else the service's path.
+    pub fn path_for(&self, op: Operation) -> String {
+        if op == Operation::GetAuthorizationCookie
+            && let Some(url) = self
+                .state
+                .config
+                .as_ref()
+                .and_then(|c| c.auth_service_url.as_ref())
+                .filter(|u| !u.is_empty())
+        {
+            return if url.starts_with('/') {
+                url.clone()
+            } else {
+                format!("/{url}")
+            };
+        }
+        op.service().path().to_string()
+    }
+
+    /// What to do next. Calling it again without [`Sync::receive`] repeats the same request.
+    #[allow(clippy::should_implement_trait)] // not an iterator: it repeats until answered
+    pub fn next(&mut self) -> Step {
+        if let Some(r) = &self.result {
+            return match r {
+                Ok(()) => Step::Done(self.summary.clone()),
+                Err(e) => Step::Failed(e.clone()),
+            };
+        }
+        if let Some((req, op)) = &self.outstanding {
+            return Step::Send(req.clone(), *op);
+        }
+        loop {
+            // Proactive renewal before a cookie-bearing call (C-16).
+            let cookie_bearing = match self.pending.front() {
+                None => self.phase != Phase::Done,
+                Some(op) => matches!(
+                    op,
+                    Operation::RegisterComputer
+                        | Operation::RefreshCache
+                        | Operation::GetFileLocations
+                ),
+            };
+            if cookie_bearing
+                && !self.pending.contains(&Operation::GetCookie)
+                && let Some(c) = &self.state.cookie
+                && c.is_expired(self.now)
+            {
+                tracing::debug!("cookie expired by its clear-text Expiration; renewing");
+                self.expired_cookie = Some(c.clone());
+                self.pending.push_front(Operation::GetCookie);
+                self.pending.push_front(Operation::GetAuthorizationCookie);
+            }
+            let built = match self.pending.front().copied() {
+                Some(op) => self.handshake_request(op),
+                None => self.main_request(),
+            };
+            match built {
+                Ok(Some(req)) => {
+                    let op = req.operation();
+                    self.summary.requests += 1;
+                    self.outstanding = Some((req.clone(), op));
+                    return Step::Send(req, op);
+                }
+                Ok(None) => {
+                    if self.result.is_some() {
+                        return self.next();
+                    }
+                }
+                Err(e) => {
+                    self.result = Some(Err(e));
+                    return self.next();
+                }
+            }
+        }
+    }
+
+    /// Feeds the answer to the outstanding request: HTTP status and the decoded envelope
+    /// (or the decoding error).
+    pub fn receive(&mut self, status: u16, envelope: Result<Envelope, wusp::Error>) {
+        let Some((req, op)) = self.outstanding.take() else {
+            self.result
+                .get_or_insert(Err(SyncError::NothingOutstanding));
+            return;
+        };
+        let env = match envelope {
+            Ok(e) => e,
+            Err(e) => return self.transient(op, format!("HTTP {status}: undecodable: {e}")),
+        };
+        match env.body {
+            Body::Response(r) if r.operation() == op => {
+                self.retries = 0;
+                self.backoff = std::time::Duration::ZERO;
+                // Marked only once answered, so a faulted batch is resent unchanged.
+                match &req {
+                    Request::GetExtendedUpdateInfo(g) => {
+                        self.ext_attempted
+                            .extend(g.revision_ids.items().iter().copied());
+                    }
+                    Request::GetFileLocations(g) => self.files_attempted.extend(
+                        g.file_digests
+                            .items()
+                            .iter()
+                            .map(|d| d.as_str().to_string()),
+                    ),
+                    Request::GetExtendedUpdateInfo2(g) => {
+                        let asked: BTreeSet<(String, i32)> = g
+                            .update_ids
+                            .items()
+                            .iter()
+                            .filter_map(|u| {
+                                Some((
+                                    wusp::fragment::normalize_guid(u.update_id.value()?.as_str()),
+                                    *u.revision_number.value()?,
+                                ))
+                            })
+                            .collect();
+                        for (id, r) in self.state.revisions.iter_mut() {
+                            if asked.contains(&(r.update_id.clone(), r.revision_number)) {
+                                self.ext2_attempted.insert(*id);
+                                r.fetched.insert("FileDecryption".into());
+                            }
+                        }
+                    }
+                    Request::RefreshCache(g) => {
+                        self.refresh_sent += g.global_ids.items().len();
+                    }
+                    Request::ReportEventBatch(g) => {
+                        self.reporting = g.event_batch.items().len() as u32;
+                    }
+                    _ => {}
+                }
+                if let Err(e) = self.on_response(op, r) {
+                    self.result = Some(Err(e));
+                }
+            }
+            Body::Fault(f) => match f.error_code() {
+                Some(code) => self.on_fault(op, code.canonical()),
+                None => self.transient(op, format!("HTTP {status}: fault without ErrorCode")),
+            },
+            _ => self.transient(op, format!("HTTP {status}: not a {op:?} response")),
+        }
+    }
+
+    /// Feeds a transport failure (connection refused or reset, timeout, HTTP 503 without
+    /// a SOAP body) for the outstanding request; it is retried within `max_retries`.
+    pub fn receive_error(&mut self, error: impl std::fmt::Display) {
+        let Some((_, op)) = self.outstanding.take() else {
+            self.result
+                .get_or_insert(Err(SyncError::NothingOutstanding));
+            return;
+        };
+        self.transient(op, error.to_string());
+    }
+
+    fn transient(&mut self, op: Operation, last: String) {
+        if self.retries >= self.options.max_retries {
+            tracing::warn!(?op, %last, "retries exhausted");
+            self.result = Some(Err(SyncError::RetriesExhausted {
+                operation: op,
+                retries: self.retries,
+                last,
+            }));
+            return;
+        }
+        self.retries += 1;
+        self.summary.retries += 1;
+        self.backoff = std::time::Duration::from_secs(1 << self.retries.min(6));
+        tracing::debug!(?op, %last, retry = self.retries, "retrying");
+    }
+
+    fn on_fault(&mut self, op: Operation, code: ErrorCode) {
+        tracing::debug!(?op, %code, "fault");
+        use Operation::*;
+        let steps: &[Operation] = match code {
+            ErrorCode::ServerBusy | ErrorCode::InternalServerError => {
+                return self.transient(op, format!("fault {code}"));
+            }
+            ErrorCode::RegistrationNotRequired if op == RegisterComputer => {
+                // INF: stop calling RegisterComputer.
+                self.state.registered = true;
+                self.state.registered_info = Some(self.state.identity.computer.clone());
+                self.pending.retain(|o| *o != RegisterComputer);
+                return;
+            }
+            ErrorCode::InvalidCookie | ErrorCode::ServerChanged => {
+                // C-40: the rejected cookie is never sent again, not even as oldCookie.
+                self.state.cookie = None;
+                self.expired_cookie = None;
+                &[GetConfig, GetAuthorizationCookie, GetCookie, RefreshCache]
+            }
+            ErrorCode::ConfigChanged => &[GetConfig, GetAuthorizationCookie, GetCookie],
+            ErrorCode::CookieExpired => {
+                self.expired_cookie = self.state.cookie.clone();
+                &[GetAuthorizationCookie, GetCookie]
+            }
+            ErrorCode::InvalidAuthorizationCookie => &[GetAuthorizationCookie, GetCookie],
+            ErrorCode::RegistrationRequired => {
+                self.state.registered = false;
+                &[RegisterComputer]
+            }
+            ErrorCode::FileLocationChanged => {
+                for r in self.state.revisions.values_mut() {
+                    for f in &mut r.files {
+                        f.url = None;
+                    }
+                }
+                self.files_attempted.clear();
+                &[GetFileLocations]
+            }
+            other => {
+                self.result = Some(Err(SyncError::Fault {
+                    operation: op,
+                    code: other.to_string(),
+                }));
+                return;
+            }
+        };
+        // A recovery restarts any RefreshCache under way.
+        self.refresh_sent = 0;
+        self.refresh_results.clear();
+        self.recoveries += 1;
+        if self.recoveries > self.options.max_recoveries {
+            self.result = Some(Err(SyncError::TooManyRecoveries(self.recoveries - 1)));
+            return;
+        }
+        *self
+            .summary
+            .faults_recovered
+            .entry(code.to_string())
+            .or_default() += 1;
+        // The recovery replaces whatever handshake was under way; the failed main-line
+        // call is retried afterwards because the main line has not moved on.
+        let mut steps: Vec<Operation> = steps.to_vec();
+        if steps == [GetFileLocations] && self.phase == Phase::FileLocations {
+            steps.clear();
+        }
+        // A recovery during the handshake keeps what the handshake still had to do.
+        let rest: Vec<Operation> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|o| !steps.contains(o) && *o != op)
+            .collect();
+        let failed_was_pending = self.pending.front() == Some(&op);
+        self.pending = steps.into_iter().collect();
+        self.pending.extend(rest);
+        if failed_was_pending && !self.pending.contains(&op) {
+            self.pending.push_back(op);
+        }
+    }
+
+    // ---- requests ----
+
+    fn cookie(&self, op: Operation) -> Result<Cookie, SyncError> {
+        self.state
+            .cookie
+            .as_ref()
+            .map(StoredCookie::to_wire)
+            .ok_or(SyncError::Protocol {
+                operation: op,
+                message: "no cookie".into(),
+            })
+    }
+
+    fn handshake_request(&mut self, op: Operation) -> Result<Option<Request>, SyncError> {
+        let id = &self.state.identity;
+        Ok(Some(match op {
+            Operation::GetConfig => GetConfig {
+                protocol_version: Field::Value(id.protocol_version.clone()),
+                ..Default::default()
+            }
+            .into(),
+            Operation::GetAuthorizationCookie => GetAuthorizationCookie {
+                client_id: Field::Value(id.client_id.clone()),
+                target_group_name: id.target_group.clone().map_or(Field::Absent, Field::Value),
+                dns_name: Field::Value(id.dns_name.clone()),
+                ..Default::default()
+            }
+            .into(),
+            Operation::GetCookie => {
+                let auth = self
+                    .state
+                    .authorization
+                    .as_ref()
+                    .ok_or(SyncError::Protocol {
+                        operation: op,
+                        message: "no authorization cookie".into(),
+                    })?;
+                let config = self.state.config.as_ref().ok_or(SyncError::Protocol {
+                    operation: op,
+                    message: "no configuration".into(),
+                })?;
+                let now = DateTime::from_instant(self.now);
+                // Native first GetCookie: an oldCookie with only Expiration = currentTime.
+                let old = match &self.expired_cookie {
+                    Some(c) => c.to_wire(),
+                    None => Cookie {
+                        expiration: Field::Value(now.clone()),
+                        ..Cookie::default()
+                    },
+                };
+                GetCookie {
+                    auth_cookies: Field::Value(vec![auth.to_wire()]),
+                    old_cookie: Field::Value(old),
+                    last_change: Field::Value(DateTime(config.last_change.clone())),
+                    current_time: Field::Value(now),
+                    protocol_version: Field::Value(id.protocol_version.clone()),
+                    ..Default::default()
+                }
+                .into()
+            }
+            Operation::RegisterComputer => RegisterComputer {
+                cookie: Field::Value(self.cookie(op)?),
+                computer_info: Field::Value(
+                    id.computer
+                        .computer_info(&id.dns_name, DateTime::from_instant(self.now)),
+                ),
+                ..Default::default()
+            }
+            .into(),
+            Operation::RefreshCache => RefreshCache {
+                cookie: Field::Value(self.cookie(op)?),
+                // C-38: globalIDs always present (an empty cache sends an empty list, so the
+                // C-39 order holds even then).
+                global_ids: {
+                    let mut ids = Field::Absent;
+                    ids.set_items(
+                        self.state
+                            .revisions
+                            .values()
+                            .skip(self.refresh_sent)
+                            .take(self.options.refresh_batch.max(1))
+                            .map(|r| UpdateIdentity {
+                                update_id: Field::Value(Guid(r.update_id.clone())),
+                                revision_number: Field::Value(r.revision_number),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    );
+                    ids
+                },
+                ..Default::default()
+            }
+            .into(),
+            Operation::GetFileLocations => {
+                // FileLocationChanged: every digest without a location, then back to the main line.
+                let digests = self.missing_locations();
+                if digests.is_empty() {
+                    self.pending.pop_front();
+                    return Ok(None);
+                }
+                GetFileLocations {
+                    cookie: Field::Value(self.cookie(op)?),
+                    file_digests: Field::Value(digests.into_iter().map(Base64).collect()),
+                    ..Default::default()
+                }
+                .into()
+            }
+            other => {
+                return Err(SyncError::Protocol {
+                    operation: other,
+                    message: "not a handshake call".into(),
+                });
+            }
+        }))
+    }
+
+    fn main_request(&mut self) -> Result<Option<Request>, SyncError> {
+        match self.phase {
+            Phase::SwSync => {
+                let (inst, other, drivers) = self.state.lists();
+                let opt = |l: Vec<i32>| {
+                    if l.is_empty() {
+                        Field::Absent
+                    } else {
+                        Field::Value(l)
+                    }
+                };
+                Ok(Some(
+                    SyncUpdates {
+                        cookie: Field::Value(self.cookie(Operation::SyncUpdates)?),
+                        parameters: Field::Value(SyncUpdateParameters {
+                            express_query: Field::Value(false),
+                            installed_non_leaf_update_ids: opt(inst),
+                            other_cached_update_ids: opt(other),
+                            cached_driver_ids: opt(drivers),
+                            skip_software_sync: Field::Value(false),
+                            ..SyncUpdateParameters::default()
+                        }),
+                        ..Default::default()
+                    }
+                    .into(),
+                ))
+            }
+            Phase::DrvSync => {
+                let (inst, _, drivers) = self.state.lists();
+                let opt = |l: Vec<i32>| {
+                    if l.is_empty() {
+                        Field::Absent
+                    } else {
+                        Field::Value(l)
+                    }
+                };
+                Ok(Some(
+                    SyncUpdates {
+                        cookie: Field::Value(self.cookie(Operation::SyncUpdates)?),
+                        parameters: Field::Value(SyncUpdateParameters {
+                            express_query: Field::Value(false),
+                            installed_non_leaf_update_ids: opt(inst),
+                            system_spec: Field::Value(self.options.system_spec.clone()),
+                            cached_driver_ids: opt(drivers),
+                            skip_software_sync: Field::Value(true),
+                            ..SyncUpdateParameters::default()
+                        }),
+                        ..Default::default()
+                    }
+                    .into(),
+                ))
+            }
+            Phase::ExtInfo => {
+                let batch = self.extended_batch();
+                if batch.is_empty() {
+                    self.phase = if self.options.fetch_decryption {
+                        Phase::ExtInfo2
+                    } else {
+                        Phase::FileLocations
+                    };
+                    return Ok(None);
+                }
+                Ok(Some(
+                    GetExtendedUpdateInfo {
+                        cookie: Field::Value(self.cookie(Operation::GetExtendedUpdateInfo)?),
+                        revision_ids: Field::Value(batch),
+                        info_types: Field::Value(vec![
+                            XmlUpdateFragmentType::Extended,
+                            XmlUpdateFragmentType::LocalizedProperties,
+                        ]),
+                        locales: Field::Value(self.options.locales.clone()),
+                        ..Default::default()
+                    }
+                    .into(),
+                ))
+            }
+            Phase::ExtInfo2 => {
+                let batch = self.decryption_batch();
+                if batch.is_empty() {
+                    self.phase = Phase::FileLocations;
+                    return Ok(None);
+                }
+                Ok(Some(
+                    GetExtendedUpdateInfo2 {
+                        cookie: Field::Value(self.cookie(Operation::GetExtendedUpdateInfo2)?),
+                        update_ids: Field::Value(
+                            batch
+                                .iter()
+                                .filter_map(|id| self.state.revisions.get(id))
+                                .map(|r| UpdateIdentity {
+                                    update_id: Field::Value(Guid(r.update_id.clone())),
+                                    revision_number: Field::Value(r.revision_number),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        ),
+                        info_types: Field::Value(vec![
+                            XmlUpdateFragmentType::FileUrl,
+                            XmlUpdateFragmentType::FileDecryption,
+                        ]),
+                        ..Default::default()
+                    }
+                    .into(),
+                ))
+            }
+            Phase::FileLocations => {
+                let digests: Vec<String> = self
+                    .missing_locations()
+                    .into_iter()
+                    .filter(|d| !self.files_attempted.contains(d))
+                    .take(FILE_LOCATION_BATCH)
+                    .collect();
+                if digests.is_empty() {
+                    self.phase = if self.options.skip_report {
+                        Phase::Done
+                    } else {
+                        Phase::Report
+                    };
+                    return Ok(None);
+                }
+                Ok(Some(
+                    GetFileLocations {
+                        cookie: Field::Value(self.cookie(Operation::GetFileLocations)?),
+                        file_digests: Field::Value(digests.into_iter().map(Base64).collect()),
+                        ..Default::default()
+                    }
+                    .into(),
+                ))
+            }
+            Phase::Report => Ok(Some(
+                ReportEventBatch {
+                    cookie: Field::Value(self.cookie(Operation::ReportEventBatch)?),
+                    client_time: Field::Value(DateTime::from_instant(self.now)),
+                    event_batch: Field::Value(self.events()),
+                    ..Default::default()
+                }
+                .into(),
+            )),
+            Phase::Done => {
+                self.result = Some(Ok(()));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Revisions needing fragments: Deployment Action Install, some fragment not cached.
+    fn extended_batch(&self) -> Vec<i32> {
+        let max = self
+            .state
+            .config
+            .as_ref()
+            .and_then(|c| c.max_extended_updates_per_request)
+            .unwrap_or(50)
+            .max(1) as usize;
+        let wanted = self.wanted_fragments();
+        self.state
+            .revisions
+            .iter()
+            .filter(|(id, r)| {
+                r.action == DeploymentAction::Install.as_str()
+                    && !self.ext_attempted.contains(id)
+                    && wanted.iter().any(|k| !r.fetched.contains(k))
+            })
+            .map(|(id, _)| *id)
+            .take(max)
+            .collect()
+    }
+
+    /// Needed revisions with files whose decryption data was not asked for yet.
+    fn decryption_batch(&self) -> Vec<i32> {
+        let max = self
+            .state
+            .config
+            .as_ref()
+            .and_then(|c| c.max_extended_updates_per_request)
+            .unwrap_or(50)
+            .max(1) as usize;
+        self.state
+            .revisions
+            .iter()
+            .filter(|(id, r)| {
+                r.action == DeploymentAction::Install.as_str()
+                    && !r.files.is_empty()
+                    && !r.fetched.contains("FileDecryption")
+                    && !self.ext2_attempted.contains(id)
+            })
+            .map(|(id, _)| *id)
+            .take(max)
+            .collect()
+    }
+
+    fn wanted_fragments(&self) -> Vec<String> {
+        let mut keys = vec!["Extended".to_string()];
+        keys.extend(
+            self.options
+                .locales
+                .iter()
+                .map(|l| format!("LocalizedProperties:{l}")),
+        );
+        keys
+    }
+
+    /// Digests (base64) of files of needed revisions with no known location.
+    fn missing_locations(&self) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for r in self.state.revisions.values() {
+            if r.action != DeploymentAction::Install.as_str() {
+                continue;
+            }
+            for f in &r.files {
+                if f.url.is_none() {
+                    out.insert(f.digest.clone());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    fn event_guid(&mut self) -> Guid {
+        let mut b = [0u8; 16];
+        if getrandom::fill(&mut b).is_err() {
+            self.event_counter += 1;
+            let t = self.now.unix_timestamp_nanos() as u64;
+            b[..8].copy_from_slice(&t.to_be_bytes());
+            b[8..].copy_from_slice(&self.event_counter.to_be_bytes());
+        }
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h = hex::encode(b);
+        Guid(format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        ))
+    }
+
+    /// Events 147 (detection finished, %1 = number of updates) and 156 (status, `U=` the
+    /// installable update IDs), shaped per reference 3.10.
+    fn events(&mut self) -> Vec<ReportingEvent> {
+        let installable: Vec<String> = self
+            .state
+            .revisions
+            .values()
+            .filter(|r| r.is_leaf && r.action == DeploymentAction::Install.as_str())
+            .map(|r| r.update_id.clone())
+            .collect();
+        let allowed = self
+            .state
+            .config
+            .as_ref()
+            .map(|c| c.allowed_event_ids.clone())
+            .unwrap_or_default();
+        let c = self.state.identity.computer.clone();
+        let client_version = c
+            .client_version
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(".");
+        let mut out = Vec::new();
+        for (event_id, replacement, misc) in [
+            (
+                147i16,
+                vec![installable.len().to_string()],
+                vec![format!("D={}", installable.len())],
+            ),
+            (156, vec![], vec![format!("U={}", installable.join(";"))]),
+        ] {
+            if !allowed.is_empty() && !allowed.contains(&i32::from(event_id)) {
+                continue;
+            }
+            let mut misc_data = vec![
+                "A=0".to_string(),
+                format!("G={client_version}"),
+                "Q=1".to_string(),
+                "c=1".to_string(),
+            ];
+            misc_data.extend(misc);
+            let instance = self.event_guid();
+            out.push(ReportingEvent {
+                basic_data: Field::Value(BasicData {
+                    target_id: Field::Value(ComputerTargetIdentifier {
+                        sid: Field::Value(self.state.identity.client_id.clone()),
+                        ..Default::default()
+                    }),
+                    sequence_number: Field::Value(0),
+                    time_at_target: Field::Value(DateTime::from_instant(self.now)),
+                    event_instance_id: Field::Value(instance),
+                    namespace_id: Field::Value(1),
+                    event_id: Field::Value(event_id),
+                    source_id: Field::Value(101),
+                    update_id: Field::Value(UpdateRevisionIdentifier {
+                        update_id: Field::Value(Guid::zero()),
+                        revision_number: Field::Value(0),
+                        ..Default::default()
+                    }),
+                    win32_hresult: Field::Value(0),
+                    ..Default::default()
+                }),
+                extended_data: Field::Value(ExtendedData {
+                    replacement_strings: if replacement.is_empty() {
+                        Field::Absent
+                    } else {
+                        Field::Value(replacement)
+                    },
+                    misc_data: Field::Value(misc_data),
+                    computer_brand: Field::Value(c.manufacturer.clone()),
+                    computer_model: Field::Value(c.model.clone()),
+                    processor_architecture: Field::Value(ProcessorArchitecture::Amd64Compatible),
+                    os_version: Field::Value(ReportingOsVersion {
+                        major: Field::Value(c.os_major),
+                        minor: Field::Value(c.os_minor),
+                        build: Field::Value(c.os_build),
+                        revision: Field::Value(0),
+                        service_pack_major: Field::Value(0),
+                        service_pack_minor: Field::Value(0),
+                        ..Default::default()
+                    }),
+                    os_locale_id: Field::Value(1033),
+                    device_id: Field::Value(String::new()),
+                    ..Default::default()
+                }),
+                private_data: Field::Value(PrivateData {
+                    computer_dns_name: Field::Value(String::new()),
+                    user_account_name: Field::Value(String::new()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        out
+    }
+
+    // ---- responses ----
+
+    fn take_cookie(&mut self, c: &Field<Cookie>) {
+        if let Some(c) = c.value().and_then(StoredCookie::from_wire) {
+            self.state.cookie = Some(c);
+        }
+    }
+
+    fn on_response(&mut self, op: Operation, r: Response) -> Result<(), SyncError> {
+        let proto = |message: &str| SyncError::Protocol {
+            operation: op,
+            message: message.into(),
+        };
+        let from_pending = self.pending.front() == Some(&op);
+        match r {
+            Response::GetConfig(r) => {
+                let c = r
+                    .result
+                    .value()
+                    .ok_or_else(|| proto("no GetConfigResult"))?;
+                self.state.config =
+                    Some(CachedConfig::from_config(c).ok_or_else(|| proto("no LastChange"))?);
+            }
+            Response::GetAuthorizationCookie(r) => {
+                let a = r
+                    .result
+                    .value()
+                    .ok_or_else(|| proto("no GetAuthorizationCookieResult"))?;
+                self.state.authorization = Some(StoredAuthorization::from_wire(a));
+            }
+            Response::GetCookie(r) => {
+                let c = r
+                    .result
+                    .value()
+                    .and_then(StoredCookie::from_wire)
+                    .ok_or_else(|| proto("no GetCookieResult"))?;
+                self.state.cookie = Some(c);
+                self.expired_cookie = None;
+                // NEED_COOKIE -> (NEED_REFRESH ->) NEED_REGISTER if required.
+                if needs_registration(&self.state)
+                    && !self.pending.contains(&Operation::RegisterComputer)
+                {
+                    self.pending.push_back(Operation::RegisterComputer);
+                }
+            }
+            Response::RegisterComputer(_) => {
+                self.state.registered = true;
+                self.state.registered_info = Some(self.state.identity.computer.clone());
+            }
+            Response::RefreshCache(r) => {
+                // The cache is re-keyed once every batch is answered.
+                self.refresh_results
+                    .extend(r.result.items().iter().cloned());
+                if self.refresh_sent < self.state.revisions.len() {
+                    return Ok(());
+                }
+                let results = std::mem::take(&mut self.refresh_results);
+                self.refresh_sent = 0;
+                self.apply_refresh(&results);
+            }
+            Response::SyncUpdates(r) => {
+                let info = r
+                    .result
+                    .value()
+                    .ok_or_else(|| proto("no SyncUpdatesResult"))?;
+                let more = self.apply_sync(info);
+                match self.phase {
+                    Phase::SwSync => {
+                        self.summary.pages += 1;
+                        if !more {
+                            self.phase = Phase::DrvSync;
+                        }
+                    }
+                    _ => {
+                        self.summary.driver_passes += 1;
+                        self.phase = Phase::ExtInfo;
+                    }
+                }
+            }
+            Response::GetExtendedUpdateInfo(r) => {
+                self.summary.extended_info_calls += 1;
+                if let Some(info) = r.result.value() {
+                    self.apply_extended(info);
+                }
+            }
+            Response::GetExtendedUpdateInfo2(r) => {
+                self.summary.extended_info2_calls += 1;
+                if let Some(info) = r.result.value() {
+                    self.apply_locations(info.file_locations.items());
+                    let keys: BTreeMap<String, String> = info
+                        .file_decryption_data
+                        .items()
+                        .iter()
+                        .filter_map(|d| {
+                            Some((
+                                d.file_digest.value()?.as_str().trim().to_string(),
+                                d.decryption_key.value()?.as_str().to_string(),
+                            ))
+                        })
+                        .collect();
+                    for f in self
+                        .state
+                        .revisions
+                        .values_mut()
+                        .flat_map(|r| r.files.iter_mut())
+                    {
+                        if let Some(k) = keys.get(&f.digest) {
+                            f.decryption_key = Some(k.clone());
+                        }
+                    }
+                }
+            }
+            Response::GetFileLocations(r) => {
+                self.summary.file_location_calls += 1;
+                if let Some(res) = r.result.value() {
+                    self.take_cookie(&res.new_cookie);
+                    self.apply_locations(res.file_locations.items());
+                }
+            }
+            Response::ReportEventBatch(r) => {
+                if r.result.value() == Some(&true) {
+                    self.summary.events_reported += self.reporting;
+                }
+                self.phase = Phase::Done;
+            }
+            _ => return Err(proto("unexpected response")),
+        }
+        if from_pending {
+            self.pending.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Applies a SyncUpdates response (reference 5.5); true when the loop must go on.
+    fn apply_sync(&mut self, info: &SyncInfo) -> bool {
+        self.take_cookie(&info.new_cookie);
+        for id in info.out_of_scope_revision_ids.items() {
+            self.summary.out_of_scope += 1;
+            self.state.revisions.remove(id);
+        }
+        for u in info.changed_updates.items() {
+            self.summary.changed_updates += 1;
+            let Some(id) = u.id.value() else { continue };
+            if let Some(r) = self.state.revisions.get_mut(id) {
+                if let Some(l) = u.is_leaf.value() {
+                    r.is_leaf = *l;
+                }
+                if let Some(a) = u.deployment.value().and_then(|d| d.action.value()) {
+                    r.action = a.as_str().to_string();
+                }
+                // Fragments already cached stay cached: a deployment change does not
+                // change them (C-49 would allow a re-fetch; the client does not need one).
+            }
+        }
+        let mut non_leaf = false;
+        for u in info.new_updates.items() {
+            self.summary.new_updates += 1;
+            if let Some((id, r)) = revision_from(u) {
+                non_leaf |= !r.is_leaf;
+                self.state.revisions.insert(id, r);
+            } else {
+                tracing::warn!("NewUpdates item without ID or core fragment ignored");
+            }
+        }
+        info.truncated.value() == Some(&true) || non_leaf
+    }
+
+    fn apply_refresh(&mut self, results: &[wusp::types::RefreshCacheResult]) {
+        let old = std::mem::take(&mut self.state.revisions);
+        let mut by_identity: BTreeMap<(String, i32), CachedRevision> = old
+            .into_values()
+            .map(|r| ((r.update_id.clone(), r.revision_number), r))
+            .collect();
+        for res in results {
+            let (Some(id), Some(g)) = (res.revision_id.value(), res.global_id.value()) else {
+                continue;
+            };
+            let (Some(uid), Some(rn)) = (g.update_id.value(), g.revision_number.value()) else {
+                continue;
+            };
+            let key = (wusp::fragment::normalize_guid(uid.as_str()), *rn);
+            if let Some(mut r) = by_identity.remove(&key) {
+                if let Some(l) = res.is_leaf.value() {
+                    r.is_leaf = *l;
+                }
+                if let Some(a) = res.deployment.value().and_then(|d| d.action.value()) {
+                    r.action = a.as_str().to_string();
+                }
+                self.state.revisions.insert(*id, r);
+            }
+        }
+        tracing::debug!(
+            kept = self.state.revisions.len(),
+            dropped = by_identity.len(),
+            "cache re-keyed by RefreshCache"
+        );
+    }
+
+    fn apply_extended(&mut self, info: &wusp::types::ExtendedUpdateInfo) {
+        let wanted = self.wanted_fragments();
+        for id in info.out_of_scope_revision_ids.items() {
+            self.summary.out_of_scope += 1;
+            self.state.revisions.remove(id);
+        }
+        for u in info.updates.items() {
+            let (Some(id), Some(xml)) = (u.id.value(), u.xml.value()) else {
+                continue;
+            };
+            let Some(r) = self.state.revisions.get_mut(id) else {
+                continue;
+            };
+            let Ok(text) = xml.text() else { continue };
+            match classify(&text) {
+                FragmentKind::Extended => {
+                    if let Ok(ext) = parse_extended(&text) {
+                        r.files = ext
+                            .files
+                            .iter()
+                            .map(|f| CachedFile {
+                                digest: f.digest.trim().to_string(),
+                                name: f.file_name.clone(),
+                                url: None,
+                                decryption_information: None,
+                                decryption_key: None,
+                            })
+                            .collect();
+                    }
+                    r.extended = Some(text.into_owned());
+                    // The request asked for Extended and LocalizedProperties in every
+                    // locale; what the server had is now cached.
+                    r.fetched.extend(wanted.iter().cloned());
+                }
+                FragmentKind::LocalizedProperties => {
+                    r.fetched.insert("LocalizedProperties".into());
+                }
+                _ => {}
+            }
+        }
+        self.apply_locations(info.file_locations.items());
+    }
+
+    fn apply_locations(&mut self, locations: &[wusp::types::FileLocation]) {
+        let by_digest: BTreeMap<String, &wusp::types::FileLocation> = locations
+            .iter()
+            .filter_map(|l| Some((l.file_digest.value()?.as_str().trim().to_string(), l)))
+            .collect();
+        for r in self.state.revisions.values_mut() {
+            for f in &mut r.files {
+                if let Some(l) = by_digest.get(&f.digest) {
+                    if let Some(u) = l.url.value() {
+                        f.url = Some(u.clone());
+                    }
+                    if let Some(d) = l
+                        .decryption_information
+                        .value()
+                        .or(l.esrp_decryption_information.value())
+                    {
+                        f.decryption_information = Some(d.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn needs_registration(state: &ClientState) -> bool {
+    state
+        .config
+        .as_ref()
+        .is_some_and(|c| c.registration_required)
+        && (!state.registered || state.registered_info.as_ref() != Some(&state.identity.computer))
+}
+
+/// A cache entry from a NewUpdates item (core fragment parsed for identity and type).
+fn revision_from(u: &UpdateInfo) -> Option<(i32, CachedRevision)> {
+    let id = *u.id.value()?;
+    let text = u.xml.value()?.text().ok()?.into_owned();
+    let core = parse_core(&text).ok()?;
+    Some((
+        id,
+        CachedRevision {
+            update_id: core.normalized_update_id(),
+            revision_number: core.revision_number,
+            update_type: core.update_type.as_str().to_string(),
+            is_leaf: u.is_leaf.value() == Some(&true),
+            action: u
+                .deployment
+                .value()
+                .and_then(|d| d.action.value())
+                .map_or_else(String::new, |a| a.as_str().to_string()),
+            core: text,
+            fetched: BTreeSet::new(),
+            extended: None,
+            files: Vec::new(),
+        },
+    ))
+}

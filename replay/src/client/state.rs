@@ -1,0 +1,360 @@
+//! What a client keeps between runs (reference 5.1), serde-serializable for `--state`.
+//!
+//! Everything is stored as wire strings (cookie data, dates, GUIDs) so a state file
+//! round-trips exactly. Writing the file atomically (temporary file, then rename) is
+//! [`ClientState::save`]; the CLI flag `--state` is not wired yet.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use wusp::Field;
+use wusp::types::{AuthorizationCookie, ComputerInfo, Config, Cookie};
+use wusp::values::{Base64, DateTime};
+
+/// The client's identity (reference 5.1 Properties, 2.1, 2.5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// ClientIdString: a lower-case GUID (rule C-04).
+    pub client_id: String,
+    /// DNS name, sent in GetAuthorizationCookie and ComputerInfo (rule C-13).
+    pub dns_name: String,
+    /// protocolVersion of GetConfig and GetCookie (Windows 11 25H2: "2.90").
+    pub protocol_version: String,
+    /// Target group claimed in GetAuthorizationCookie (none: omitted, as native WUA does).
+    pub target_group: Option<String>,
+    /// What RegisterComputer sends.
+    pub computer: ComputerDescription,
+}
+
+impl Identity {
+    /// An identity with Windows 11 defaults around the given client ID and DNS name.
+    pub fn new(client_id: &str, dns_name: &str) -> Identity {
+        Identity {
+            client_id: client_id.to_ascii_lowercase(),
+            dns_name: dns_name.to_string(),
+            protocol_version: "2.90".into(),
+            target_group: None,
+            computer: ComputerDescription::default(),
+        }
+    }
+}
+
+/// The registration data of RegisterComputer (a serializable subset of ComputerInfo).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputerDescription {
+    /// OS major version.
+    pub os_major: i32,
+    /// OS minor version.
+    pub os_minor: i32,
+    /// OS build number.
+    pub os_build: i32,
+    /// OS locale, e.g. `en-US`.
+    pub os_locale: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// Model.
+    pub model: String,
+    /// Free-text processor architecture (`AMD64`).
+    pub processor_architecture: String,
+    /// WUA version, four parts.
+    pub client_version: [i16; 4],
+}
+
+impl Default for ComputerDescription {
+    fn default() -> Self {
+        ComputerDescription {
+            os_major: 10,
+            os_minor: 0,
+            os_build: 26200,
+            os_locale: "en-US".into(),
+            manufacturer: "wutap".into(),
+            model: "replay client".into(),
+            processor_architecture: "AMD64".into(),
+            client_version: [1386, 26100, 6899, 0],
+        }
+    }
+}
+
+impl ComputerDescription {
+    /// The ComputerInfo sent in RegisterComputer.
+    pub fn computer_info(&self, dns_name: &str, now: DateTime) -> ComputerInfo {
+        let [a, b, c, d] = self.client_version;
+        ComputerInfo {
+            dns_name: Field::Value(dns_name.to_string()),
+            os_major_version: Field::Value(self.os_major),
+            os_minor_version: Field::Value(self.os_minor),
+            os_build_number: Field::Value(self.os_build),
+            os_service_pack_major_number: Field::Value(0),
+            os_service_pack_minor_number: Field::Value(0),
+            os_locale: Field::Value(self.os_locale.clone()),
+            computer_manufacturer: Field::Value(self.manufacturer.clone()),
+            computer_model: Field::Value(self.model.clone()),
+            bios_release_date: Field::Value(now),
+            processor_architecture: Field::Value(self.processor_architecture.clone()),
+            suite_mask: Field::Value(256),
+            old_product_type: Field::Value(1),
+            new_product_type: Field::Value(48),
+            system_metrics: Field::Value(0),
+            client_version_major_number: Field::Value(a),
+            client_version_minor_number: Field::Value(b),
+            client_version_build_number: Field::Value(c),
+            client_version_qfe_number: Field::Value(d),
+            ..ComputerInfo::default()
+        }
+    }
+}
+
+/// The cached GetConfig result (reference 5.1 CachedConfig), the parts the client uses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedConfig {
+    /// `LastChange`, as sent (GetCookie echoes it, rule C-07).
+    pub last_change: String,
+    /// `IsRegistrationRequired`.
+    pub registration_required: bool,
+    /// `AuthInfo/ServiceUrl` of the SimpleTargeting plug-in (rule C-03).
+    pub auth_service_url: Option<String>,
+    /// `MaxExtendedUpdatesPerRequest` (absent: 50 is assumed, the value of every observed server).
+    pub max_extended_updates_per_request: Option<u32>,
+    /// The server's `ProtocolVersion` property.
+    pub protocol_version: Option<String>,
+    /// `AllowedEventIds` (empty: all).
+    pub allowed_event_ids: Vec<i32>,
+}
+
+impl CachedConfig {
+    /// What the client keeps of a GetConfig result; `None` without a usable LastChange.
+    pub fn from_config(c: &Config) -> Option<CachedConfig> {
+        let auth = c
+            .auth_info
+            .items()
+            .iter()
+            .find(|a| a.plug_in_id.value().is_some_and(|p| p == "SimpleTargeting"))
+            .or_else(|| c.auth_info.items().first());
+        Some(CachedConfig {
+            last_change: c.last_change.value()?.as_str().to_string(),
+            registration_required: c.is_registration_required.value() == Some(&true),
+            auth_service_url: auth.and_then(|a| a.service_url.value().cloned()),
+            max_extended_updates_per_request: c.max_extended_updates_per_request(),
+            protocol_version: c.property("ProtocolVersion").map(str::to_string),
+            allowed_event_ids: c.allowed_event_ids.items().to_vec(),
+        })
+    }
+}
+
+/// A cookie as received (reference 3.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCookie {
+    /// Clear-text `Expiration`.
+    pub expiration: String,
+    /// `EncryptedData` (base64), if any.
+    pub encrypted_data: Option<String>,
+}
+
+impl StoredCookie {
+    /// From a wire cookie.
+    pub fn from_wire(c: &Cookie) -> Option<StoredCookie> {
+        Some(StoredCookie {
+            expiration: c.expiration.value()?.as_str().to_string(),
+            encrypted_data: c.encrypted_data.value().map(|b| b.as_str().to_string()),
+        })
+    }
+
+    /// The wire cookie.
+    pub fn to_wire(&self) -> Cookie {
+        Cookie {
+            expiration: Field::Value(DateTime(self.expiration.clone())),
+            encrypted_data: self
+                .encrypted_data
+                .clone()
+                .map_or(Field::Absent, |d| Field::Value(Base64(d))),
+            ..Cookie::default()
+        }
+    }
+
+    /// True when the clear-text Expiration is at or before `now` (rule C-16); an
+    /// unparsable Expiration counts as expired.
+    pub fn is_expired(&self, now: time::OffsetDateTime) -> bool {
+        DateTime(self.expiration.clone())
+            .instant()
+            .is_none_or(|e| e <= now)
+    }
+}
+
+/// An AuthorizationCookie as received (reference 3.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAuthorization {
+    /// `PlugInId`.
+    pub plug_in_id: Option<String>,
+    /// `CookieData` (base64).
+    pub cookie_data: Option<String>,
+}
+
+impl StoredAuthorization {
+    /// From the wire.
+    pub fn from_wire(a: &AuthorizationCookie) -> StoredAuthorization {
+        StoredAuthorization {
+            plug_in_id: a.plug_in_id.value().cloned(),
+            cookie_data: a.cookie_data.value().map(|b| b.as_str().to_string()),
+        }
+    }
+
+    /// Back to the wire, byte-identical in content (rule C-06).
+    pub fn to_wire(&self) -> AuthorizationCookie {
+        AuthorizationCookie {
+            plug_in_id: self.plug_in_id.clone().map_or(Field::Absent, Field::Value),
+            cookie_data: self
+                .cookie_data
+                .clone()
+                .map_or(Field::Absent, |d| Field::Value(Base64(d))),
+            ..AuthorizationCookie::default()
+        }
+    }
+}
+
+/// A file of an update, from its Extended fragment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedFile {
+    /// SHA-1 digest, base64 (the FileDigest).
+    pub digest: String,
+    /// File name.
+    pub name: Option<String>,
+    /// Known download URL (none: GetFileLocations needed).
+    pub url: Option<String>,
+    /// `DecryptionInformation` JSON (reference 3.9) from GetExtendedUpdateInfo2, if any.
+    #[serde(default)]
+    pub decryption_information: Option<String>,
+    /// `FileDecryptionData/DecryptionKey` (base64) from GetExtendedUpdateInfo2, if any.
+    #[serde(default)]
+    pub decryption_key: Option<String>,
+}
+
+/// One cached revision (reference 5.1 Revision, Metadata, Deployment).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedRevision {
+    /// UpdateID, lower case.
+    pub update_id: String,
+    /// RevisionNumber.
+    pub revision_number: i32,
+    /// `Software`, `Driver`, `Category`, `Detectoid` (core Properties/@UpdateType).
+    pub update_type: String,
+    /// IsLeaf (latest value, ChangedUpdates included).
+    pub is_leaf: bool,
+    /// Deployment Action.
+    pub action: String,
+    /// The core fragment text.
+    pub core: String,
+    /// Fragments already fetched, as `Type` or `Type:locale` (rule C-49).
+    pub fetched: BTreeSet<String>,
+    /// Extended fragment text, once fetched.
+    pub extended: Option<String>,
+    /// Files of the Extended fragment, with known locations.
+    pub files: Vec<CachedFile>,
+}
+
+impl CachedRevision {
+    /// True for driver revisions (they go into CachedDriverIDs, rule C-25).
+    pub fn is_driver(&self) -> bool {
+        self.update_type.eq_ignore_ascii_case("Driver")
+    }
+}
+
+/// Everything the client persists (reference 5.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientState {
+    /// Who the client is.
+    pub identity: Identity,
+    /// CachedConfig.
+    pub config: Option<CachedConfig>,
+    /// CachedCookie (replaced by every NewCookie).
+    pub cookie: Option<StoredCookie>,
+    /// The latest AuthorizationCookie.
+    pub authorization: Option<StoredAuthorization>,
+    /// True once RegisterComputer succeeded (or the server said it is not needed).
+    pub registered: bool,
+    /// CachedRegistrationInfo: the ComputerDescription last registered.
+    pub registered_info: Option<ComputerDescription>,
+    /// Revision cache keyed by server-local revision ID.
+    pub revisions: BTreeMap<i32, CachedRevision>,
+}
+
+/// Errors of loading or saving a state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// File system error.
+    #[error("state file {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Malformed JSON.
+    #[error("state file {path}: {source}")]
+    Json {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
+
+impl ClientState {
+    /// A state with no cache: the next sync is a first (full) sync.
+    pub fn new(identity: Identity) -> ClientState {
+        ClientState {
+            identity,
+            config: None,
+            cookie: None,
+            authorization: None,
+            registered: false,
+            registered_info: None,
+            revisions: BTreeMap::new(),
+        }
+    }
+
+    /// Reads a state file written by [`ClientState::save`].
+    pub fn load(path: &Path) -> Result<ClientState, StateError> {
+        let p = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| StateError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Json { path: p, source })
+    }
+
+    /// Writes the state atomically: a temporary file beside `path`, then a rename.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let p = path.display().to_string();
+        let json = serde_json::to_vec_pretty(self).map_err(|source| StateError::Json {
+            path: p.clone(),
+            source,
+        })?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let io = |source| StateError::Io {
+            path: p.clone(),
+            source,
+        };
+        std::fs::write(&tmp, json).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// The software and driver lists of reference 5.5 from the cache: (installed non-leaf,
+    /// other cached non-driver, drivers). Every non-leaf revision is treated as evaluated
+    /// installed (no applicability evaluation yet).
+    pub fn lists(&self) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
+        let (mut inst, mut other, mut drivers) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, r) in &self.revisions {
+            if r.is_driver() {
+                drivers.push(*id);
+            } else if !r.is_leaf {
+                inst.push(*id);
+            } else {
+                other.push(*id);
+            }
+        }
+        (inst, other, drivers)
+    }
+}
