@@ -134,7 +134,13 @@ pub async fn serve(
     config: HttpServerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let ctx = Arc::new(Ctx { backend, config });
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cpu = Arc::new(tokio::sync::Semaphore::new(cores));
+    let ctx = Arc::new(Ctx {
+        backend,
+        config,
+        cpu,
+    });
     let (stage_tx, stage_rx) = watch::channel(RUNNING);
     // Every connection task holds a sender; `recv` returns `None` once all are gone.
     let (alive_tx, mut alive_rx) = mpsc::channel::<Infallible>(1);
