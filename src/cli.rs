@@ -28,6 +28,28 @@ pub enum Command {
     /// wutap's certificate authority (for `serve --https-listen` and the proxy).
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Act as a Windows Update client against a server: a first or differential sync.
+    Replay(ReplayArgs),
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Seed the client from this capture (not implemented yet: use --fresh or --state).
+    #[arg(value_name = "CAPTURE")]
+    pub capture_seed: Option<PathBuf>,
+    /// The server's base URL, e.g. http://127.0.0.1:8530 (plain http only for now).
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// Start as a new client (generated client id and DNS name), ignoring a saved state.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Client state file: loaded for a differential sync (unless --fresh), saved after.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Write the run's own capture here (created or appended to).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
 }
 
 /// Arguments of `serve`.

@@ -9,6 +9,7 @@
 mod ca_cmd;
 mod capture;
 mod cli;
+mod replay_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Command::Capture(c) => capture::run(c),
         Command::Serve(args) => serve::run(*args),
         Command::Ca(c) => ca_cmd::run(c),
+        Command::Replay(args) => replay_cmd::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
