@@ -26,7 +26,7 @@ impl Drop for Serve {
     }
 }
 
-fn serve() -> Serve {
+fn serve(extra: &[&str]) -> Serve {
     let mut child = wutap()
         .args([
             "serve",
@@ -39,6 +39,7 @@ fn serve() -> Serve {
             "--admin",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -99,7 +100,7 @@ fn exchanges(path: &std::path::Path) -> Vec<captures::Exchange> {
 
 #[test]
 fn fresh_sync_approvals_then_differential_sync_from_the_state() {
-    let server = serve();
+    let server = serve(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("client.json");
     let c1 = dir.path().join("c1.jsonl");
@@ -253,4 +254,74 @@ fn https_is_refused_clearly() {
     let out = run(&["replay", "--server", "https://127.0.0.1:9", "--fresh"]);
     assert_code(&out, 2);
     assert!(stderr(&out).contains("https"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_failed_sync_exits_1_and_keeps_the_state() {
+    let server = serve(&["--inject", "InvalidParameters@SyncUpdates"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("client.json");
+    let url = format!("http://{}", server.http);
+    let out = run(&[
+        "replay",
+        "--server",
+        &url,
+        "--fresh",
+        "--state",
+        state.to_str().expect("utf-8 path"),
+    ]);
+    assert_code(&out, 1);
+    assert!(
+        stdout(&out).contains("first sync: failed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("sync failed"), "{}", stderr(&out));
+    let saved = replay::client::ClientState::load(&state).expect("state saved");
+    assert!(saved.config.is_some() && saved.cookie.is_some());
+}
+
+#[test]
+fn a_missing_state_without_fresh_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("none.json");
+    let out = run(&[
+        "replay",
+        "--server",
+        "http://127.0.0.1:9",
+        "--state",
+        state.to_str().expect("utf-8 path"),
+    ]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("--fresh"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_cut_response_and_server_busy_are_retried() {
+    let server = serve(&[
+        "--inject",
+        "close@SyncUpdates#2",
+        "--inject",
+        "ServerBusy@GetExtendedUpdateInfo#1",
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capture = dir.path().join("c.jsonl");
+    let url = format!("http://{}", server.http);
+    let out = run(&[
+        "replay",
+        "--server",
+        &url,
+        "--fresh",
+        "--capture",
+        capture.to_str().expect("utf-8 path"),
+    ]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("first sync: done"), "{text}");
+    assert!(
+        text.lines().any(|l| l.trim() == "retries:              2"),
+        "{text}"
+    );
+    // The cut response is not an exchange; the ServerBusy fault is.
+    assert!(!exchanges(&capture).is_empty());
 }

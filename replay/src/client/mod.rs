@@ -30,8 +30,8 @@
 //!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
 //! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
 //! - No content download; the driver pass sends the SystemSpec given in [`SyncOptions`].
-//! - The `wutap` CLI (`--state FILE`) does not drive this machine yet; [`ClientState::save`]
-//!   already writes atomically. HTTP, Xpress and the backoff wait belong to the caller.
+//! - HTTP, Xpress and the backoff wait belong to the caller (`wutap replay` drives this
+//!   machine over plain HTTP with `--fresh` or `--state FILE`).
 //! - The 400-entry limit WS2025 puts on InstalledNonLeafUpdateIDs is not enforced.
 //! - After ServerChanged the client does not re-register on its own; it relies on a
 //!   RegistrationRequired fault from the new server.

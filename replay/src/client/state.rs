@@ -2,7 +2,7 @@
 //!
 //! Everything is stored as wire strings (cookie data, dates, GUIDs) so a state file
 //! round-trips exactly. Writing the file atomically (temporary file, then rename) is
-//! [`ClientState::save`]; the CLI flag `--state` is not wired yet.
+//! [`ClientState::save`], which `wutap replay --state FILE` uses after every run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
