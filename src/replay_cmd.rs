@@ -41,6 +41,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Outcome> {
              client) or --state FILE (a differential sync from a saved state)"
         );
     }
+    if let Some(seed) = &args.capture_seed {
+        eprintln!(
+            "wutap: replay: note: {} is not used with --fresh (seeding from a capture comes later)",
+            seed.display()
+        );
+    }
     let server = ServerUrl::parse(&args.server)?;
     let state = match (&args.state, args.fresh) {
         (Some(path), false) => ClientState::load(path)
@@ -204,7 +210,7 @@ struct Connection {
     peer: Option<String>,
 }
 
-/// A transport failure: `fatal` stops the run (nothing answered yet and nobody listens).
+/// A transport failure; `refused` before any answer stops the run (nobody listens).
 #[derive(Debug)]
 struct TransportError {
     message: String,
@@ -229,6 +235,8 @@ struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// Status line and header bytes.
+    head_len: usize,
     close: bool,
 }
 
@@ -299,7 +307,7 @@ impl Http<'_> {
         };
         stats.exchanges += 1;
         stats.bytes_sent += (head.len() + body.len()) as u64;
-        stats.bytes_received += answer.body.len() as u64;
+        stats.bytes_received += (answer.head_len + answer.body.len()) as u64;
         self.next_exchange += 1;
         if let Some(w) = capture {
             let mut rh = Headers::new();
@@ -404,6 +412,7 @@ async fn exchange_inner(
         ));
     }
     let response_start = Timestamp::now();
+    let mut head_len = n;
     let bad = |m: String| (m, true);
     let status_line = line.trim_end().to_string();
     let mut parts = status_line.splitn(3, ' ');
@@ -426,6 +435,7 @@ async fn exchange_inner(
         if n == 0 {
             return Err(bad("the server closed the connection in the headers".into()));
         }
+        head_len += n;
         let l = line.trim_end_matches(['\r', '\n']);
         if l.is_empty() {
             break;
@@ -472,6 +482,7 @@ async fn exchange_inner(
             status,
             headers,
             body,
+            head_len,
             close,
         },
         (request_end, response_start, end, reason),
