@@ -119,6 +119,22 @@ impl<T> Field<Vec<T>> {
             _ => &[],
         }
     }
+    /// An array field: the items, or `Empty` (`<Name />`) for an empty list.
+    pub fn list(items: Vec<T>) -> Self {
+        if items.is_empty() {
+            Field::Empty
+        } else {
+            Field::Value(items)
+        }
+    }
+    /// An array field: the items, or `Absent` for an empty list (native WUA omits empty arrays).
+    pub fn list_or_absent(items: Vec<T>) -> Self {
+        if items.is_empty() {
+            Field::Absent
+        } else {
+            Field::Value(items)
+        }
+    }
     /// Sets the array, writing `Empty` for an empty list.
     pub fn set_items(&mut self, items: Vec<T>) {
         *self = if items.is_empty() {

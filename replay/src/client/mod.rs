@@ -725,21 +725,14 @@ impl Sync {
         match self.phase {
             Phase::SwSync => {
                 let (inst, other, drivers) = self.state.lists();
-                let opt = |l: Vec<i32>| {
-                    if l.is_empty() {
-                        Field::Absent
-                    } else {
-                        Field::Value(l)
-                    }
-                };
                 Ok(Some(
                     SyncUpdates {
                         cookie: Field::Value(self.cookie(Operation::SyncUpdates)?),
                         parameters: Field::Value(SyncUpdateParameters {
                             express_query: Field::Value(false),
-                            installed_non_leaf_update_ids: opt(inst),
-                            other_cached_update_ids: opt(other),
-                            cached_driver_ids: opt(drivers),
+                            installed_non_leaf_update_ids: Field::list_or_absent(inst),
+                            other_cached_update_ids: Field::list_or_absent(other),
+                            cached_driver_ids: Field::list_or_absent(drivers),
                             skip_software_sync: Field::Value(false),
                             ..SyncUpdateParameters::default()
                         }),
@@ -750,21 +743,14 @@ impl Sync {
             }
             Phase::DrvSync => {
                 let (inst, _, drivers) = self.state.lists();
-                let opt = |l: Vec<i32>| {
-                    if l.is_empty() {
-                        Field::Absent
-                    } else {
-                        Field::Value(l)
-                    }
-                };
                 Ok(Some(
                     SyncUpdates {
                         cookie: Field::Value(self.cookie(Operation::SyncUpdates)?),
                         parameters: Field::Value(SyncUpdateParameters {
                             express_query: Field::Value(false),
-                            installed_non_leaf_update_ids: opt(inst),
+                            installed_non_leaf_update_ids: Field::list_or_absent(inst),
                             system_spec: Field::Value(self.options.system_spec.clone()),
-                            cached_driver_ids: opt(drivers),
+                            cached_driver_ids: Field::list_or_absent(drivers),
                             skip_software_sync: Field::Value(true),
                             ..SyncUpdateParameters::default()
                         }),

@@ -174,11 +174,7 @@ fn s(x: impl Into<String>) -> Field<String> {
 }
 
 fn list<T>(items: Vec<T>) -> Field<Vec<T>> {
-    if items.is_empty() {
-        Field::Absent
-    } else {
-        Field::Value(items)
-    }
+    Field::list_or_absent(items)
 }
 
 fn client_key(client_id: &str) -> u64 {

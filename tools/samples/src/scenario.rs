@@ -69,9 +69,7 @@ fn s(text: &str) -> Field<String> {
 }
 
 fn list<T>(items: Vec<T>) -> Field<Vec<T>> {
-    let mut f = Field::Absent;
-    f.set_items(items);
-    f
+    Field::list(items)
 }
 
 /// A client-side time: the instant with a derived sub-microsecond tail (7 digits, as .NET writes).
