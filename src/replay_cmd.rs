@@ -30,8 +30,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
 /// Largest response body accepted.
 const MAX_BODY: usize = 256 << 20;
-/// The User-Agent of Windows 11 25H2's WUA (reference 1.2).
-const USER_AGENT: &str = "Windows-Update-Agent/1507.2601.30012.0 Client-Protocol/2.90";
 
 /// Runs `wutap replay`.
 pub fn run(args: ReplayArgs) -> anyhow::Result<Outcome> {
@@ -262,22 +260,16 @@ impl Http<'_> {
     async fn post(
         &mut self,
         path: &str,
-        action: &str,
+        header_lines: Vec<(String, String)>,
         body: &[u8],
         stats: &mut Stats,
         capture: Option<&mut CaptureWriter>,
     ) -> Result<(u16, Vec<u8>), TransportError> {
         let target = format!("{}{path}", self.server.prefix);
         let mut headers = Headers::new();
-        headers.push("Cache-Control", "no-cache");
-        headers.push("Connection", "Keep-Alive");
-        headers.push("Pragma", "no-cache");
-        headers.push("Content-Type", "text/xml; charset=utf-8");
-        headers.push("Accept-Encoding", "xpress");
-        headers.push("User-Agent", USER_AGENT);
-        headers.push("SOAPAction", format!("\"{action}\""));
-        headers.push("Content-Length", body.len().to_string());
-        headers.push("Host", self.server.host.clone());
+        for (k, v) in header_lines {
+            headers.push(k, v);
+        }
         let mut head = format!("POST {target} HTTP/1.1\r\n");
         for h in headers.iter() {
             head.push_str(&format!("{}: {}\r\n", h.name(), h.value()));
@@ -516,10 +508,11 @@ async fn drive(
         }
         let body = Envelope::request(req).encode();
         let path = sync.path_for(op);
+        let header_lines = sync.request_headers(op, body.len(), &server.host);
         match http
             .post(
                 &path,
-                &op.soap_action(),
+                header_lines,
                 body.as_bytes(),
                 &mut stats,
                 capture.as_deref_mut(),

@@ -53,10 +53,12 @@ use wusp::values::{
 };
 use wusp::{Body, Envelope, ErrorCode, Field, Operation, Request, Response};
 
+mod profile;
 mod state;
 #[cfg(test)]
 mod tests;
 
+pub use profile::{HttpProfile, NATIVE_USER_AGENT, PER_REQUEST_HEADERS};
 pub use state::{
     CachedConfig, CachedFile, CachedRevision, ClientState, ComputerDescription, Identity,
     StateError, StoredAuthorization, StoredCookie,
@@ -351,6 +353,24 @@ impl Sync {
                 Phase::Done => State::Done,
             },
         }
+    }
+
+    /// The HTTP headers of the request for `op` (`body_len` bytes, to `host`), in the
+    /// client's header order and case; advances the MS-CV (none on Reporting posts).
+    pub fn request_headers(
+        &mut self,
+        op: Operation,
+        body_len: usize,
+        host: &str,
+    ) -> Vec<(String, String)> {
+        let cv = if op.service() == wusp::Service::Reporting {
+            None
+        } else {
+            self.state.http.next_ms_cv()
+        };
+        self.state
+            .http
+            .request_headers(&op.soap_action(), body_len, host, cv.as_deref())
     }
 
     /// The request path for an operation: the AuthInfo ServiceUrl for

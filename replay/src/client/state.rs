@@ -276,6 +276,9 @@ pub struct ClientState {
     pub registered_info: Option<ComputerDescription>,
     /// Revision cache keyed by server-local revision ID.
     pub revisions: BTreeMap<i32, CachedRevision>,
+    /// The HTTP header set of SOAP posts (native by default; recorded when seeded).
+    #[serde(default)]
+    pub http: crate::client::HttpProfile,
 }
 
 /// Errors of loading or saving a state file.
@@ -310,6 +313,7 @@ impl ClientState {
             registered: false,
             registered_info: None,
             revisions: BTreeMap::new(),
+            http: crate::client::HttpProfile::native(),
         }
     }
 
