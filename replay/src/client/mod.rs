@@ -41,12 +41,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use time::OffsetDateTime;
-use wusp::fragment::{FragmentKind, classify, parse_core, parse_extended};
 use wusp::messages::*;
 use wusp::types::{
     BasicData, ComputerTargetIdentifier, Cookie, Device, ExtendedData, PrivateData, ReportingEvent,
-    ReportingOsVersion, SyncInfo, SyncUpdateParameters, UpdateIdentity, UpdateInfo,
-    UpdateRevisionIdentifier,
+    ReportingOsVersion, SyncUpdateParameters, UpdateIdentity, UpdateRevisionIdentifier,
 };
 use wusp::values::{
     Base64, DateTime, DeploymentAction, Guid, ProcessorArchitecture, XmlUpdateFragmentType,
@@ -60,8 +58,8 @@ mod tests;
 
 pub use profile::{HttpProfile, NATIVE_USER_AGENT, PER_REQUEST_HEADERS};
 pub use state::{
-    CachedConfig, CachedFile, CachedRevision, ClientState, ComputerDescription, Identity,
-    StateError, StoredAuthorization, StoredCookie,
+    Applied, CachedConfig, CachedFile, CachedRevision, ClientState, ComputerDescription, Identity,
+    StateError, StoredAuthorization, StoredCookie, template_key,
 };
 
 /// Digests per GetFileLocations call (WS2025 accepted 100, reference 2.12).
@@ -1065,12 +1063,6 @@ impl Sync {
 
     // ---- responses ----
 
-    fn take_cookie(&mut self, c: &Field<Cookie>) {
-        if let Some(c) = c.value().and_then(StoredCookie::from_wire) {
-            self.state.cookie = Some(c);
-        }
-    }
-
     fn on_response(&mut self, op: Operation, r: Response) -> Result<(), SyncError> {
         let proto = |message: &str| SyncError::Protocol {
             operation: op,
@@ -1108,10 +1100,7 @@ impl Sync {
                     self.pending.push_back(Operation::RegisterComputer);
                 }
             }
-            Response::RegisterComputer(_) => {
-                self.state.registered = true;
-                self.state.registered_info = Some(self.state.identity.computer.clone());
-            }
+            Response::RegisterComputer(_) => self.state.mark_registered(),
             Response::RefreshCache(r) => {
                 // The cache is re-keyed once every batch is answered.
                 self.refresh_results
@@ -1121,18 +1110,19 @@ impl Sync {
                 }
                 let results = std::mem::take(&mut self.refresh_results);
                 self.refresh_sent = 0;
-                self.apply_refresh(&results);
+                self.state.apply_refresh(&results);
             }
             Response::SyncUpdates(r) => {
                 let info = r
                     .result
                     .value()
                     .ok_or_else(|| proto("no SyncUpdatesResult"))?;
-                let more = self.apply_sync(info);
+                let applied = self.state.apply_sync(info);
+                self.count(&applied);
                 match self.phase {
                     Phase::SwSync => {
                         self.summary.pages += 1;
-                        if !more {
+                        if !applied.more {
                             self.phase = Phase::DrvSync;
                         }
                     }
@@ -1145,41 +1135,20 @@ impl Sync {
             Response::GetExtendedUpdateInfo(r) => {
                 self.summary.extended_info_calls += 1;
                 if let Some(info) = r.result.value() {
-                    self.apply_extended(info);
+                    let applied = self.state.apply_extended(info, &self.wanted_fragments());
+                    self.count(&applied);
                 }
             }
             Response::GetExtendedUpdateInfo2(r) => {
                 self.summary.extended_info2_calls += 1;
                 if let Some(info) = r.result.value() {
-                    self.apply_locations(info.file_locations.items());
-                    let keys: BTreeMap<String, String> = info
-                        .file_decryption_data
-                        .items()
-                        .iter()
-                        .filter_map(|d| {
-                            Some((
-                                d.file_digest.value()?.as_str().trim().to_string(),
-                                d.decryption_key.value()?.as_str().to_string(),
-                            ))
-                        })
-                        .collect();
-                    for f in self
-                        .state
-                        .revisions
-                        .values_mut()
-                        .flat_map(|r| r.files.iter_mut())
-                    {
-                        if let Some(k) = keys.get(&f.digest) {
-                            f.decryption_key = Some(k.clone());
-                        }
-                    }
+                    self.state.apply_extended2(info);
                 }
             }
             Response::GetFileLocations(r) => {
                 self.summary.file_location_calls += 1;
                 if let Some(res) = r.result.value() {
-                    self.take_cookie(&res.new_cookie);
-                    self.apply_locations(res.file_locations.items());
+                    self.state.apply_file_locations(res);
                 }
             }
             Response::ReportEventBatch(r) => {
@@ -1196,135 +1165,11 @@ impl Sync {
         Ok(())
     }
 
-    /// Applies a SyncUpdates response (reference 5.5); true when the loop must go on.
-    fn apply_sync(&mut self, info: &SyncInfo) -> bool {
-        self.take_cookie(&info.new_cookie);
-        for id in info.out_of_scope_revision_ids.items() {
-            self.summary.out_of_scope += 1;
-            self.state.revisions.remove(id);
-        }
-        for u in info.changed_updates.items() {
-            self.summary.changed_updates += 1;
-            let Some(id) = u.id.value() else { continue };
-            if let Some(r) = self.state.revisions.get_mut(id) {
-                if let Some(l) = u.is_leaf.value() {
-                    r.is_leaf = *l;
-                }
-                if let Some(a) = u.deployment.value().and_then(|d| d.action.value()) {
-                    r.action = a.as_str().to_string();
-                }
-                // Fragments already cached stay cached: a deployment change does not
-                // change them (C-49 would allow a re-fetch; the client does not need one).
-            }
-        }
-        let mut non_leaf = false;
-        for u in info.new_updates.items() {
-            self.summary.new_updates += 1;
-            if let Some((id, r)) = revision_from(u) {
-                non_leaf |= !r.is_leaf;
-                self.state.revisions.insert(id, r);
-            } else {
-                tracing::warn!("NewUpdates item without ID or core fragment ignored");
-            }
-        }
-        info.truncated.value() == Some(&true) || non_leaf
-    }
-
-    fn apply_refresh(&mut self, results: &[wusp::types::RefreshCacheResult]) {
-        let old = std::mem::take(&mut self.state.revisions);
-        let mut by_identity: BTreeMap<(String, i32), CachedRevision> = old
-            .into_values()
-            .map(|r| ((r.update_id.clone(), r.revision_number), r))
-            .collect();
-        for res in results {
-            let (Some(id), Some(g)) = (res.revision_id.value(), res.global_id.value()) else {
-                continue;
-            };
-            let (Some(uid), Some(rn)) = (g.update_id.value(), g.revision_number.value()) else {
-                continue;
-            };
-            let key = (wusp::fragment::normalize_guid(uid.as_str()), *rn);
-            if let Some(mut r) = by_identity.remove(&key) {
-                if let Some(l) = res.is_leaf.value() {
-                    r.is_leaf = *l;
-                }
-                if let Some(a) = res.deployment.value().and_then(|d| d.action.value()) {
-                    r.action = a.as_str().to_string();
-                }
-                self.state.revisions.insert(*id, r);
-            }
-        }
-        tracing::debug!(
-            kept = self.state.revisions.len(),
-            dropped = by_identity.len(),
-            "cache re-keyed by RefreshCache"
-        );
-    }
-
-    fn apply_extended(&mut self, info: &wusp::types::ExtendedUpdateInfo) {
-        let wanted = self.wanted_fragments();
-        for id in info.out_of_scope_revision_ids.items() {
-            self.summary.out_of_scope += 1;
-            self.state.revisions.remove(id);
-        }
-        for u in info.updates.items() {
-            let (Some(id), Some(xml)) = (u.id.value(), u.xml.value()) else {
-                continue;
-            };
-            let Some(r) = self.state.revisions.get_mut(id) else {
-                continue;
-            };
-            let Ok(text) = xml.text() else { continue };
-            match classify(&text) {
-                FragmentKind::Extended => {
-                    if let Ok(ext) = parse_extended(&text) {
-                        r.files = ext
-                            .files
-                            .iter()
-                            .map(|f| CachedFile {
-                                digest: f.digest.trim().to_string(),
-                                name: f.file_name.clone(),
-                                url: None,
-                                decryption_information: None,
-                                decryption_key: None,
-                            })
-                            .collect();
-                    }
-                    r.extended = Some(text.into_owned());
-                    // The request asked for Extended and LocalizedProperties in every
-                    // locale; what the server had is now cached.
-                    r.fetched.extend(wanted.iter().cloned());
-                }
-                FragmentKind::LocalizedProperties => {
-                    r.fetched.insert("LocalizedProperties".into());
-                }
-                _ => {}
-            }
-        }
-        self.apply_locations(info.file_locations.items());
-    }
-
-    fn apply_locations(&mut self, locations: &[wusp::types::FileLocation]) {
-        let by_digest: BTreeMap<String, &wusp::types::FileLocation> = locations
-            .iter()
-            .filter_map(|l| Some((l.file_digest.value()?.as_str().trim().to_string(), l)))
-            .collect();
-        for r in self.state.revisions.values_mut() {
-            for f in &mut r.files {
-                if let Some(l) = by_digest.get(&f.digest) {
-                    if let Some(u) = l.url.value() {
-                        f.url = Some(u.clone());
-                    }
-                    if let Some(d) = l
-                        .decryption_information
-                        .value()
-                        .or(l.esrp_decryption_information.value())
-                    {
-                        f.decryption_information = Some(d.clone());
-                    }
-                }
-            }
-        }
+    /// Adds what a response changed in the cache to the summary.
+    fn count(&mut self, applied: &Applied) {
+        self.summary.new_updates += applied.new_updates;
+        self.summary.changed_updates += applied.changed_updates;
+        self.summary.out_of_scope += applied.out_of_scope;
     }
 }
 
@@ -1334,29 +1179,4 @@ fn needs_registration(state: &ClientState) -> bool {
         .as_ref()
         .is_some_and(|c| c.registration_required)
         && (!state.registered || state.registered_info.as_ref() != Some(&state.identity.computer))
-}
-
-/// A cache entry from a NewUpdates item (core fragment parsed for identity and type).
-fn revision_from(u: &UpdateInfo) -> Option<(i32, CachedRevision)> {
-    let id = *u.id.value()?;
-    let text = u.xml.value()?.text().ok()?.into_owned();
-    let core = parse_core(&text).ok()?;
-    Some((
-        id,
-        CachedRevision {
-            update_id: core.normalized_update_id(),
-            revision_number: core.revision_number,
-            update_type: core.update_type.as_str().to_string(),
-            is_leaf: u.is_leaf.value() == Some(&true),
-            action: u
-                .deployment
-                .value()
-                .and_then(|d| d.action.value())
-                .map_or_else(String::new, |a| a.as_str().to_string()),
-            core: text,
-            fetched: BTreeSet::new(),
-            extended: None,
-            files: Vec::new(),
-        },
-    ))
 }

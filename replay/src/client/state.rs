@@ -9,7 +9,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use wusp::Field;
-use wusp::types::{AuthorizationCookie, ComputerInfo, Config, Cookie};
+use wusp::fragment::{FragmentKind, classify, parse_core, parse_extended};
+use wusp::types::{
+    AuthorizationCookie, ComputerInfo, Config, Cookie, ExtendedUpdateInfo, ExtendedUpdateInfo2,
+    FileLocation, GetFileLocationsResults, RefreshCacheResult, SyncInfo, UpdateInfo,
+};
 use wusp::values::{Base64, DateTime};
 
 /// The client's identity (reference 5.1 Properties, 2.1, 2.5).
@@ -250,6 +254,11 @@ pub struct CachedRevision {
     pub extended: Option<String>,
     /// Files of the Extended fragment, with known locations.
     pub files: Vec<CachedFile>,
+    /// How the client classified the revision in its last SyncUpdates: `Some(true)` listed
+    /// in InstalledNonLeafUpdateIDs, `Some(false)` in OtherCachedUpdateIDs, `None` not
+    /// listed yet (then non-leaf counts as installed). Seeding from a capture sets it.
+    #[serde(default)]
+    pub installed: Option<bool>,
 }
 
 impl CachedRevision {
@@ -279,6 +288,40 @@ pub struct ClientState {
     /// The HTTP header set of SOAP posts (native by default; recorded when seeded).
     #[serde(default)]
     pub http: crate::client::HttpProfile,
+    /// Recorded request bodies (SOAP XML) by template key (see [`template_key`]): when
+    /// one exists the client edits it instead of building the request (fidelity).
+    #[serde(default)]
+    pub templates: BTreeMap<String, String>,
+}
+
+/// The template key of a request: the operation name, `SyncUpdates/driver` for the
+/// driver pass.
+pub fn template_key(req: &wusp::Request) -> String {
+    match req {
+        wusp::Request::SyncUpdates(s)
+            if s.parameters
+                .value()
+                .and_then(|p| p.skip_software_sync.value())
+                == Some(&true) =>
+        {
+            "SyncUpdates/driver".into()
+        }
+        other => other.operation().name().to_string(),
+    }
+}
+
+/// What applying a response changed in the cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// NewUpdates received.
+    pub new_updates: u32,
+    /// ChangedUpdates received.
+    pub changed_updates: u32,
+    /// OutOfScopeRevisionIDs received.
+    pub out_of_scope: u32,
+    /// SyncUpdates only: true when the software loop must go on (Truncated or a non-leaf
+    /// NewUpdate, rule C-28).
+    pub more: bool,
 }
 
 /// Errors of loading or saving a state file.
@@ -314,6 +357,7 @@ impl ClientState {
             registered_info: None,
             revisions: BTreeMap::new(),
             http: crate::client::HttpProfile::native(),
+            templates: BTreeMap::new(),
         }
     }
 
@@ -346,14 +390,15 @@ impl ClientState {
     }
 
     /// The software and driver lists of reference 5.5 from the cache: (installed non-leaf,
-    /// other cached non-driver, drivers). Every non-leaf revision is treated as evaluated
+    /// other cached non-driver, drivers). A revision keeps the list it was recorded in
+    /// ([`CachedRevision::installed`]); any other non-leaf revision is treated as evaluated
     /// installed (no applicability evaluation yet).
     pub fn lists(&self) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
         let (mut inst, mut other, mut drivers) = (Vec::new(), Vec::new(), Vec::new());
         for (id, r) in &self.revisions {
             if r.is_driver() {
                 drivers.push(*id);
-            } else if !r.is_leaf {
+            } else if r.installed.unwrap_or(!r.is_leaf) {
                 inst.push(*id);
             } else {
                 other.push(*id);
@@ -361,4 +406,213 @@ impl ClientState {
         }
         (inst, other, drivers)
     }
+
+    // ---- what responses change (shared by the sync machine and seeding) ----
+
+    /// Takes a NewCookie, if the field holds one.
+    pub(crate) fn take_cookie(&mut self, c: &Field<Cookie>) {
+        if let Some(c) = c.value().and_then(StoredCookie::from_wire) {
+            self.cookie = Some(c);
+        }
+    }
+
+    /// RegisterComputer succeeded (or was not required): the current description is
+    /// the registered one.
+    pub(crate) fn mark_registered(&mut self) {
+        self.registered = true;
+        self.registered_info = Some(self.identity.computer.clone());
+    }
+
+    /// Applies a SyncUpdates response (reference 5.5); true when the loop must go on.
+    pub(crate) fn apply_sync(&mut self, info: &SyncInfo) -> Applied {
+        let mut applied = Applied::default();
+        self.take_cookie(&info.new_cookie);
+        for id in info.out_of_scope_revision_ids.items() {
+            applied.out_of_scope += 1;
+            self.revisions.remove(id);
+        }
+        for u in info.changed_updates.items() {
+            applied.changed_updates += 1;
+            let Some(id) = u.id.value() else { continue };
+            if let Some(r) = self.revisions.get_mut(id) {
+                if let Some(l) = u.is_leaf.value() {
+                    r.is_leaf = *l;
+                }
+                if let Some(a) = u.deployment.value().and_then(|d| d.action.value()) {
+                    r.action = a.as_str().to_string();
+                }
+                // Fragments already cached stay cached: a deployment change does not
+                // change them (C-49 would allow a re-fetch; the client does not need one).
+            }
+        }
+        let mut non_leaf = false;
+        for u in info.new_updates.items() {
+            applied.new_updates += 1;
+            if let Some((id, r)) = revision_from(u) {
+                non_leaf |= !r.is_leaf;
+                self.revisions.insert(id, r);
+            } else {
+                tracing::warn!("NewUpdates item without ID or core fragment ignored");
+            }
+        }
+        applied.more = info.truncated.value() == Some(&true) || non_leaf;
+        applied
+    }
+
+    pub(crate) fn apply_refresh(&mut self, results: &[RefreshCacheResult]) {
+        let old = std::mem::take(&mut self.revisions);
+        let mut by_identity: BTreeMap<(String, i32), CachedRevision> = old
+            .into_values()
+            .map(|r| ((r.update_id.clone(), r.revision_number), r))
+            .collect();
+        for res in results {
+            let (Some(id), Some(g)) = (res.revision_id.value(), res.global_id.value()) else {
+                continue;
+            };
+            let (Some(uid), Some(rn)) = (g.update_id.value(), g.revision_number.value()) else {
+                continue;
+            };
+            let key = (wusp::fragment::normalize_guid(uid.as_str()), *rn);
+            if let Some(mut r) = by_identity.remove(&key) {
+                if let Some(l) = res.is_leaf.value() {
+                    r.is_leaf = *l;
+                }
+                if let Some(a) = res.deployment.value().and_then(|d| d.action.value()) {
+                    r.action = a.as_str().to_string();
+                }
+                self.revisions.insert(*id, r);
+            }
+        }
+        tracing::debug!(
+            kept = self.revisions.len(),
+            dropped = by_identity.len(),
+            "cache re-keyed by RefreshCache"
+        );
+    }
+
+    /// Applies a GetExtendedUpdateInfo result; `wanted` are the fragment keys the request
+    /// asked for (`Extended`, `LocalizedProperties:<locale>`), cached once answered.
+    pub(crate) fn apply_extended(
+        &mut self,
+        info: &ExtendedUpdateInfo,
+        wanted: &[String],
+    ) -> Applied {
+        let mut applied = Applied::default();
+        for id in info.out_of_scope_revision_ids.items() {
+            applied.out_of_scope += 1;
+            self.revisions.remove(id);
+        }
+        for u in info.updates.items() {
+            let (Some(id), Some(xml)) = (u.id.value(), u.xml.value()) else {
+                continue;
+            };
+            let Some(r) = self.revisions.get_mut(id) else {
+                continue;
+            };
+            let Ok(text) = xml.text() else { continue };
+            match classify(&text) {
+                FragmentKind::Extended => {
+                    if let Ok(ext) = parse_extended(&text) {
+                        r.files = ext
+                            .files
+                            .iter()
+                            .map(|f| CachedFile {
+                                digest: f.digest.trim().to_string(),
+                                name: f.file_name.clone(),
+                                url: None,
+                                decryption_information: None,
+                                decryption_key: None,
+                            })
+                            .collect();
+                    }
+                    r.extended = Some(text.into_owned());
+                    // The request asked for Extended and LocalizedProperties in every
+                    // locale; what the server had is now cached.
+                    r.fetched.extend(wanted.iter().cloned());
+                }
+                FragmentKind::LocalizedProperties => {
+                    r.fetched.insert("LocalizedProperties".into());
+                }
+                _ => {}
+            }
+        }
+        self.apply_locations(info.file_locations.items());
+        applied
+    }
+
+    /// Applies a GetExtendedUpdateInfo2 result: file locations and decryption keys.
+    pub(crate) fn apply_extended2(&mut self, info: &ExtendedUpdateInfo2) {
+        self.apply_locations(info.file_locations.items());
+        let keys: BTreeMap<String, String> = info
+            .file_decryption_data
+            .items()
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.file_digest.value()?.as_str().trim().to_string(),
+                    d.decryption_key.value()?.as_str().to_string(),
+                ))
+            })
+            .collect();
+        for f in self.revisions.values_mut().flat_map(|r| r.files.iter_mut()) {
+            if let Some(k) = keys.get(&f.digest) {
+                f.decryption_key = Some(k.clone());
+            }
+        }
+    }
+
+    /// Applies a GetFileLocations result: its NewCookie and the locations.
+    pub(crate) fn apply_file_locations(&mut self, res: &GetFileLocationsResults) {
+        self.take_cookie(&res.new_cookie);
+        self.apply_locations(res.file_locations.items());
+    }
+
+    fn apply_locations(&mut self, locations: &[FileLocation]) {
+        let by_digest: BTreeMap<String, &FileLocation> = locations
+            .iter()
+            .filter_map(|l| Some((l.file_digest.value()?.as_str().trim().to_string(), l)))
+            .collect();
+        for r in self.revisions.values_mut() {
+            for f in &mut r.files {
+                if let Some(l) = by_digest.get(&f.digest) {
+                    if let Some(u) = l.url.value() {
+                        f.url = Some(u.clone());
+                    }
+                    if let Some(d) = l
+                        .decryption_information
+                        .value()
+                        .or(l.esrp_decryption_information.value())
+                    {
+                        f.decryption_information = Some(d.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A cache entry from a NewUpdates item (core fragment parsed for identity and type).
+fn revision_from(u: &UpdateInfo) -> Option<(i32, CachedRevision)> {
+    let id = *u.id.value()?;
+    let text = u.xml.value()?.text().ok()?.into_owned();
+    let core = parse_core(&text).ok()?;
+    Some((
+        id,
+        CachedRevision {
+            update_id: core.normalized_update_id(),
+            revision_number: core.revision_number,
+            update_type: core.update_type.as_str().to_string(),
+            is_leaf: u.is_leaf.value() == Some(&true),
+            action: u
+                .deployment
+                .value()
+                .and_then(|d| d.action.value())
+                .map_or_else(String::new, |a| a.as_str().to_string()),
+            core: text,
+            fetched: BTreeSet::new(),
+            extended: None,
+            files: Vec::new(),
+            installed: None,
+        },
+    ))
 }
