@@ -52,11 +52,14 @@ use wusp::values::{
 use wusp::{Body, Envelope, ErrorCode, Field, Operation, Request, Response};
 
 mod profile;
+mod seed;
 mod state;
 #[cfg(test)]
 mod tests;
+pub mod verify;
 
 pub use profile::{HttpProfile, NATIVE_USER_AGENT, PER_REQUEST_HEADERS};
+pub use seed::{SeedError, SeedOptions, Seeded};
 pub use state::{
     Applied, CachedConfig, CachedFile, CachedRevision, ClientState, ComputerDescription, Identity,
     StateError, StoredAuthorization, StoredCookie, template_key,
@@ -252,6 +255,8 @@ pub struct Sync {
     refresh_sent: usize,
     /// RefreshCache results collected so far.
     refresh_results: Vec<wusp::types::RefreshCacheResult>,
+    /// Decoded request templates (from [`ClientState::templates`]) by template key.
+    templates: BTreeMap<String, Envelope>,
 }
 
 impl Sync {
@@ -260,15 +265,21 @@ impl Sync {
     pub fn new(state: ClientState, options: SyncOptions) -> Sync {
         let now = options.now;
         let mut pending = VecDeque::new();
-        let differential = state.config.is_some() && state.cookie.is_some();
+        // A client seeded from a capture without GetConfig has a cookie but no config: it
+        // syncs with the cookie while it is valid (GetConfig comes before a new cookie).
+        let cookie_only =
+            state.config.is_none() && state.cookie.as_ref().is_some_and(|c| !c.is_expired(now));
+        let differential = (state.config.is_some() && state.cookie.is_some()) || cookie_only;
         let mut expired_cookie = None;
-        if state.config.is_none() {
+        if state.config.is_none() && !cookie_only {
+            // An expired cookie (seeded without config) still goes as oldCookie (C-41).
+            expired_cookie = state.cookie.clone();
             pending.extend([
                 Operation::GetConfig,
                 Operation::GetAuthorizationCookie,
                 Operation::GetCookie,
             ]);
-        } else {
+        } else if state.config.is_some() {
             match &state.cookie {
                 None => pending.extend([Operation::GetAuthorizationCookie, Operation::GetCookie]),
                 Some(c) if c.is_expired(now) => {
@@ -281,6 +292,21 @@ impl Sync {
                 pending.push_back(Operation::RegisterComputer);
             }
         }
+        let templates = state
+            .templates
+            .iter()
+            .filter_map(|(k, xml)| match Envelope::decode(xml.as_bytes()) {
+                Ok(env) if matches!(env.body, Body::Request(_)) => Some((k.clone(), env)),
+                Ok(_) => {
+                    tracing::warn!(template = %k, "request template is not a request; ignored");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(template = %k, %e, "request template does not decode; ignored");
+                    None
+                }
+            })
+            .collect();
         Sync {
             state,
             options,
@@ -304,6 +330,20 @@ impl Sync {
             reporting: 0,
             refresh_sent: 0,
             refresh_results: Vec::new(),
+            templates,
+        }
+    }
+
+    /// The request body to post: the request inside the recorded envelope of its template
+    /// when there is one (same prefixes and declarations), else a native envelope.
+    pub fn encode_request(&self, req: &Request) -> String {
+        match self.templates.get(&template_key(req)) {
+            Some(t) => {
+                let mut env = t.clone();
+                env.body = Body::Request(req.clone());
+                env.encode()
+            }
+            None => Envelope::request(req.clone()).encode(),
         }
     }
 
@@ -424,12 +464,22 @@ impl Sync {
                 self.pending.push_front(Operation::GetCookie);
                 self.pending.push_front(Operation::GetAuthorizationCookie);
             }
+            // A cookie needs the config's LastChange (a client seeded without GetConfig).
+            if matches!(
+                self.pending.front(),
+                Some(Operation::GetAuthorizationCookie | Operation::GetCookie)
+            ) && self.state.config.is_none()
+                && !self.pending.contains(&Operation::GetConfig)
+            {
+                self.pending.push_front(Operation::GetConfig);
+            }
             let built = match self.pending.front().copied() {
                 Some(op) => self.handshake_request(op),
                 None => self.main_request(),
             };
             match built {
                 Ok(Some(req)) => {
+                    let req = self.templated(req);
                     let op = req.operation();
                     self.summary.requests += 1;
                     self.outstanding = Some((req.clone(), op));
@@ -477,23 +527,8 @@ impl Sync {
                             .map(|d| d.as_str().to_string()),
                     ),
                     Request::GetExtendedUpdateInfo2(g) => {
-                        let asked: BTreeSet<(String, i32)> = g
-                            .update_ids
-                            .items()
-                            .iter()
-                            .filter_map(|u| {
-                                Some((
-                                    wusp::fragment::normalize_guid(u.update_id.value()?.as_str()),
-                                    *u.revision_number.value()?,
-                                ))
-                            })
-                            .collect();
-                        for (id, r) in self.state.revisions.iter_mut() {
-                            if asked.contains(&(r.update_id.clone(), r.revision_number)) {
-                                self.ext2_attempted.insert(*id);
-                                r.fetched.insert("FileDecryption".into());
-                            }
-                        }
+                        let ids = self.state.mark_decryption_asked(g);
+                        self.ext2_attempted.extend(ids);
                     }
                     Request::RefreshCache(g) => {
                         self.refresh_sent += g.global_ids.items().len();
@@ -624,6 +659,62 @@ impl Sync {
     }
 
     // ---- requests ----
+
+    /// The request as the recorded client would send it: its template with the volatile
+    /// fields (cookie, times, cache and revision lists, digests, events) taken from `built`;
+    /// `built` itself when there is no template.
+    fn templated(&self, built: Request) -> Request {
+        let Some(Body::Request(t)) = self.templates.get(&template_key(&built)).map(|e| &e.body)
+        else {
+            return built;
+        };
+        let mut t = t.clone();
+        match (&mut t, built) {
+            (Request::GetConfig(_), Request::GetConfig(_))
+            | (Request::GetAuthorizationCookie(_), Request::GetAuthorizationCookie(_)) => {}
+            (Request::GetCookie(t), Request::GetCookie(b)) => {
+                t.auth_cookies = b.auth_cookies;
+                t.old_cookie = b.old_cookie;
+                t.last_change = b.last_change;
+                t.current_time = b.current_time;
+            }
+            (Request::RegisterComputer(t), Request::RegisterComputer(b)) => t.cookie = b.cookie,
+            (Request::RefreshCache(t), Request::RefreshCache(b)) => {
+                t.cookie = b.cookie;
+                t.global_ids = b.global_ids;
+            }
+            (Request::SyncUpdates(t), Request::SyncUpdates(b)) => {
+                t.cookie = b.cookie;
+                match (t.parameters.value_mut(), b.parameters.value()) {
+                    (Some(tp), Some(bp)) => {
+                        tp.installed_non_leaf_update_ids = bp.installed_non_leaf_update_ids.clone();
+                        tp.other_cached_update_ids = bp.other_cached_update_ids.clone();
+                        tp.cached_driver_ids = bp.cached_driver_ids.clone();
+                    }
+                    _ => t.parameters = b.parameters,
+                }
+            }
+            (Request::GetExtendedUpdateInfo(t), Request::GetExtendedUpdateInfo(b)) => {
+                t.cookie = b.cookie;
+                t.revision_ids = b.revision_ids;
+            }
+            (Request::GetExtendedUpdateInfo2(t), Request::GetExtendedUpdateInfo2(b)) => {
+                t.cookie = b.cookie;
+                t.update_ids = b.update_ids;
+            }
+            (Request::GetFileLocations(t), Request::GetFileLocations(b)) => {
+                t.cookie = b.cookie;
+                t.file_digests = b.file_digests;
+            }
+            (Request::ReportEventBatch(t), Request::ReportEventBatch(b)) => {
+                t.cookie = b.cookie;
+                t.client_time = b.client_time;
+                t.event_batch = b.event_batch;
+            }
+            (_, b) => return b,
+        }
+        t
+    }
 
     fn cookie(&self, op: Operation) -> Result<Cookie, SyncError> {
         self.state

@@ -561,6 +561,33 @@ impl ClientState {
         }
     }
 
+    /// Marks the revisions a GetExtendedUpdateInfo2 request asked decryption data for
+    /// (`FileDecryption` fetched); returns their revision IDs.
+    pub(crate) fn mark_decryption_asked(
+        &mut self,
+        q: &wusp::messages::GetExtendedUpdateInfo2,
+    ) -> Vec<i32> {
+        let asked: BTreeSet<(String, i32)> = q
+            .update_ids
+            .items()
+            .iter()
+            .filter_map(|u| {
+                Some((
+                    wusp::fragment::normalize_guid(u.update_id.value()?.as_str()),
+                    *u.revision_number.value()?,
+                ))
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for (id, r) in self.revisions.iter_mut() {
+            if asked.contains(&(r.update_id.clone(), r.revision_number)) {
+                r.fetched.insert("FileDecryption".into());
+                ids.push(*id);
+            }
+        }
+        ids
+    }
+
     /// Applies a GetFileLocations result: its NewCookie and the locations.
     pub(crate) fn apply_file_locations(&mut self, res: &GetFileLocationsResults) {
         self.take_cookie(&res.new_cookie);
