@@ -35,7 +35,8 @@ pub enum Command {
 /// Arguments of `replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Seed the client from this capture (not implemented yet: use --fresh or --state).
+    /// Seed the client from this capture (identity, headers, config, cookies, cache) and run
+    /// a differential sync; with --verify, send its recorded requests again and compare.
     #[arg(value_name = "CAPTURE")]
     pub capture_seed: Option<PathBuf>,
     /// The server's base URL, e.g. http://127.0.0.1:8530 (plain http only for now).
@@ -50,6 +51,13 @@ pub struct ReplayArgs {
     /// Write the run's own capture here (created or appended to).
     #[arg(long, value_name = "FILE")]
     pub capture: Option<PathBuf>,
+    /// Send the recorded requests of CAPTURE again (cookies threaded) and report every
+    /// response that differs from the recording; exit 1 when any does.
+    #[arg(long, requires = "capture_seed", conflicts_with_all = ["fresh", "state"])]
+    pub verify: bool,
+    /// The client of CAPTURE to use when it holds several (default: the last active one).
+    #[arg(long, value_name = "ID", requires = "capture_seed")]
+    pub client_id: Option<String>,
 }
 
 /// Arguments of `serve`.

@@ -10,6 +10,7 @@ mod ca_cmd;
 mod capture;
 mod cli;
 mod replay_cmd;
+mod replay_seed;
 mod serve;
 
 use std::process::ExitCode;

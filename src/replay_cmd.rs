@@ -33,33 +33,35 @@ const MAX_BODY: usize = 256 << 20;
 
 /// Runs `wutap replay`.
 pub fn run(args: ReplayArgs) -> anyhow::Result<Outcome> {
-    if args.capture_seed.is_some() && !args.fresh {
-        bail!(
-            "seeding a client from a capture is not implemented yet; use --fresh (a new \
-             client) or --state FILE (a differential sync from a saved state)"
-        );
-    }
-    if let Some(seed) = &args.capture_seed {
+    if let (Some(seed), true) = (&args.capture_seed, args.fresh) {
         eprintln!(
-            "wutap: replay: note: {} is not used with --fresh (seeding from a capture comes later)",
+            "wutap: replay: note: {} is not used with --fresh (a new client)",
             seed.display()
         );
     }
     let server = ServerUrl::parse(&args.server)?;
-    let state = match (&args.state, args.fresh) {
-        (Some(path), false) => ClientState::load(path)
+    if args.verify {
+        let seed = args
+            .capture_seed
+            .as_deref()
+            .context("--verify needs a CAPTURE")?;
+        let verifier = crate::replay_seed::verifier(seed, args.client_id.as_deref())?;
+        return verify(verifier, &server, args.capture.as_deref());
+    }
+    let state = match (&args.capture_seed, &args.state, args.fresh) {
+        (_, _, true) => ClientState::new(generated_identity()?),
+        // Seeded from a capture: --state is where the resulting state goes.
+        (Some(seed), _, false) => {
+            crate::replay_seed::seeded_state(seed, args.client_id.as_deref())?
+        }
+        (None, Some(path), false) => ClientState::load(path)
             .context("cannot load the client state (use --fresh to start a new client)")?,
-        (None, false) => bail!("give --fresh (a new client) or --state FILE (a saved client)"),
-        (_, true) => ClientState::new(generated_identity()?),
+        (None, None, false) => bail!(
+            "give CAPTURE (a client seeded from a capture), --fresh (a new client) or \
+             --state FILE (a saved client)"
+        ),
     };
-    let mut capture = match &args.capture {
-        Some(p) => Some(open_capture(p)?),
-        None => None,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (mut capture, runtime) = capture_and_runtime(args.capture.as_deref())?;
     let started = Instant::now();
     let (sync, end, stats) = runtime.block_on(drive(state, &server, capture.as_mut()));
     if let Some(w) = capture {
@@ -148,6 +150,21 @@ fn generated_identity() -> anyhow::Result<Identity> {
     );
     let dns = format!("wutap-{}.invalid", hex::encode(&b[16..20]));
     Ok(Identity::new(&guid, &dns))
+}
+
+/// The run's own capture (if asked for) and the async runtime.
+fn capture_and_runtime(
+    capture: Option<&Path>,
+) -> anyhow::Result<(Option<CaptureWriter>, tokio::runtime::Runtime)> {
+    let capture = match capture {
+        Some(p) => Some(open_capture(p)?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok((capture, runtime))
 }
 
 fn open_capture(path: &Path) -> anyhow::Result<CaptureWriter> {
@@ -506,7 +523,7 @@ async fn drive(
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let body = Envelope::request(req).encode();
+        let body = sync.encode_request(&req);
         let path = sync.path_for(op);
         let header_lines = sync.request_headers(op, body.len(), &server.host);
         match http
@@ -534,4 +551,46 @@ async fn drive(
             }
         }
     }
+}
+
+/// `--verify`: the recorded requests sent again in order; prints the differences.
+fn verify(
+    mut verifier: replay::client::verify::Verifier,
+    server: &ServerUrl,
+    capture: Option<&Path>,
+) -> anyhow::Result<Outcome> {
+    let (mut capture, runtime) = capture_and_runtime(capture)?;
+    let mut stats = Stats::default();
+    let mut http = Http {
+        server,
+        conn: None,
+        next_conn: 0,
+        next_exchange: 0,
+    };
+    let mut differences = Vec::new();
+    let mut sent = 0;
+    while let Some(req) = verifier.next_request(&server.host) {
+        sent += 1;
+        let reply = runtime.block_on(http.post(
+            &req.path,
+            req.headers,
+            req.body.as_bytes(),
+            &mut stats,
+            capture.as_mut(),
+        ));
+        match reply {
+            Ok((status, body)) => differences.extend(verifier.check(status, &body)),
+            Err(e) if e.refused && sent == 1 => bail!("{e} (is the server running?)"),
+            Err(e) => differences.push(verifier.check_error(&e.message)),
+        }
+    }
+    if let Some(w) = capture {
+        w.finish().context("cannot finish the capture")?;
+    }
+    crate::replay_seed::report(sent, &differences);
+    Ok(if differences.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Problems
+    })
 }

@@ -13,10 +13,10 @@ use wusp::{Body, Operation, Request};
 use crate::util::*;
 
 /// A running `wutap serve`, killed on drop.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    http: String,
-    admin: String,
+    pub(crate) http: String,
+    pub(crate) admin: String,
 }
 
 impl Drop for Serve {
@@ -26,19 +26,24 @@ impl Drop for Serve {
     }
 }
 
-fn serve(extra: &[&str]) -> Serve {
+pub(crate) fn serve(extra: &[&str]) -> Serve {
+    // Catalog seed 7 unless `extra` gives another.
+    let seed: &[&str] = if extra.contains(&"--seed") {
+        &[]
+    } else {
+        &["--seed", "7"]
+    };
     let mut child = wutap()
         .args([
             "serve",
             "--listen",
             "127.0.0.1:0",
-            "--seed",
-            "7",
             "--catalog-size",
             "200",
             "--admin",
             "127.0.0.1:0",
         ])
+        .args(seed)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -85,7 +90,7 @@ fn post_json(addr: &str, path: &str, body: &[u8]) -> u16 {
 }
 
 /// The exchanges of a plain .jsonl capture, in order.
-fn exchanges(path: &std::path::Path) -> Vec<captures::Exchange> {
+pub(crate) fn exchanges(path: &std::path::Path) -> Vec<captures::Exchange> {
     std::fs::read_to_string(path)
         .expect("read capture")
         .lines()
@@ -234,19 +239,19 @@ fn a_closed_port_is_a_clear_error() {
 }
 
 #[test]
-fn a_capture_without_fresh_is_not_implemented_yet() {
+fn a_missing_seed_capture_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = dir.path().join("seed.jsonl");
     let out = run(&[
         "replay",
-        "seed.jsonl",
+        seed.to_str().expect("utf-8 path"),
         "--server",
         "http://127.0.0.1:9",
-        "--state",
-        "s.json",
     ]);
     assert_code(&out, 2);
     let err = stderr(&out);
-    assert!(err.contains("not implemented yet"), "{err}");
-    assert!(err.contains("--fresh") && err.contains("--state"), "{err}");
+    assert!(err.contains("cannot read the capture"), "{err}");
+    assert!(err.contains("seed.jsonl"), "{err}");
 }
 
 #[test]

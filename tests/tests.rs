@@ -2,6 +2,8 @@
 
 mod capture_cli;
 mod replay_cmd;
+mod replay_seed;
+mod replay_verify;
 mod serve;
 mod serve_sync;
 mod util;

@@ -112,9 +112,6 @@ impl ClientState {
         }
         b.finish_refresh();
         let state = b.finish(&mut notes)?;
-        for w in &warnings {
-            tracing::warn!("{w}");
-        }
         Ok(Seeded {
             state,
             exchanges: calls.len(),

@@ -10,7 +10,8 @@
 //! runs without saying anything about the server ([`VOLATILE`]): the cookie's
 //! `EncryptedData` and `Expiration`, the authorization cookie's `CookieData`, and the times a
 //! server derives from its clock (`LastChange` of GetConfig, `currentTime` / `clientTime`,
-//! `ServerTime`). A fault answered where the recording has a response (or the reverse) is a
+//! `ServerTime`). URLs that point at the server itself (file locations, auth service) compare
+//! with the live server's address in place of the recorded one. A fault answered where the recording has a response (or the reverse) is a
 //! difference in the element path.
 //!
 //! [`masked_request`] is the request-side counterpart used by the fidelity checks: a
@@ -85,6 +86,8 @@ pub struct VerifyRequest {
 
 struct RecordedCall {
     exchange: u64,
+    /// The recorded Host header (the server's own URLs are compared with it swapped in).
+    host: Option<String>,
     operation: Operation,
     path: String,
     headers: Vec<(String, String)>,
@@ -99,6 +102,8 @@ pub struct Verifier {
     next: usize,
     cookie: Option<Cookie>,
     auth: Option<AuthorizationCookie>,
+    /// The live server's Host.
+    live_host: String,
     /// Recorded exchanges that could not be used, with the reason.
     pub warnings: Vec<String>,
     /// Which client was chosen.
@@ -134,6 +139,7 @@ impl Verifier {
             };
             calls.push(RecordedCall {
                 exchange: c.ex.id,
+                host: c.ex.request.header("Host").map(str::to_string),
                 operation: c.op,
                 path: c.ex.request.path().to_string(),
                 headers: c
@@ -155,6 +161,7 @@ impl Verifier {
             next: 0,
             cookie: None,
             auth: None,
+            live_host: String::new(),
             warnings,
             notes: sel.notes,
         })
@@ -175,6 +182,7 @@ impl Verifier {
     pub fn next_request(&mut self, host: &str) -> Option<VerifyRequest> {
         let call = self.calls.get(self.next)?;
         self.next += 1;
+        self.live_host = host.to_string();
         let mut env = call.request.clone();
         if let Body::Request(r) = &mut env.body {
             self.thread(r);
@@ -295,7 +303,14 @@ impl Verifier {
                 .and_then(tree)
         };
         match (parse(recorded), parse(body)) {
-            (Ok(a), Ok(b)) => {
+            (Ok(a), Ok(mut b)) => {
+                if let Some(h) = call.host.as_deref().filter(|h| *h != self.live_host) {
+                    same_server(
+                        &mut b,
+                        &format!("//{}/", self.live_host),
+                        &format!("//{h}/"),
+                    );
+                }
                 let mut d = Vec::new();
                 compare(&a, &b, &format!("/{}", a.local), &mut d);
                 out.extend(d.into_iter().map(|(p, e, o)| diff(&p, e, o)));
@@ -401,6 +416,21 @@ fn tree(doc: &str) -> Result<Node, String> {
         return Err("the document ends inside an element".into());
     }
     root.ok_or_else(|| "no root element".to_string())
+}
+
+/// URLs of the live server itself are written as the recorded server's.
+fn same_server(n: &mut Node, live: &str, recorded: &str) {
+    if n.text.contains(live) {
+        n.text = n.text.replace(live, recorded);
+    }
+    for v in n.attrs.values_mut() {
+        if v.contains(live) {
+            *v = v.replace(live, recorded);
+        }
+    }
+    for c in &mut n.children {
+        same_server(c, live, recorded);
+    }
 }
 
 fn wusp_xml_ns() -> String {
