@@ -57,6 +57,7 @@ mod profile;
 mod state;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 
 pub use profile::{HttpProfile, NATIVE_USER_AGENT, PER_REQUEST_HEADERS};
 pub use state::{
