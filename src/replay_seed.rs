@@ -4,8 +4,12 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use captures::CaptureWriter;
+use replay::client::transport::Transport;
 use replay::client::verify::{Difference, Verifier};
 use replay::client::{ClientState, SeedOptions};
+
+use crate::Outcome;
 
 /// Reads a capture (damaged lines are reported and skipped).
 fn read(path: &Path) -> anyhow::Result<Vec<(u64, captures::Record)>> {
@@ -70,4 +74,42 @@ pub(crate) fn report(sent: usize, differences: &[Difference]) {
         differences.len(),
         exchanges.len()
     );
+}
+
+/// `--verify`: the recorded requests sent again in order over `transport`; prints each
+/// difference and a summary line (exit 1 when any).
+pub(crate) async fn verify(
+    mut verifier: Verifier,
+    transport: &mut Transport,
+    mut capture: Option<&mut CaptureWriter>,
+) -> anyhow::Result<Outcome> {
+    let host = transport.server().host_header().to_string();
+    let mut differences = Vec::new();
+    let mut sent = 0;
+    while let Some(req) = verifier.next_request(&host) {
+        sent += 1;
+        match transport
+            .post(&req.path, req.headers, req.body.as_bytes())
+            .await
+        {
+            Ok(reply) => {
+                differences.extend(verifier.check(reply.status, &reply.body));
+                if let Some(w) = capture.as_deref_mut()
+                    && let Err(e) = w.write(&captures::Record::Exchange(reply.exchange))
+                {
+                    tracing::warn!(%e, "cannot write the capture record");
+                }
+            }
+            Err(e) if e.is_refused() && sent == 1 => {
+                anyhow::bail!("{e} (is the server running?)")
+            }
+            Err(e) => differences.push(verifier.check_error(&e.to_string())),
+        }
+    }
+    report(sent, &differences);
+    Ok(if differences.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Problems
+    })
 }

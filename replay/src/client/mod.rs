@@ -56,6 +56,7 @@ mod seed;
 mod state;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 pub mod verify;
 
 pub use profile::{HttpProfile, NATIVE_USER_AGENT, PER_REQUEST_HEADERS};
