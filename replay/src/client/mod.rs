@@ -3,8 +3,13 @@
 //! [`Sync`] owns a [`ClientState`] and, like rustls, does no I/O: [`Sync::next`] says what
 //! to send ([`Step::Send`]) or that the run is over, and [`Sync::receive`] (or
 //! [`Sync::receive_error`] for a transport failure) feeds the answer back. The caller
-//! encodes the request with `wusp::Envelope::request`, posts it to the path of
+//! encodes the request with [`Sync::encode_request`], posts it to the path of
 //! [`Sync::path_for`] and decodes the reply with `wusp::Envelope::decode`.
+//!
+//! A client seeded from a capture ([`ClientState::from_capture`], module `seed`) carries on
+//! from the recorded state; its requests are the recorded ones ([`ClientState::templates`])
+//! with only the volatile fields changed. [`verify`] replays a recorded request sequence and
+//! compares the answers with the recording.
 //!
 //! Implemented: the handshake (GetConfig, GetAuthorizationCookie, GetCookie,
 //! RegisterComputer when required and not yet registered), the software SyncUpdates loop
@@ -30,8 +35,13 @@
 //!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
 //! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
 //! - No content download; the driver pass sends the SystemSpec given in [`SyncOptions`].
-//! - HTTP, Xpress and the backoff wait belong to the caller (`wutap replay` drives this
-//!   machine over plain HTTP with `--fresh` or `--state FILE`).
+//! - HTTP, Xpress and the backoff wait belong to the caller ([`transport::run_sync`]).
+//! - Seeding: the cache a recorded client had before the capture started (IDs it listed
+//!   but whose metadata is not in the capture) is not sent; a capture without GetConfig
+//!   leaves no CachedConfig, so a new cookie starts with GetConfig. Templated requests keep
+//!   the recorded SystemSpec, locales and computer description (the options' are ignored).
+//! - `--verify` replays the requests as recorded: a server that pages differently gets the
+//!   recorded next request anyway (reported as differences, not adapted to).
 //! - The 400-entry limit WS2025 puts on InstalledNonLeafUpdateIDs is not enforced.
 //! - After ServerChanged the client does not re-register on its own; it relies on a
 //!   RegistrationRequired fault from the new server.
@@ -293,7 +303,7 @@ impl Sync {
                 pending.push_back(Operation::RegisterComputer);
             }
         }
-        let templates = state
+        let templates: BTreeMap<String, Envelope> = state
             .templates
             .iter()
             .filter_map(|(k, xml)| match Envelope::decode(xml.as_bytes()) {
@@ -308,6 +318,15 @@ impl Sync {
                 }
             })
             .collect();
+        // The recorded client's locales, so what is cached matches what is asked.
+        let mut options = options;
+        if let Some(Body::Request(Request::GetExtendedUpdateInfo(g))) = templates
+            .get(Operation::GetExtendedUpdateInfo.name())
+            .map(|e| &e.body)
+            && !g.locales.items().is_empty()
+        {
+            options.locales = g.locales.items().to_vec();
+        }
         Sync {
             state,
             options,

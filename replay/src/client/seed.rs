@@ -8,15 +8,16 @@
 //! the replayed requests keep the recorded element order, prefixes and native-only elements.
 //!
 //! Which exchanges belong to which client: the ClientID of GetAuthorizationCookie
-//! (`clientId`) or ReportEventBatch (`TargetID/Sid`); exchanges on a connection that named
-//! no client belong to the client last named from the same address (or the first one named
-//! from it later). Several clients from one address on one connection cannot be told apart.
+//! (`clientId`) or ReportEventBatch (`TargetID/Sid`); else the client the presented cookie
+//! (authorization cookie, cookie, oldCookie) was issued to in an earlier answer; else (GetConfig,
+//! a cookie issued before the capture started) the next client named from the same address,
+//! or the last one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use captures::wire::{ExchangeKind, classify, request_envelope, request_xml, response_envelope};
 use captures::{Exchange, Record};
-use wusp::{Body, ErrorCode, Operation, Request, Response};
+use wusp::{Body, Envelope, ErrorCode, Operation, Request, Response};
 
 use super::state::template_key;
 use super::{ClientState, ComputerDescription, Identity};
@@ -208,19 +209,10 @@ pub(crate) fn select<'a>(
 }
 
 /// The client ID a request names, if any.
-fn named_client(c: &Call<'_>) -> Option<String> {
-    if !matches!(
-        c.op,
-        Operation::GetAuthorizationCookie | Operation::ReportEventBatch
-    ) {
-        return None;
-    }
-    let env = request_envelope(c.ex).ok()?;
-    match env.body {
-        Body::Request(Request::GetAuthorizationCookie(r)) => {
-            r.client_id.value().map(|s| s.to_ascii_lowercase())
-        }
-        Body::Request(Request::ReportEventBatch(r)) => r
+fn named_client(req: &Request) -> Option<String> {
+    match req {
+        Request::GetAuthorizationCookie(r) => r.client_id.value().map(|s| s.to_ascii_lowercase()),
+        Request::ReportEventBatch(r) => r
             .event_batch
             .items()
             .iter()
@@ -238,9 +230,81 @@ fn named_client(c: &Call<'_>) -> Option<String> {
     }
 }
 
-/// The client of each call (see the module documentation).
+/// The opaque cookie data a request presents (cookie, authorization cookies, oldCookie).
+fn cookies_presented(req: &Request) -> Vec<String> {
+    let enc = |c: &wusp::Field<wusp::types::Cookie>| {
+        c.value()
+            .and_then(|c| c.encrypted_data.value())
+            .map(|d| d.as_str().to_string())
+    };
+    match req {
+        Request::GetCookie(r) => r
+            .auth_cookies
+            .items()
+            .iter()
+            .filter_map(|a| a.cookie_data.value().map(|d| d.as_str().to_string()))
+            .chain(enc(&r.old_cookie))
+            .collect(),
+        Request::RegisterComputer(r) => enc(&r.cookie).into_iter().collect(),
+        Request::SyncUpdates(r) => enc(&r.cookie).into_iter().collect(),
+        Request::RefreshCache(r) => enc(&r.cookie).into_iter().collect(),
+        Request::GetExtendedUpdateInfo(r) => enc(&r.cookie).into_iter().collect(),
+        Request::GetExtendedUpdateInfo2(r) => enc(&r.cookie).into_iter().collect(),
+        Request::GetFileLocations(r) => enc(&r.cookie).into_iter().collect(),
+        Request::ReportEventBatch(r) => enc(&r.cookie).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The opaque cookie data a response issues.
+fn cookies_issued(ex: &Exchange, op: Operation) -> Vec<String> {
+    if !matches!(
+        op,
+        Operation::GetAuthorizationCookie
+            | Operation::GetCookie
+            | Operation::SyncUpdates
+            | Operation::GetFileLocations
+    ) {
+        return Vec::new();
+    }
+    let Ok(Envelope {
+        body: Body::Response(r),
+        ..
+    }) = response_envelope(ex)
+    else {
+        return Vec::new();
+    };
+    let data = match &r {
+        Response::GetAuthorizationCookie(g) => g
+            .result
+            .value()
+            .and_then(|a| a.cookie_data.value())
+            .map(|d| d.as_str().to_string()),
+        Response::GetCookie(g) => g
+            .result
+            .value()
+            .and_then(|c| c.encrypted_data.value())
+            .map(|d| d.as_str().to_string()),
+        Response::SyncUpdates(g) => g
+            .result
+            .value()
+            .and_then(|i| i.new_cookie.value())
+            .and_then(|c| c.encrypted_data.value())
+            .map(|d| d.as_str().to_string()),
+        Response::GetFileLocations(g) => g
+            .result
+            .value()
+            .and_then(|i| i.new_cookie.value())
+            .and_then(|c| c.encrypted_data.value())
+            .map(|d| d.as_str().to_string()),
+        _ => None,
+    };
+    data.into_iter().collect()
+}
+
+/// The client of each call (see the module documentation): the ClientID a request names,
+/// else the client the presented cookie was issued to, else by address.
 fn owners(calls: &[Call<'_>]) -> Vec<Option<String>> {
-    let named: Vec<Option<String>> = calls.iter().map(named_client).collect();
     let host = |c: &Call<'_>| {
         c.ex.client
             .as_deref()
@@ -250,28 +314,53 @@ fn owners(calls: &[Call<'_>]) -> Vec<Option<String>> {
             })
             .unwrap_or_default()
     };
-    let mut by_conn: BTreeMap<(String, u64), String> = BTreeMap::new();
-    let mut first_by_host: BTreeMap<String, String> = BTreeMap::new();
-    for (c, n) in calls.iter().zip(&named) {
-        if let Some(n) = n {
-            by_conn.insert((host(c), c.ex.conn), n.clone());
-            first_by_host.entry(host(c)).or_insert_with(|| n.clone());
+    // Pass 1: names and cookie chains.
+    let mut by_cookie: BTreeMap<String, String> = BTreeMap::new();
+    let mut who: Vec<Option<String>> = Vec::with_capacity(calls.len());
+    for c in calls {
+        let req = match request_envelope(c.ex) {
+            Ok(Envelope {
+                body: Body::Request(r),
+                ..
+            }) => Some(r),
+            _ => None,
+        };
+        let named = req.as_ref().and_then(named_client).or_else(|| {
+            req.as_ref()
+                .map(cookies_presented)
+                .unwrap_or_default()
+                .iter()
+                .find_map(|d| by_cookie.get(d).cloned())
+        });
+        if let Some(n) = &named {
+            for d in cookies_issued(c.ex, c.op) {
+                by_cookie.insert(d, n.clone());
+            }
         }
+        who.push(named);
     }
-    let mut current: BTreeMap<String, String> = BTreeMap::new();
+    // Pass 2: the rest (GetConfig, cookies issued before the capture) by address: the next
+    // client named from it, else the last one.
+    let mut next_on_host: Vec<Option<String>> = vec![None; calls.len()];
+    let mut upcoming: BTreeMap<String, String> = BTreeMap::new();
+    for (i, c) in calls.iter().enumerate().rev() {
+        if let Some(w) = &who[i] {
+            upcoming.insert(host(c), w.clone());
+        }
+        next_on_host[i] = upcoming.get(&host(c)).cloned();
+    }
+    let mut last_on_host: BTreeMap<String, String> = BTreeMap::new();
     calls
         .iter()
-        .zip(named)
-        .map(|(c, n)| {
+        .zip(who)
+        .zip(next_on_host)
+        .map(|((c, w), next)| {
             let h = host(c);
-            let who = n
-                .or_else(|| by_conn.get(&(h.clone(), c.ex.conn)).cloned())
-                .or_else(|| current.get(&h).cloned())
-                .or_else(|| first_by_host.get(&h).cloned());
-            if let Some(w) = &who {
-                current.insert(h, w.clone());
+            let w = w.or(next).or_else(|| last_on_host.get(&h).cloned());
+            if let Some(w) = &w {
+                last_on_host.insert(h, w.clone());
             }
-            who
+            w
         })
         .collect()
 }

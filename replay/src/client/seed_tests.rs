@@ -599,3 +599,67 @@ fn verify_finds_no_difference_on_the_same_catalog_and_reports_another_one() {
     assert!(d.exchange >= 1 && d.expected != d.observed, "{d}");
     assert!(d.to_string().contains("SyncUpdates"), "{d}");
 }
+
+#[test]
+fn two_clients_in_one_capture_are_told_apart_by_id_and_cookie_chain() {
+    // Two clients from the same address on connection 1 each (two `wutap replay` runs
+    // appended to one capture): the cookies each presented tie their calls to them.
+    let s = server();
+    let a = ClientState::new(Identity::new(
+        "5c7f4f80-3896-4d10-8a38-469286a0febc",
+        "a.contoso.test",
+    ));
+    let b = ClientState::new(Identity::new(
+        "0f0e7a52-8f6e-4c2b-9a0d-2f5a8a1c3b4d",
+        "b.contoso.test",
+    ));
+    let (ra, _) = record_run(&s, a);
+    let (rb, _) = record_run(&s, b);
+    let both: Vec<(u64, Record)> = ra
+        .iter()
+        .chain(&rb)
+        .enumerate()
+        .map(|(i, (_, r))| (i as u64 + 2, r.clone()))
+        .collect();
+    let last = |records: &[(u64, Record)]| {
+        StoredCookie::from_wire(&recorded_cookies(records).pop().unwrap())
+    };
+
+    let seeded = ClientState::from_capture(&both, &SeedOptions::default()).unwrap();
+    assert_eq!(
+        seeded.state.identity.client_id,
+        "0f0e7a52-8f6e-4c2b-9a0d-2f5a8a1c3b4d"
+    );
+    assert_eq!(seeded.state.identity.dns_name, "b.contoso.test");
+    assert_eq!(seeded.state.cookie, last(&rb));
+    assert_eq!(seeded.exchanges, rb.len());
+    assert_eq!(seeded.clients.len(), 2);
+    assert!(
+        seeded
+            .notes
+            .iter()
+            .any(|n| n.contains("2 clients") && n.contains("--client-id")),
+        "{:?}",
+        seeded.notes
+    );
+
+    let options = SeedOptions {
+        client_id: Some("5C7F4F80-3896-4D10-8A38-469286A0FEBC".into()),
+    };
+    let seeded = ClientState::from_capture(&both, &options).unwrap();
+    assert_eq!(seeded.state.identity.dns_name, "a.contoso.test");
+    assert_eq!(seeded.state.cookie, last(&ra));
+    assert_eq!(seeded.exchanges, ra.len());
+    let alone = ClientState::from_capture(&ra, &SeedOptions::default()).unwrap();
+    assert_eq!(seeded.state, alone.state);
+
+    let options = SeedOptions {
+        client_id: Some("11111111-2222-3333-4444-555555555555".into()),
+    };
+    let e = ClientState::from_capture(&both, &options).unwrap_err();
+    assert!(matches!(e, SeedError::UnknownClient { .. }), "{e}");
+    assert!(
+        e.to_string().contains("a.contoso") || e.to_string().contains("5c7f4f80"),
+        "{e}"
+    );
+}

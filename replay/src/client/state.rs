@@ -371,7 +371,8 @@ impl ClientState {
         serde_json::from_slice(&bytes).map_err(|source| StateError::Json { path: p, source })
     }
 
-    /// Writes the state atomically: a temporary file beside `path`, then a rename.
+    /// Writes the state atomically: a temporary file beside `path`, then a rename. The file
+    /// holds cookies: it is created readable by its owner only (0600 on Unix).
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
         let p = path.display().to_string();
         let json = serde_json::to_vec_pretty(self).map_err(|source| StateError::Json {
@@ -385,7 +386,24 @@ impl ClientState {
             path: p.clone(),
             source,
         };
-        std::fs::write(&tmp, json).map_err(io)?;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            o.mode(0o600);
+        }
+        let mut f = o.open(&tmp).map_err(io)?;
+        #[cfg(unix)]
+        {
+            // A leftover temporary file keeps its old mode: tighten it.
+            use std::os::unix::fs::PermissionsExt as _;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+        }
+        std::io::Write::write_all(&mut f, &json).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
         std::fs::rename(&tmp, path).map_err(io)
     }
 

@@ -598,6 +598,18 @@ fn state_round_trips() {
     run.state.save(&path).unwrap();
     assert_eq!(ClientState::load(&path).unwrap(), run.state);
     assert!(!dir.path().join("client.json.tmp").exists());
+    #[cfg(unix)]
+    {
+        // It holds cookies: owner only, even over a looser leftover temporary file.
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(mode(&path) & 0o777, 0o600);
+        let tmp = dir.path().join("client.json.tmp");
+        std::fs::write(&tmp, b"{}").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        run.state.save(&path).unwrap();
+        assert_eq!(mode(&path) & 0o777, 0o600);
+    }
 }
 
 #[test]
