@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use captures::CaptureWriter;
 use replay::client::transport::Transport;
 use replay::client::verify::{Difference, Verifier};
-use replay::client::{ClientState, SeedOptions};
+use replay::client::{ClientState, SeedError, SeedOptions};
 
 use crate::Outcome;
 
@@ -51,8 +51,18 @@ pub(crate) fn verifier(path: &Path, client_id: Option<&str>) -> anyhow::Result<V
     let options = SeedOptions {
         client_id: client_id.map(str::to_string),
     };
-    let v = Verifier::from_capture(&records, &options)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let v = Verifier::from_capture(&records, &options).map_err(|e| match e {
+        SeedError::NoWuspTraffic { records } => anyhow::anyhow!(
+            "{}: nothing to verify: no SOAP call to a WSUS web service among {records} records",
+            path.display()
+        ),
+        SeedError::NoClientId => anyhow::anyhow!(
+            "{}: nothing to verify: no GetAuthorizationCookie or ReportEventBatch request \
+             names the client",
+            path.display()
+        ),
+        e => anyhow::anyhow!("{}: {e}", path.display()),
+    })?;
     for w in &v.warnings {
         eprintln!("wutap: replay: warning: {}: {w}", path.display());
     }

@@ -82,3 +82,21 @@ fn verify_needs_a_capture() {
     assert_code(&out, 2);
     assert!(stderr(&out).contains("CAPTURE"), "{}", stderr(&out));
 }
+
+#[test]
+fn verify_of_a_capture_without_wusp_traffic_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("empty.jsonl");
+    write_capture(&path, &[]);
+    let out = run(&[
+        "replay",
+        path.to_str().expect("utf-8 path"),
+        "--server",
+        "http://127.0.0.1:9",
+        "--verify",
+    ]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("nothing to verify"), "{err}");
+    assert!(err.contains("empty.jsonl"), "{err}");
+}
