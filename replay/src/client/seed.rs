@@ -11,7 +11,7 @@
 //! (`clientId`) or ReportEventBatch (`TargetID/Sid`); else the client the presented cookie
 //! (authorization cookie, cookie, oldCookie) was issued to in an earlier answer; else (GetConfig,
 //! a cookie issued before the capture started) the next client named from the same address,
-//! or the last one.
+//! or the last one. A capture that names one client only is all that client's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -314,17 +314,34 @@ fn owners(calls: &[Call<'_>]) -> Vec<Option<String>> {
             })
             .unwrap_or_default()
     };
+    let decode = |c: &Call<'_>| match request_envelope(c.ex) {
+        Ok(Envelope {
+            body: Body::Request(r),
+            ..
+        }) => Some(r),
+        _ => None,
+    };
+    // One client named in the whole capture (the usual case): every call is its own, and
+    // no response needs decoding for its cookies.
+    let mut names = BTreeSet::new();
+    for c in calls {
+        if matches!(
+            c.op,
+            Operation::GetAuthorizationCookie | Operation::ReportEventBatch
+        ) && let Some(n) = decode(c).as_ref().and_then(named_client)
+        {
+            names.insert(n);
+        }
+    }
+    if names.len() <= 1 {
+        let only = names.into_iter().next();
+        return vec![only; calls.len()];
+    }
     // Pass 1: names and cookie chains.
     let mut by_cookie: BTreeMap<String, String> = BTreeMap::new();
     let mut who: Vec<Option<String>> = Vec::with_capacity(calls.len());
     for c in calls {
-        let req = match request_envelope(c.ex) {
-            Ok(Envelope {
-                body: Body::Request(r),
-                ..
-            }) => Some(r),
-            _ => None,
-        };
+        let req = decode(c);
         let named = req.as_ref().and_then(named_client).or_else(|| {
             req.as_ref()
                 .map(cookies_presented)
