@@ -663,3 +663,73 @@ fn two_clients_in_one_capture_are_told_apart_by_id_and_cookie_chain() {
         "{e}"
     );
 }
+
+#[test]
+fn native_only_elements_and_prefixes_of_the_recording_are_kept() {
+    // A recording whose SyncUpdates requests look like Windows 11's: another envelope
+    // prefix, AlsoPerformRegularSync, and an element the model does not know.
+    let s = server();
+    let fresh = ClientState::new(Identity::new(
+        "5c7f4f80-3896-4d10-8a38-469286a0febc",
+        "pc01.contoso.test",
+    ));
+    let (mut records, _) = record_run(&s, fresh);
+    let native = |xml: &str| {
+        xml.replace("<s:", "<soap:")
+            .replace("</s:", "</soap:")
+            .replace("xmlns:s=", "xmlns:soap=")
+            .replace(
+                "</parameters>",
+                "<AlsoPerformRegularSync>true</AlsoPerformRegularSync><wu:Later xmlns:wu=\"urn:example:later\" wu:n=\"1\">x</wu:Later></parameters>",
+            )
+    };
+    for (_, r) in &mut records {
+        if let Record::Exchange(e) = r
+            && op_of(e) == Some(SyncUpdates)
+        {
+            let xml = String::from_utf8(e.request.body.bytes().unwrap().to_vec()).unwrap();
+            e.request.body = CapBody::from_bytes(native(&xml).into_bytes());
+        }
+    }
+    let seeded = ClientState::from_capture(&records, &SeedOptions::default()).unwrap();
+    assert!(seeded.warnings.is_empty(), "{:?}", seeded.warnings);
+    let (second, end) = record_run(&s, seeded.state);
+    assert!(matches!(end, Step::Done(_)), "{end:?}");
+    let recorded: BTreeMap<String, Vec<u8>> = exchanges(&records)
+        .iter()
+        .filter(|e| op_of(e) == Some(SyncUpdates))
+        .map(|e| {
+            let Body::Request(r) = request_envelope(e).unwrap().body else {
+                panic!()
+            };
+            (
+                template_key(&r),
+                request_xml(&e.request).unwrap().into_owned(),
+            )
+        })
+        .collect();
+    let mut checked = 0;
+    for e in exchanges(&second) {
+        if op_of(e) != Some(SyncUpdates) {
+            continue;
+        }
+        let body = request_xml(&e.request).unwrap().into_owned();
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(text.starts_with("<soap:Envelope xmlns:soap="), "{text}");
+        assert!(
+            text.contains("<AlsoPerformRegularSync>true</AlsoPerformRegularSync><wu:Later xmlns:wu=\"urn:example:later\" wu:n=\"1\">x</wu:Later></parameters>"),
+            "{text}"
+        );
+        let Body::Request(r) = request_envelope(e).unwrap().body else {
+            panic!()
+        };
+        let want = &recorded[&template_key(&r)];
+        let (a, b) = (
+            masked_request(want).unwrap(),
+            masked_request(&body).unwrap(),
+        );
+        assert!(a == b, "\n{}", xml_diff(&a, &b));
+        checked += 1;
+    }
+    assert!(checked >= 2, "software and driver passes");
+}
