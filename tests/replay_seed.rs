@@ -371,3 +371,55 @@ fn captures_without_wusp_traffic_or_cookie_are_refused_with_the_alternative() {
     assert!(err.contains("no cookie to continue from"), "{err}");
     assert!(err.contains("--fresh"), "{err}");
 }
+
+#[test]
+fn a_cookie_expired_fault_gets_the_c39_sequence_step_by_step() {
+    // The same cookie key across a restart (--data-dir), the restarted server answering the
+    // first SyncUpdates with CookieExpired.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("server");
+    let data_arg = s(&data);
+    let first = {
+        let server = serve(&["--data-dir", &data_arg]);
+        fresh_capture(&format!("http://{}", server.http), dir.path())
+    };
+    let recorded = calls(&first);
+    let cookie = last_cookie(&recorded);
+    let server = serve(&[
+        "--data-dir",
+        &data_arg,
+        "--inject",
+        "CookieExpired@SyncUpdates#1",
+    ]);
+    let replayed = seeded_run(&first, &format!("http://{}", server.http), dir.path());
+    let seq = ops(&replayed);
+    assert_eq!(
+        &seq[..4],
+        &[SyncUpdates, GetAuthorizationCookie, GetCookie, SyncUpdates],
+        "{seq:?}"
+    );
+    assert_eq!(cookie_sent(&replayed[0].request), Some(&cookie));
+    assert_eq!(fault_code(&replayed[0]).as_deref(), Some("CookieExpired"));
+    // C-41: the expired cookie goes as oldCookie; the retried SyncUpdates carries the new one.
+    let Request::GetCookie(g) = &replayed[2].request else {
+        panic!()
+    };
+    assert_eq!(g.old_cookie.value(), Some(&cookie));
+    let Body::Response(wusp::Response::GetCookie(issued)) = &replayed[2].reply.body else {
+        panic!("GetCookie answered {:?}", replayed[2].reply.body)
+    };
+    assert_eq!(cookie_sent(&replayed[3].request), issued.result.value());
+    assert!(!seq.contains(&GetConfig), "{seq:?}");
+    assert!(fault_code(&replayed[1]).is_none() && fault_code(&replayed[2]).is_none());
+    // The restarted server kept its cookie key but not its registrations: the retried
+    // SyncUpdates gets RegistrationRequired, then RegisterComputer and the sync goes on.
+    assert_eq!(
+        fault_code(&replayed[3]).as_deref(),
+        Some("RegistrationRequired")
+    );
+    assert_eq!(&seq[4..6], &[RegisterComputer, SyncUpdates], "{seq:?}");
+    assert!(
+        replayed[4..].iter().all(|c| fault_code(c).is_none()),
+        "{seq:?}"
+    );
+}
