@@ -9,6 +9,7 @@
 mod ca_cmd;
 mod capture;
 mod cli;
+mod proxy_cmd;
 mod replay_cmd;
 mod serve;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Ca(c) => ca_cmd::run(c),
         Command::Replay(args) => replay_cmd::run(args),
+        Command::Proxy(args) => proxy_cmd::run(*args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
