@@ -497,7 +497,14 @@ fn explicit_https_intercepts_connect_and_records_exact_bodies() {
     let keylog = dir.join("keys.txt");
     let mut c = wutap();
     c.env("SSLKEYLOGFILE", &keylog)
-        .args(["proxy", "--listen", "127.0.0.1:0", "--capture", s(&capture)])
+        .args([
+            "-vv",
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--capture",
+            s(&capture),
+        ])
         .args([
             "--upstream-ca",
             s(&server_ca(dir)),
@@ -526,10 +533,22 @@ fn explicit_https_intercepts_connect_and_records_exact_bodies() {
     );
     let mut client = Client::default();
     client.handshake(&t);
+    let mut with_cookie = soap_headers(Operation::GetConfig, false);
+    with_cookie.push(("Cookie", "wutap-secret-cookie=42".into()));
+    let body = get_config_body();
+    let (status, _, _) = t.exchange(
+        "POST",
+        "/ClientWebService/client.asmx",
+        &with_cookie,
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200);
     let seen = t.seen.borrow().clone();
     assert!(seen.len() >= 5);
     drop(t);
+    let logs = p.stderr();
     assert_eq!(p.stop(), Some(0));
+    assert!(logs.contains("exchange"), "debug logs are on:\n{logs}");
 
     let recs = records(&capture);
     let ex = exchanges(&recs);
@@ -569,6 +588,34 @@ fn explicit_https_intercepts_connect_and_records_exact_bodies() {
     let conn = connection(&recs);
     assert_eq!(conn.mode, ConnectionMode::Intercept);
     assert!(conn.bytes_up > 0 && conn.bytes_down > 0);
+    // Cookies never in logs: neither the HTTP Cookie header nor the WUSP cookie.
+    assert!(!logs.contains("wutap-secret-cookie"), "{logs}");
+    let sealed: Vec<String> = ex
+        .iter()
+        .filter_map(|e| {
+            let bytes = e.response_body_bytes()?;
+            let xml = if e.is_xpress() {
+                wusp::xpress::decode(bytes).ok()?
+            } else {
+                bytes.to_vec()
+            };
+            let xml = String::from_utf8(xml).ok()?;
+            let start = xml.find("<EncryptedData>")? + "<EncryptedData>".len();
+            let len = xml[start..].find('<')?;
+            Some(xml[start..start + len].to_owned())
+        })
+        .collect();
+    assert!(!sealed.is_empty(), "a GetCookie answer was recorded");
+    assert!(
+        sealed
+            .iter()
+            .all(|c| c.len() > 8 && !logs.contains(c.as_str()))
+    );
+    assert!(
+        ex.iter()
+            .any(|e| e.request.header("Cookie") == Some("wutap-secret-cookie=42")),
+        "the capture keeps the cookie"
+    );
     // SSLKEYLOGFILE: keys of both legs (two handshakes through the proxy).
     let keys = std::fs::read_to_string(&keylog).unwrap();
     let randoms: std::collections::BTreeSet<_> = keys
@@ -802,6 +849,31 @@ fn passthrough_tunnels_unread_and_records_the_connection() {
     let conn = connection(&recs);
     assert_eq!(conn.mode, ConnectionMode::Passthrough);
     assert!(conn.bytes_up > 500 && conn.bytes_down > 500, "{conn:?}");
+}
+
+#[test]
+fn bodies_over_max_body_are_recorded_as_size_and_digests() {
+    let (lab, p) = lab(&["--max-body", "64"]);
+    let origin = lab.server.addr("http");
+    let t = Http::absolute(&p.addr("http"), &origin);
+    let (status, _, answer) = post_get_config(&t, false);
+    assert_eq!(status, 200);
+    assert!(answer.len() > 64);
+    drop(t);
+    assert_eq!(p.stop(), Some(0));
+    let recs = records(&lab.capture);
+    let ex = exchanges(&recs);
+    assert_eq!(ex.len(), 1);
+    let captures::Body::Omitted(o) = &ex[0].response.body else {
+        panic!("response kept: {:?}", ex[0].response.body)
+    };
+    assert_eq!(o.size, answer.len() as u64);
+    assert_eq!(o.sha256.to_vec(), sha256(&answer));
+    assert_eq!(o.sha1_hex().len(), 40);
+    assert!(
+        ex[0].request.body.is_omitted(),
+        "the request is over 64 bytes too"
+    );
 }
 
 #[test]
