@@ -419,7 +419,10 @@ fn assert_capture_matches(seen: &[Seen], captured: &[&captures::Exchange]) {
             s.path
         );
         assert_eq!(e.is_xpress(), s.xpress, "{}", s.path);
-        assert!(e.time.end.is_some() && e.time.response_start.is_some());
+        let t = &e.time;
+        let order = [Some(t.start), t.request_end, t.response_start, t.end];
+        assert!(order.iter().all(Option::is_some), "all four instants");
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{t:?}");
     }
 }
 

@@ -175,8 +175,10 @@ impl Session {
             if self.client.buffered().is_empty() && !self.wait_for_request().await {
                 return None;
             }
-            let head = match tokio::time::timeout(t.header, self.client.read_head(true)).await {
-                Ok(Ok((head, _))) => head,
+            let (head, first) = match tokio::time::timeout(t.header, self.client.read_head(true))
+                .await
+            {
+                Ok(Ok(x)) => x,
                 Ok(Err(HeadError::Closed { partial: false })) => return None,
                 Ok(Err(HeadError::Closed { partial: true })) => {
                     let msg = "the client closed the connection in the middle of a request head";
@@ -220,7 +222,7 @@ impl Session {
                     .await;
                 return None;
             }
-            match self.exchange(head).await {
+            match self.exchange(head, first).await {
                 Flow::Continue => {}
                 Flow::Close => return None,
             }
@@ -245,12 +247,12 @@ impl Session {
         matches!(got, Ok(Ok(n)) if n > 0)
     }
 
-    /// One request and its response.
-    async fn exchange(&mut self, head: Head) -> Flow {
+    /// One request (its head in, its first byte seen at `start`) and its response.
+    async fn exchange(&mut self, head: Head, start: Timestamp) -> Flow {
         let id = self.shared.next_exchange.fetch_add(1, Ordering::Relaxed) + 1;
         let mut ex = Ongoing {
             id,
-            time: Timing::starting(Timestamp::now()),
+            time: Timing::starting(start),
             request: None,
             response: None,
         };
