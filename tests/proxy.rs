@@ -939,21 +939,32 @@ fn closed_port() -> String {
     a
 }
 
-/// A one-shot origin on loopback: accepts, reads the request head, then runs `then`.
-fn origin(then: impl FnOnce(TcpStream) + Send + 'static) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("test I/O");
-    let a = l.local_addr().expect("test I/O").to_string();
+/// A one-shot origin on loopback: accepts, reads the request head (exact bytes), then
+/// runs `then` with the connection and the head.
+fn raw_origin(then: impl FnOnce(BufReader<TcpStream>, Vec<u8>) + Send + 'static) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let a = l.local_addr().expect("local address").to_string();
     std::thread::spawn(move || {
         if let Ok((s, _)) = l.accept() {
             let mut r = BufReader::new(s);
-            let mut line = String::new();
-            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                line.clear();
+            let mut head = Vec::new();
+            loop {
+                let before = head.len();
+                match r.read_until(b'\n', &mut head) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if &head[before..] == b"\r\n" => break,
+                    Ok(_) => {}
+                }
             }
-            then(r.into_inner());
+            then(r, head);
         }
     });
     a
+}
+
+/// [`raw_origin`] for origins that only need the stream.
+fn origin(then: impl FnOnce(TcpStream) + Send + 'static) -> String {
+    raw_origin(move |r, _| then(r.into_inner()))
 }
 
 fn only_error(capture: &Path) -> captures::ErrorRecord {
@@ -1165,4 +1176,151 @@ fn beyond_loopback_needs_an_allowlist_and_the_allowlist_is_enforced() {
         &format!("127.0.0.1:{}", server.port("https")),
     );
     assert_eq!(status, 403);
+}
+
+#[test]
+fn heads_and_chunked_bodies_are_forwarded_byte_for_byte_both_ways() {
+    const REQUEST: &[u8] = b"POST /ClientWebService/client.asmx HTTP/1.1\r\nhost: wsus.test\r\nX-Dup: a\r\nsoapaction: \"b\"\r\nx-dup: c\r\nContent-Length: 11\r\n\r\n<s:Body/>\r\n";
+    const RESPONSE: &[u8] = b"HTTP/1.1 200 Fine Thanks\r\nx-dup: 1\r\nContent-TYPE: text/xml\r\nX-Dup: 2\r\nX-Obs: caf\xe9\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+    let (tx, rx) = std::sync::mpsc::channel();
+    let up = raw_origin(move |mut r, mut head| {
+        let mut body = vec![0; 11];
+        r.read_exact(&mut body).expect("request body");
+        head.extend_from_slice(&body);
+        tx.send(head).expect("send");
+        r.get_mut().write_all(RESPONSE).expect("answer");
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("exact.jsonl");
+    let reverse = format!("http://{up}");
+    let p = proxy(
+        tmp.path(),
+        &[
+            "--reverse",
+            &reverse,
+            "--listen",
+            "127.0.0.1:0",
+            "--capture",
+            s(&capture),
+        ],
+        1,
+    );
+    let mut t = tcp(&p.addr("http"));
+    t.write_all(REQUEST).unwrap();
+    let mut got = Vec::new();
+    t.read_to_end(&mut got).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(RESPONSE),
+        "the client gets the server's bytes"
+    );
+    assert_eq!(got, RESPONSE);
+    let received = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(received, REQUEST, "the server gets the client's bytes");
+    assert_eq!(p.stop(), Some(0));
+    let recs = records(&capture);
+    let ex = exchanges(&recs);
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].response.reason, "Fine Thanks");
+    assert_eq!(ex[0].response.body.bytes(), Some(&b"hello world"[..]));
+    let names: Vec<_> = ex[0]
+        .response
+        .headers
+        .iter()
+        .map(|h| h.name().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "x-dup",
+            "Content-TYPE",
+            "X-Dup",
+            "X-Obs",
+            "Transfer-Encoding",
+            "Connection"
+        ]
+    );
+    let obs = &ex[0].response.headers.as_slice()[3];
+    assert_eq!(obs.value_bytes(), b"caf\xe9");
+    assert_eq!(
+        ex[0].request.url,
+        "http://wsus.test/ClientWebService/client.asmx"
+    );
+}
+
+#[test]
+fn expect_100_continue_is_relayed() {
+    let up = origin(|mut s| {
+        s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .expect("interim");
+        let mut body = [0; 5];
+        s.read_exact(&mut body).expect("body after 100");
+        assert_eq!(&body, b"hello");
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .expect("answer");
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("expect.jsonl");
+    let p = proxy(
+        tmp.path(),
+        &["--listen", "127.0.0.1:0", "--capture", s(&capture)],
+        1,
+    );
+    let mut t = tcp(&p.addr("http"));
+    write!(t, "POST http://{up}/x HTTP/1.1\r\nHost: {up}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n").unwrap();
+    let mut r = BufReader::new(t);
+    let (status, _) = read_head(&mut r);
+    assert_eq!(
+        status, 100,
+        "the interim answer comes before the body is sent"
+    );
+    r.get_mut().write_all(b"hello").unwrap();
+    let (status, h) = read_head(&mut r);
+    assert_eq!(status, 200);
+    assert_eq!(read_body(&mut r, &h), b"ok");
+    assert_eq!(p.stop(), Some(0));
+    let recs = records(&capture);
+    let ex = exchanges(&recs);
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].request.body.bytes(), Some(&b"hello"[..]));
+    assert_eq!(ex[0].response.body.bytes(), Some(&b"ok"[..]));
+}
+
+#[test]
+fn one_upstream_connection_per_client_connection_and_its_close_is_mirrored() {
+    // The origin accepts one connection only and answers three requests on it.
+    let up = raw_origin(|mut r, _| {
+        for n in 0..3 {
+            if n > 0 {
+                let mut line = Vec::new();
+                while r.read_until(b'\n', &mut line).is_ok_and(|k| k > 0)
+                    && !line.ends_with(b"\r\n\r\n")
+                {}
+            }
+            let body = format!("answer {n}");
+            write!(
+                r.get_mut(),
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .expect("answer");
+        }
+        // Then the origin closes its side.
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let reverse = format!("http://{up}");
+    let p = proxy(
+        tmp.path(),
+        &["--reverse", &reverse, "--listen", "127.0.0.1:0"],
+        1,
+    );
+    let t = Http::new(Stream::Plain(tcp(&p.addr("http"))), "wsus.test", "");
+    for n in 0..3 {
+        let (status, _, body) = t.get("/x", &[]);
+        assert_eq!((status, body), (200, format!("answer {n}").into_bytes()));
+    }
+    // The upstream closed: so does the client connection (nothing more arrives).
+    let mut rest = Vec::new();
+    let n = t.conn.borrow_mut().read_to_end(&mut rest).unwrap();
+    assert_eq!(n, 0);
 }
