@@ -352,6 +352,11 @@ impl Transport for Http {
     }
 }
 
+/// Header names in wire order, as recorded.
+fn header_names(h: &captures::Headers) -> Vec<&str> {
+    h.iter().map(|h| h.name()).collect()
+}
+
 fn sha256(b: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(b).to_vec()
 }
@@ -571,12 +576,7 @@ fn explicit_https_intercepts_connect_and_records_exact_bodies() {
     assert_eq!(first.server.as_deref(), Some(server.addr("https").as_str()));
     assert!(ex.iter().all(|e| e.conn == first.conn), "one connection");
     // Header case and order as the client sent them.
-    let names: Vec<_> = first
-        .request
-        .headers
-        .iter()
-        .map(|h| h.name().to_owned())
-        .collect();
+    let names = header_names(&first.request.headers);
     assert_eq!(
         names,
         [
@@ -1223,12 +1223,7 @@ fn heads_and_chunked_bodies_are_forwarded_byte_for_byte_both_ways() {
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].response.reason, "Fine Thanks");
     assert_eq!(ex[0].response.body.bytes(), Some(&b"hello world"[..]));
-    let names: Vec<_> = ex[0]
-        .response
-        .headers
-        .iter()
-        .map(|h| h.name().to_owned())
-        .collect();
+    let names = header_names(&ex[0].response.headers);
     assert_eq!(
         names,
         [
