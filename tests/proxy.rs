@@ -61,7 +61,11 @@ impl Running {
             .status()
             .expect("test I/O");
         assert!(killed.success());
-        self.child.wait().expect("test I/O").code()
+        let status = self.child.wait().expect("wait");
+        if status.code() != Some(0) {
+            eprintln!("--- {status}; stderr:\n{}", self.stderr());
+        }
+        status.code()
     }
 
     fn stderr(&self) -> String {
@@ -554,8 +558,9 @@ fn explicit_https_intercepts_connect_and_records_exact_bodies() {
     let seen = t.seen.borrow().clone();
     assert!(seen.len() >= 5);
     drop(t);
-    let logs = p.stderr();
+    let log_file = p.stderr.clone();
     assert_eq!(p.stop(), Some(0));
+    let logs = std::fs::read_to_string(log_file).unwrap();
     assert!(logs.contains("exchange"), "debug logs are on:\n{logs}");
 
     let recs = records(&capture);
@@ -889,8 +894,20 @@ fn kill_9_mid_session_leaves_a_capture_whose_complete_records_load() {
     let mut client = Client::default();
     client.handshake(&t);
     let done = t.seen.borrow().len();
-    // Give the writer its moment, then a request in flight when the proxy dies.
-    std::thread::sleep(Duration::from_millis(500));
+    // The writer has written them (bounded wait), then a request is in flight when the
+    // proxy dies.
+    for _ in 0..100 {
+        let (loaded, _) = captures::read_all(capture).expect("readable");
+        if loaded
+            .iter()
+            .filter(|(_, r)| matches!(r, Record::Exchange(_)))
+            .count()
+            == done
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let mut w = tcp(&p.addr("http"));
     write!(w, "POST http://{origin}/ClientWebService/client.asmx HTTP/1.1\r\nHost: {origin}\r\nContent-Length: 100\r\n\r\n<s:Env").unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -1130,8 +1147,9 @@ fn a_full_disk_stops_recording_loudly_but_forwarding_goes_on() {
         assert!(body.len() > 512);
     }
     drop(t);
-    let stderr = p.stderr();
+    let log_file = p.stderr.clone();
     assert_eq!(p.stop(), Some(0));
+    let stderr = std::fs::read_to_string(log_file).unwrap();
     let loud: Vec<_> = stderr
         .lines()
         .filter(|l| l.contains("recording stopped"))
