@@ -304,7 +304,7 @@ impl Session {
         let mut req_rec = capture.then(|| recorder_for(req_len, self.shared.max_body));
         let sent = async {
             up.side
-                .send(&forward_head)
+                .send(forward_head.as_deref().unwrap_or(&head.bytes))
                 .await
                 .map_err(RelayError::Dest)?;
             let expect = head.has_token("Expect", "100-continue") && req_len != BodyLen::Empty;
@@ -486,8 +486,9 @@ impl Session {
         if keep { Flow::Continue } else { Flow::Close }
     }
 
-    /// The upstream target of a request, the head to send there, and its full URL.
-    fn route_request(&self, head: &Head) -> Result<(Target, Vec<u8>, String), Failure> {
+    /// The upstream target of a request, the head to send there when it is not the head
+    /// as received (absolute-form made origin-form), and the request's full URL.
+    fn route_request(&self, head: &Head) -> Result<(Target, Option<Vec<u8>>, String), Failure> {
         match &self.route {
             Route::Fixed(target) => {
                 let host = head
@@ -498,7 +499,7 @@ impl Session {
                 } else {
                     format!("{}://{host}{}", self.scheme, head.target())
                 };
-                Ok((target.clone(), head.bytes.clone(), url))
+                Ok((target.clone(), None, url))
             }
             Route::Absolute => {
                 let Some(abs) = http1::absolute_target(head.target()) else {
@@ -525,7 +526,7 @@ impl Session {
                     port: abs.port,
                     tls_name: None,
                 };
-                Ok((target, forward, head.target().to_owned()))
+                Ok((target, Some(forward), head.target().to_owned()))
             }
         }
     }

@@ -5,7 +5,8 @@
 //! bytes; it never parses SOAP to forward it. Three ways in:
 //!
 //! - **explicit** (default): an HTTP proxy, the one `netsh winhttp set proxy` points at.
-//!   Absolute-form `http://` requests are forwarded; `CONNECT host:port` is answered once the
+//!   Absolute-form `http://` requests are forwarded (their request line in origin-form, the
+//!   one change the proxy makes to a head); `CONNECT host:port` is answered once the
 //!   upstream TCP connection is up, then the client's TLS is terminated with a leaf minted
 //!   from wutap's CA for the SNI (or the CONNECT host), carrying the upstream certificate's
 //!   names too, cached per host ([`ca`]).
