@@ -1337,3 +1337,36 @@ fn one_upstream_connection_per_client_connection_and_its_close_is_mirrored() {
     let n = t.conn.borrow_mut().read_to_end(&mut rest).unwrap();
     assert_eq!(n, 0);
 }
+
+#[test]
+fn a_stop_lets_the_exchange_in_flight_finish_and_records_it() {
+    let slow = origin(|mut s| {
+        std::thread::sleep(Duration::from_millis(800));
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
+            .expect("answer");
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("stop.jsonl");
+    let p = proxy(
+        tmp.path(),
+        &["--listen", "127.0.0.1:0", "--capture", s(&capture)],
+        1,
+    );
+    // An idle keep-alive connection does not hold the stop up.
+    let _idle = tcp(&p.addr("http"));
+    let t = Http::absolute(&p.addr("http"), &slow);
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        p.stop()
+    });
+    let (status, _, body) = t.get("/x", &[]);
+    assert_eq!((status, body.as_slice()), (200, &b"late"[..]));
+    assert_eq!(stopper.join().unwrap(), Some(0));
+    let recs = records(&capture);
+    assert_eq!(
+        exchanges(&recs).len(),
+        1,
+        "the exchange in flight is recorded"
+    );
+}

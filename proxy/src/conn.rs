@@ -233,18 +233,23 @@ impl Session {
     /// (client gone or idle too long, or the upstream closed its side).
     async fn wait_for_request(&mut self) -> bool {
         let idle = self.shared.timeouts.idle;
+        let mut stopping = self.shared.stopping.clone();
+        if *stopping.borrow_and_update() {
+            return false;
+        }
         let client = &mut self.client;
-        let got = match &mut self.upstream {
-            Some(up) => tokio::select! {
-                r = tokio::time::timeout(idle, client.read_more()) => r,
-                _ = up.side.read_more() => {
-                    // The upstream closed (or spoke out of turn): mirror it to the client.
-                    return false;
-                }
-            },
-            None => tokio::time::timeout(idle, client.read_more()).await,
+        let upstream_closed = async {
+            match &mut self.upstream {
+                // The upstream closed (or spoke out of turn): mirror it to the client.
+                Some(up) => drop(up.side.read_more().await),
+                None => std::future::pending().await,
+            }
         };
-        matches!(got, Ok(Ok(n)) if n > 0)
+        tokio::select! {
+            r = tokio::time::timeout(idle, client.read_more()) => matches!(r, Ok(Ok(n)) if n > 0),
+            () = upstream_closed => false,
+            _ = stopping.changed() => false,
+        }
     }
 
     /// One request (its head in, its first byte seen at `start`) and its response.
@@ -671,8 +676,14 @@ impl Session {
             self.mode = ConnectionMode::Passthrough;
             let mut io = io;
             let mut tcp = tcp;
-            if let Err(e) = tokio::io::copy_bidirectional(&mut io, &mut tcp).await {
-                tracing::debug!(conn = self.conn, error = %e, "passthrough tunnel ended");
+            let mut stopping = self.shared.stopping.clone();
+            tokio::select! {
+                r = tokio::io::copy_bidirectional(&mut io, &mut tcp) => {
+                    if let Err(e) = r {
+                        tracing::debug!(conn = self.conn, error = %e, "passthrough tunnel ended");
+                    }
+                }
+                _ = stopping.wait_for(|stop| *stop) => {}
             }
             return;
         }

@@ -85,6 +85,9 @@ pub enum Error {
     Tls(String),
 }
 
+/// How long exchanges in flight may take to finish when the proxy stops.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Default `--max-body`: bodies up to 16 MiB are recorded byte for byte.
 pub const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
 
@@ -163,6 +166,8 @@ pub(crate) struct Shared {
     pub(crate) timeouts: Timeouts,
     pub(crate) next_conn: AtomicU64,
     pub(crate) next_exchange: AtomicU64,
+    /// Turns true when the proxy stops: idle connections close, busy ones finish first.
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -186,6 +191,7 @@ impl Shared {
 /// A bound proxy, ready to run.
 pub struct Proxy {
     shared: Arc<Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
     http: Option<TcpListener>,
     https: Option<TcpListener>,
     writer: Option<WriterThread>,
@@ -287,6 +293,7 @@ impl Proxy {
             Some(a) => Some(bind(a).await?),
             None => None,
         };
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             reverse,
             recorder,
@@ -302,9 +309,11 @@ impl Proxy {
             timeouts: config.timeouts,
             next_conn: AtomicU64::new(0),
             next_exchange: AtomicU64::new(0),
+            stopping,
         });
         Ok(Proxy {
             shared,
+            stop,
             http,
             https,
             writer,
@@ -321,11 +330,13 @@ impl Proxy {
         self.https.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Accepts and serves connections until `shutdown` completes, then stops the
-    /// connections and lets the recorder write what is queued.
+    /// Accepts and serves connections until `shutdown` completes; then closes idle
+    /// connections, gives exchanges in flight a few seconds to finish, and lets the
+    /// recorder write what is queued.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Proxy {
             shared,
+            stop,
             http,
             https,
             writer,
@@ -347,6 +358,17 @@ impl Proxy {
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
+        }
+        // Stop accepting; idle connections close now, exchanges in flight may finish (and
+        // be recorded) within the grace period.
+        drop((http, https));
+        let _ = stop.send(true);
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(STOP_GRACE, drain).await.is_err() {
+            tracing::info!(
+                left = tasks.len(),
+                "stopping: connections still busy are cut"
+            );
         }
         tasks.shutdown().await;
         drop(shared);
