@@ -1300,6 +1300,28 @@ fn expect_100_continue_is_relayed() {
 }
 
 #[test]
+fn a_body_held_for_100_continue_goes_when_the_client_stops_waiting() {
+    // An origin that ignores Expect and waits for the body.
+    let up = origin(|mut s| {
+        let mut body = [0; 5];
+        s.read_exact(&mut body).expect("body without a 100");
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .expect("answer");
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let p = proxy(tmp.path(), &["--listen", "127.0.0.1:0"], 1);
+    let mut t = tcp(&p.addr("http"));
+    write!(t, "POST http://{up}/x HTTP/1.1\r\nHost: {up}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n").unwrap();
+    // No 100 comes; like curl after its wait, the client sends the body anyway.
+    std::thread::sleep(Duration::from_millis(300));
+    t.write_all(b"hello").unwrap();
+    let mut r = BufReader::new(t);
+    let (status, h) = read_head(&mut r);
+    assert_eq!(status, 200);
+    assert_eq!(read_body(&mut r, &h), b"ok");
+}
+
+#[test]
 fn one_upstream_connection_per_client_connection_and_its_close_is_mirrored() {
     // The origin accepts one connection only and answers three requests on it.
     let up = raw_origin(|mut r, _| {

@@ -340,12 +340,35 @@ impl Session {
             set_request_body(&mut ex, req_rec.take(), false);
         }
 
-        // The response (1xx interim responses are forwarded as they come).
+        // The response (1xx interim responses are forwarded as they come). A body held back
+        // for `Expect: 100-continue` goes after a 100, or as soon as the client sends it
+        // without waiting any longer.
         let (resp_head, resp_first) = loop {
+            if body_pending && !self.client.buffered().is_empty() {
+                body_pending = false;
+                if let Err(f) = self.send_held_body(req_len, &mut req_rec, &mut ex).await {
+                    return self.fail(ex, f).await;
+                }
+            }
             let Some(up) = self.upstream.as_mut() else {
                 return Flow::Close;
             };
-            let read = tokio::time::timeout(t.response, up.side.read_head(false)).await;
+            let head_read = tokio::time::timeout(t.response, up.side.read_head(false));
+            let read = if body_pending {
+                tokio::select! {
+                    r = head_read => r,
+                    r = self.client.read_more() => match r {
+                        Ok(n) if n > 0 => continue,
+                        _ => {
+                            let msg = "the client went away before sending the request body";
+                            let f = Failure::new(ErrorPhase::ClientAbort, None, msg.into());
+                            return self.fail(ex, f).await;
+                        }
+                    },
+                }
+            } else {
+                head_read.await
+            };
             let (h, first) = match read {
                 Ok(Ok(x)) => x,
                 Ok(Err(e)) => {
@@ -396,22 +419,8 @@ impl Session {
                 }
                 if body_pending && h.status() == 100 {
                     body_pending = false;
-                    let Some(up) = self.upstream.as_mut() else {
-                        return Flow::Close;
-                    };
-                    let r = forward_body(
-                        &mut self.client,
-                        &mut up.side,
-                        req_len,
-                        &mut req_rec,
-                        t.response,
-                    )
-                    .await;
-                    ex.time.request_end = Some(Timestamp::now());
-                    let failed = r.is_err();
-                    set_request_body(&mut ex, req_rec.take(), failed);
-                    if let Err(e) = r {
-                        return self.fail(ex, relay_failure(e, true)).await;
+                    if let Err(f) = self.send_held_body(req_len, &mut req_rec, &mut ex).await {
+                        return self.fail(ex, f).await;
                     }
                 }
                 continue;
@@ -489,6 +498,27 @@ impl Session {
             self.shared.recorder.record(record).await;
         }
         if keep { Flow::Continue } else { Flow::Close }
+    }
+
+    /// Forwards a request body held back for `Expect: 100-continue`.
+    async fn send_held_body(
+        &mut self,
+        len: BodyLen,
+        rec: &mut Option<BodyRecorder>,
+        ex: &mut Ongoing,
+    ) -> Result<(), Failure> {
+        let Some(up) = self.upstream.as_mut() else {
+            return Err(Failure::new(
+                ErrorPhase::Other,
+                BAD_GATEWAY,
+                "no upstream connection".into(),
+            ));
+        };
+        let limit = self.shared.timeouts.response;
+        let r = forward_body(&mut self.client, &mut up.side, len, rec, limit).await;
+        ex.time.request_end = Some(Timestamp::now());
+        set_request_body(ex, rec.take(), r.is_err());
+        r.map_err(|e| relay_failure(e, true))
     }
 
     /// The upstream target of a request, the head to send there when it is not the head
