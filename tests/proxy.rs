@@ -1392,3 +1392,26 @@ fn a_stop_lets_the_exchange_in_flight_finish_and_records_it() {
         "the exchange in flight is recorded"
     );
 }
+
+#[test]
+fn plain_http_inside_a_connect_tunnel_is_forwarded_and_recorded() {
+    let (lab, p) = lab(&[]);
+    let origin = lab.server.addr("http");
+    let (status, mut r) = connect(&p.addr("http"), &origin);
+    assert_eq!(status, 200);
+    write!(
+        r.get_mut(),
+        "GET /Content/none HTTP/1.1\r\nHost: {origin}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let (status, h) = read_head(&mut r);
+    assert_eq!(status, 404);
+    let body = read_body(&mut r, &h);
+    assert_eq!(p.stop(), Some(0));
+    let recs = records(&lab.capture);
+    let ex = exchanges(&recs);
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].response.body.bytes(), Some(body.as_slice()));
+    assert_eq!(ex[0].request.url, format!("http://{origin}/Content/none"));
+    assert_eq!(connection(&recs).mode, ConnectionMode::Plain);
+}

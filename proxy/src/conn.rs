@@ -192,7 +192,7 @@ impl Session {
                 }
                 Ok(Err(HeadError::Framing(e))) => {
                     let _ = self
-                        .answer(400, "Bad Request", &format!("wutap proxy: {e}"))
+                        .answer(400, "Bad Request", &format!("wutap proxy: {e}\n"))
                         .await;
                     self.record_failure_alone(
                         ErrorPhase::Other,
@@ -207,7 +207,7 @@ impl Session {
                         t.header.as_secs_f64()
                     );
                     let _ = self
-                        .answer(408, "Request Timeout", &format!("wutap proxy: {msg}"))
+                        .answer(408, "Request Timeout", &format!("wutap proxy: {msg}\n"))
                         .await;
                     self.record_failure_alone(ErrorPhase::HeaderTimeout, &msg)
                         .await;
@@ -727,18 +727,16 @@ impl Session {
         let is_tls = side.buffered().first() == Some(&0x16);
         if !is_tls {
             // Plain HTTP inside the tunnel: forwarded to host:port as is.
-            self.client = side;
-            self.route = Route::Fixed(Target {
+            let target = Target {
                 host,
                 port,
                 tls_name: None,
-            });
+            };
+            self.client = side;
+            self.route = Route::Fixed(target.clone());
             self.upstream = Some(Upstream {
                 side: Side::new(Box::new(tcp)),
-                target: match &self.route {
-                    Route::Fixed(t) => t.clone(),
-                    Route::Absolute => return,
-                },
+                target,
             });
             if let Some(h) = self.run().await {
                 self.refuse(&h, 400, "Bad Request", "CONNECT inside a tunnel")
