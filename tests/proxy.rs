@@ -626,6 +626,12 @@ fn explicit_https_intercepts_connect_and_records_exact_bodies() {
     );
     // SSLKEYLOGFILE: keys of both legs (two handshakes through the proxy).
     let keys = std::fs::read_to_string(&keylog).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&keylog).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key log is private");
+    }
     let randoms: std::collections::BTreeSet<_> = keys
         .lines()
         .filter(|l| l.starts_with("CLIENT_TRAFFIC_SECRET_0"))

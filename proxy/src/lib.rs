@@ -267,7 +267,7 @@ impl Proxy {
                 t.host
             )));
         }
-        let key_log: Arc<dyn rustls::KeyLog> = Arc::new(rustls::KeyLogFile::new());
+        let key_log = tls::key_log();
         let client_config = tls::upstream_config(
             config.upstream_ca.as_deref(),
             config.insecure_upstream,

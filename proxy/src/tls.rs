@@ -75,6 +75,46 @@ impl LeafCache {
     }
 }
 
+/// The key log of both legs: `SSLKEYLOGFILE` when set (rustls' format, for Wireshark).
+///
+/// The file holds session secrets, so it is created with mode 0600 before rustls opens it,
+/// and an existing one loses its group and other permission bits.
+pub(crate) fn key_log() -> Arc<dyn rustls::KeyLog> {
+    if let Some(path) = std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()) {
+        let path = std::path::PathBuf::from(path);
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        match options.open(&path) {
+            Ok(file) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    if let Ok(meta) = file.metadata() {
+                        let mode = meta.permissions().mode();
+                        if mode & 0o077 != 0 {
+                            let tightened = std::fs::Permissions::from_mode(mode & !0o077);
+                            if let Err(e) = file.set_permissions(tightened) {
+                                tracing::warn!(path = %path.display(), error = %e, "SSLKEYLOGFILE is readable by others");
+                            }
+                        }
+                    }
+                }
+                drop(file);
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "SSLKEYLOGFILE cannot be opened")
+            }
+        }
+        tracing::info!(path = %path.display(), "TLS keys of both legs go to SSLKEYLOGFILE");
+    }
+    Arc::new(rustls::KeyLogFile::new())
+}
+
 /// The rustls client configuration for upstream connections.
 ///
 /// Verifies against the system roots plus `extra_ca` (a PEM file), or not at all when
