@@ -1421,3 +1421,49 @@ fn plain_http_inside_a_connect_tunnel_is_forwarded_and_recorded() {
     assert_eq!(ex[0].request.url, format!("http://{origin}/Content/none"));
     assert_eq!(connection(&recs).mode, ConnectionMode::Plain);
 }
+
+#[test]
+fn a_kept_alive_upstream_that_closes_on_the_next_request_closes_the_client_too() {
+    let up = raw_origin(|mut r, _| {
+        r.get_mut()
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .expect("answer");
+        let mut next = Vec::new();
+        while r.read_until(b'\n', &mut next).is_ok_and(|k| k > 0) && !next.ends_with(b"\r\n\r\n") {}
+        // Then close without answering the second request.
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("stale.jsonl");
+    let reverse = format!("http://{up}");
+    let p = proxy(
+        tmp.path(),
+        &[
+            "--reverse",
+            &reverse,
+            "--listen",
+            "127.0.0.1:0",
+            "--capture",
+            s(&capture),
+        ],
+        1,
+    );
+    let mut t = tcp(&p.addr("http"));
+    t.write_all(b"GET /a HTTP/1.1\r\nHost: wsus.test\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(t);
+    let (status, h) = read_head(&mut r);
+    assert_eq!((status, read_body(&mut r, &h)), (200, b"ok".to_vec()));
+    r.get_mut()
+        .write_all(b"GET /b HTTP/1.1\r\nHost: wsus.test\r\n\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert!(
+        rest.is_empty(),
+        "no 502: the connection closes as the server's did: {rest:?}"
+    );
+    assert_eq!(p.stop(), Some(0));
+    let e = only_error(&capture);
+    assert_eq!(e.phase, ErrorPhase::UpstreamReset);
+    assert_eq!(e.request.unwrap().target, "/b");
+}

@@ -82,6 +82,8 @@ enum Route {
 struct Upstream {
     side: Side,
     target: Target,
+    /// Exchanges completed on this connection.
+    served: u32,
 }
 
 /// A failure that ends an exchange.
@@ -353,6 +355,7 @@ impl Session {
             let Some(up) = self.upstream.as_mut() else {
                 return Flow::Close;
             };
+            let served = up.served;
             let head_read = tokio::time::timeout(t.response, up.side.read_head(false));
             let read = if body_pending {
                 tokio::select! {
@@ -373,9 +376,12 @@ impl Session {
                 Ok(Ok(x)) => x,
                 Ok(Err(e)) => {
                     let f = match e {
+                        // A kept-alive connection the server closed as the request went
+                        // out: the client sees its connection close too, as it would
+                        // without the proxy, and retries.
                         HeadError::Closed { .. } => Failure::new(
                             ErrorPhase::UpstreamReset,
-                            BAD_GATEWAY,
+                            (served == 0).then_some((502, "Bad Gateway")),
                             format!(
                                 "upstream {} closed the connection without a response",
                                 self.server_text()
@@ -477,6 +483,9 @@ impl Session {
             status = resp_head.status(),
             "exchange"
         );
+        if let Some(up) = self.upstream.as_mut() {
+            up.served += 1;
+        }
         let keep = !body_pending
             && head.keep_alive()
             && resp_head.keep_alive()
@@ -586,6 +595,7 @@ impl Session {
         self.upstream = Some(Upstream {
             side: Side::new(io),
             target: target.clone(),
+            served: 0,
         });
         Ok(())
     }
@@ -737,6 +747,7 @@ impl Session {
             self.upstream = Some(Upstream {
                 side: Side::new(Box::new(tcp)),
                 target,
+                served: 0,
             });
             if let Some(h) = self.run().await {
                 self.refuse(&h, 400, "Bad Request", "CONNECT inside a tunnel")
@@ -762,6 +773,7 @@ impl Session {
                 self.upstream = Some(Upstream {
                     side: Side::new(Box::new(stream)),
                     target: target.clone(),
+                    served: 0,
                 });
                 names
             }
