@@ -954,6 +954,23 @@ fn get_via(proxy: &str, origin: &str) -> (u16, String) {
     )
 }
 
+/// A recording reverse proxy to `http://origin`: (its temp dir, the capture, the proxy).
+fn reverse_to(origin: &str) -> (tempfile::TempDir, PathBuf, Running) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let capture = tmp.path().join("capture.jsonl");
+    let reverse = format!("http://{origin}");
+    let args = [
+        "--reverse",
+        &reverse,
+        "--listen",
+        "127.0.0.1:0",
+        "--capture",
+        s(&capture),
+    ];
+    let p = proxy(tmp.path(), &args, 1);
+    (tmp, capture, p)
+}
+
 /// A closed port on loopback.
 fn closed_port() -> String {
     let l = TcpListener::bind("127.0.0.1:0").expect("test I/O");
@@ -1214,21 +1231,7 @@ fn heads_and_chunked_bodies_are_forwarded_byte_for_byte_both_ways() {
         tx.send(head).expect("send");
         r.get_mut().write_all(RESPONSE).expect("answer");
     });
-    let tmp = tempfile::tempdir().unwrap();
-    let capture = tmp.path().join("exact.jsonl");
-    let reverse = format!("http://{up}");
-    let p = proxy(
-        tmp.path(),
-        &[
-            "--reverse",
-            &reverse,
-            "--listen",
-            "127.0.0.1:0",
-            "--capture",
-            s(&capture),
-        ],
-        1,
-    );
+    let (_tmp, capture, p) = reverse_to(&up);
     let mut t = tcp(&p.addr("http"));
     t.write_all(REQUEST).unwrap();
     let mut got = Vec::new();
@@ -1432,21 +1435,7 @@ fn a_kept_alive_upstream_that_closes_on_the_next_request_closes_the_client_too()
         while r.read_until(b'\n', &mut next).is_ok_and(|k| k > 0) && !next.ends_with(b"\r\n\r\n") {}
         // Then close without answering the second request.
     });
-    let tmp = tempfile::tempdir().unwrap();
-    let capture = tmp.path().join("stale.jsonl");
-    let reverse = format!("http://{up}");
-    let p = proxy(
-        tmp.path(),
-        &[
-            "--reverse",
-            &reverse,
-            "--listen",
-            "127.0.0.1:0",
-            "--capture",
-            s(&capture),
-        ],
-        1,
-    );
+    let (_tmp, capture, p) = reverse_to(&up);
     let mut t = tcp(&p.addr("http"));
     t.write_all(b"GET /a HTTP/1.1\r\nHost: wsus.test\r\n\r\n")
         .unwrap();
