@@ -196,11 +196,13 @@ impl BodyRecorder {
     }
 
     /// A recorder for a body announced as `expected` bytes (e.g. by Content-Length):
-    /// digests from the start when that is over `limit`.
+    /// digests from the start when that is over `limit`, else keeps room for it.
     pub fn expecting(limit: u64, expected: u64) -> Self {
         let mut r = Self::new(limit);
         if expected > limit {
             r.digest = Some(BodyDigest::new());
+        } else {
+            r.kept.reserve_exact(expected as usize);
         }
         r
     }
