@@ -1456,3 +1456,16 @@ fn a_kept_alive_upstream_that_closes_on_the_next_request_closes_the_client_too()
     assert_eq!(e.phase, ErrorPhase::UpstreamReset);
     assert_eq!(e.request.unwrap().target, "/b");
 }
+
+#[test]
+fn a_request_to_the_proxy_itself_is_refused_not_looped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = proxy(tmp.path(), &["--listen", "127.0.0.1:0"], 1);
+    let me = p.addr("http");
+    let (status, body) = get_via(&me, &me);
+    assert_eq!(status, 508);
+    assert!(body.contains("would loop"), "{body}");
+    let (status, _) = connect(&me, &format!("localhost:{}", p.port("http")));
+    assert_eq!(status, 508);
+    assert_eq!(p.stop(), Some(0));
+}

@@ -607,15 +607,21 @@ impl Session {
         let attempt = async {
             let addrs = tokio::net::lookup_host((host, port))
                 .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+                .map_err(|e| (BAD_GATEWAY, format!("cannot resolve {host}: {e}")))?;
             let mut last = format!("{host} has no address");
             for addr in addrs {
+                if self.shared.is_own(addr) {
+                    return Err((
+                        Some((508, "Loop Detected")),
+                        format!("{authority} ({addr}) is this proxy: the request would loop"),
+                    ));
+                }
                 match TcpStream::connect(addr).await {
                     Ok(s) => return Ok((s, addr)),
                     Err(e) => last = format!("cannot connect to {authority} ({addr}): {e}"),
                 }
             }
-            Err(last)
+            Err((BAD_GATEWAY, last))
         };
         match tokio::time::timeout(limit, attempt).await {
             Ok(Ok((s, addr))) => {
@@ -623,7 +629,7 @@ impl Session {
                 self.server = Some(addr.to_string());
                 Ok(s)
             }
-            Ok(Err(msg)) => Err(Failure::new(ErrorPhase::UpstreamConnect, BAD_GATEWAY, msg)),
+            Ok(Err((answer, msg))) => Err(Failure::new(ErrorPhase::UpstreamConnect, answer, msg)),
             Err(_) => Err(Failure::new(
                 ErrorPhase::UpstreamTimeout,
                 GATEWAY_TIMEOUT,

@@ -168,6 +168,8 @@ pub(crate) struct Shared {
     pub(crate) next_exchange: AtomicU64,
     /// Turns true when the proxy stops: idle connections close, busy ones finish first.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
+    /// The proxy's own listening addresses (a request to them would loop).
+    pub(crate) own: Vec<SocketAddr>,
 }
 
 impl Shared {
@@ -178,6 +180,16 @@ impl Shared {
                 .allow_hosts
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// True if `addr` is one of the proxy's own listeners (a request there would loop).
+    pub(crate) fn is_own(&self, addr: SocketAddr) -> bool {
+        self.own.iter().any(|own| {
+            own.port() == addr.port()
+                && (own.ip() == addr.ip()
+                    || (own.ip().is_unspecified()
+                        && (addr.ip().is_loopback() || addr.ip().is_unspecified())))
+        })
     }
 
     /// True if CONNECT tunnels to `host` are passed through unread.
@@ -294,7 +306,13 @@ impl Proxy {
             None => None,
         };
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        let own = http
+            .iter()
+            .chain(https.iter())
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         let shared = Arc::new(Shared {
+            own,
             reverse,
             recorder,
             leaves: tls::LeafCache::new(config.ca.clone(), key_log),
