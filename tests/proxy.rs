@@ -1371,7 +1371,9 @@ fn one_upstream_connection_per_client_connection_and_its_close_is_mirrored() {
 
 #[test]
 fn a_stop_lets_the_exchange_in_flight_finish_and_records_it() {
-    let slow = origin(|mut s| {
+    let (arrived, wait_arrival) = std::sync::mpsc::channel();
+    let slow = origin(move |mut s| {
+        arrived.send(()).expect("signal");
         std::thread::sleep(Duration::from_millis(800));
         s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
             .expect("answer");
@@ -1387,8 +1389,11 @@ fn a_stop_lets_the_exchange_in_flight_finish_and_records_it() {
     // An idle keep-alive connection does not hold the stop up.
     let _idle = tcp(&p.addr("http"));
     let t = Http::absolute(&p.addr("http"), &slow);
+    // The stop comes while the request is at the origin.
     let stopper = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
+        wait_arrival
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the request reached the origin");
         p.stop()
     });
     let (status, _, body) = t.get("/x", &[]);
