@@ -30,6 +30,69 @@ pub enum Command {
     Ca(CaCommand),
     /// Act as a Windows Update client against a server: a first or differential sync.
     Replay(ReplayArgs),
+    /// The TLS-intercepting recording proxy between Windows Update clients and a WSUS.
+    Proxy(Box<ProxyArgs>),
+}
+
+/// Arguments of `proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Listener: the explicit proxy (default 127.0.0.1:8080), or the HTTP side in reverse
+    /// mode (default 127.0.0.1:8530 unless only --https-listen is given). A bare PORT means
+    /// 127.0.0.1:PORT; beyond loopback needs --allow-host.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub listen: Option<SocketAddr>,
+    /// Reverse mode: forward everything to this server, http://HOST:PORT or https://HOST:PORT
+    /// (the client's Host header is forwarded unchanged).
+    #[arg(long, value_name = "URL")]
+    pub reverse: Option<String>,
+    /// Reverse mode: an HTTPS listener, with a leaf from wutap's CA for the name the client uses.
+    #[arg(long = "https-listen", value_name = "ADDR", value_parser = parse_listen_addr, requires = "reverse")]
+    pub https_listen: Option<SocketAddr>,
+    /// Record every exchange to this capture (created or appended to, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// wutap's CA directory (default: per-user, e.g. ~/.local/share/wutap/ca).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+    /// Also trust these CA certificates (PEM) for upstream TLS, besides the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+    /// Do not verify upstream TLS certificates (only when asked: a lab WSUS).
+    #[arg(long)]
+    pub insecure_upstream: bool,
+    /// Bodies larger than this are recorded as size, SHA-1 and SHA-256 (default 16 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_MAX_BODY)]
+    pub max_body: u64,
+    /// Tunnel CONNECTs to this host unread (recorded as a connection only), repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub passthrough: Vec<String>,
+    /// Upstream host allowed (others get 403), repeatable; required beyond loopback.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_host: Vec<String>,
+    /// Live view of the exchanges (comes with the TUI issue).
+    #[arg(long)]
+    pub tui: bool,
+    /// Seconds a client has to send a complete request head (slow clients get 408).
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_secs)]
+    pub header_timeout: Option<f64>,
+    /// Seconds the upstream has to answer (then 504), also between body reads.
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_secs)]
+    pub upstream_timeout: Option<f64>,
+    /// Seconds to connect to the upstream, TLS included (then 504).
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_secs)]
+    pub connect_timeout: Option<f64>,
+    /// Seconds an idle keep-alive client connection is kept.
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_secs)]
+    pub idle_timeout: Option<f64>,
+}
+
+/// A positive number of seconds (fractions allowed).
+pub fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
 }
 
 /// Arguments of `replay`.

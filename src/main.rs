@@ -9,6 +9,7 @@
 mod ca_cmd;
 mod capture;
 mod cli;
+mod proxy_cmd;
 mod replay_cmd;
 mod replay_seed;
 mod serve;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Ca(c) => ca_cmd::run(c),
         Command::Replay(args) => replay_cmd::run(args),
+        Command::Proxy(args) => proxy_cmd::run(*args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

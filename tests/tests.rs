@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `wutap` binary on real files.
 
 mod capture_cli;
+mod proxy;
 mod replay_cmd;
 mod replay_seed;
 mod replay_verify;
