@@ -13,10 +13,14 @@ use wusp::{Body, Operation, Request};
 use crate::util::*;
 
 /// A running `wutap serve`, killed on drop.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    http: String,
-    admin: String,
+    /// `host:port` of the plain listener.
+    pub(crate) http: String,
+    /// `host:port` of the admin listener.
+    pub(crate) admin: String,
+    /// `host:port` of the HTTPS listener, when `--https-listen` was given.
+    pub(crate) https: Option<String>,
 }
 
 impl Drop for Serve {
@@ -26,7 +30,14 @@ impl Drop for Serve {
     }
 }
 
-fn serve(extra: &[&str]) -> Serve {
+/// Starts `wutap serve` (seed 7, 200 updates unless `extra` says otherwise, an admin
+/// listener) and waits for its listening lines.
+pub(crate) fn serve(extra: &[&str]) -> Serve {
+    let size: &[&str] = if extra.contains(&"--catalog-size") {
+        &[]
+    } else {
+        &["--catalog-size", "200"]
+    };
     let mut child = wutap()
         .args([
             "serve",
@@ -34,19 +45,19 @@ fn serve(extra: &[&str]) -> Serve {
             "127.0.0.1:0",
             "--seed",
             "7",
-            "--catalog-size",
-            "200",
             "--admin",
             "127.0.0.1:0",
         ])
+        .args(size)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start wutap serve");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut http, mut admin) = (None, None);
-    while http.is_none() || admin.is_none() {
+    let (mut http, mut admin, mut https) = (None, None, None);
+    let want_https = extra.contains(&"--https-listen");
+    while http.is_none() || admin.is_none() || (want_https && https.is_none()) {
         let line = lines
             .next()
             .expect("a listening line")
@@ -55,12 +66,15 @@ fn serve(extra: &[&str]) -> Serve {
             admin = Some(a.to_string());
         } else if let Some(a) = line.strip_prefix("listening http://") {
             http = Some(a.to_string());
+        } else if let Some(a) = line.strip_prefix("listening https://") {
+            https = Some(a.to_string());
         }
     }
     Serve {
         child,
         http: http.expect("http"),
         admin: admin.expect("admin"),
+        https,
     }
 }
 
@@ -85,7 +99,8 @@ fn post_json(addr: &str, path: &str, body: &[u8]) -> u16 {
 }
 
 /// The exchanges of a plain .jsonl capture, in order.
-fn exchanges(path: &std::path::Path) -> Vec<captures::Exchange> {
+/// The exchange records of a capture file.
+pub(crate) fn exchanges(path: &std::path::Path) -> Vec<captures::Exchange> {
     std::fs::read_to_string(path)
         .expect("read capture")
         .lines()
@@ -250,10 +265,14 @@ fn a_capture_without_fresh_is_not_implemented_yet() {
 }
 
 #[test]
-fn https_is_refused_clearly() {
-    let out = run(&["replay", "--server", "https://127.0.0.1:9", "--fresh"]);
+fn a_server_url_that_is_not_http_is_refused_clearly() {
+    let out = run(&["replay", "--server", "ftp://127.0.0.1:9", "--fresh"]);
     assert_code(&out, 2);
-    assert!(stderr(&out).contains("https"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ftp://127.0.0.1:9") && err.contains("https://"),
+        "{err}"
+    );
 }
 
 #[test]

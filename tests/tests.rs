@@ -2,6 +2,8 @@
 
 mod capture_cli;
 mod replay_cmd;
+mod replay_load;
+mod replay_net;
 mod serve;
 mod serve_sync;
 mod util;

@@ -53,6 +53,8 @@ use wusp::values::{
 };
 use wusp::{Body, Envelope, ErrorCode, Field, Operation, Request, Response};
 
+pub mod download;
+pub mod load;
 mod profile;
 mod state;
 #[cfg(test)]
@@ -1288,6 +1290,8 @@ impl Sync {
                                 url: None,
                                 decryption_information: None,
                                 decryption_key: None,
+                                sha256: f.additional_digest("SHA256").map(|d| d.trim().to_string()),
+                                size: f.size,
                             })
                             .collect();
                     }

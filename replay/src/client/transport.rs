@@ -145,6 +145,19 @@ impl TransportError {
         &self.context
     }
 
+    /// True when retrying cannot help: the server's certificate is not trusted (or does
+    /// not match its name), the TLS configuration or the URL is unusable.
+    pub fn is_fatal(&self) -> bool {
+        match &self.kind {
+            TransportErrorKind::TlsConfig(_) | TransportErrorKind::Url(_) => true,
+            TransportErrorKind::Tls { source, .. } => source
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+                .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_))),
+            _ => false,
+        }
+    }
+
     /// True when the connection was refused (nobody listens).
     pub fn is_refused(&self) -> bool {
         matches!(&self.kind, TransportErrorKind::Connect { source, .. }
@@ -340,6 +353,24 @@ impl TransportOptions {
     }
 }
 
+/// Reads the certificates of a PEM file (e.g. `wutap ca export`), for
+/// [`TransportOptions::extra_roots`]; an error names the file.
+pub fn load_pem_certs(
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+    use rustls::pki_types::pem::PemObject as _;
+    let context = format!("--ca {}", path.display());
+    let fail = |m: String| TransportError::new(context.clone(), TransportErrorKind::TlsConfig(m));
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(format!("not a PEM certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(fail("no CERTIFICATE block in it".into()));
+    }
+    Ok(certs)
+}
+
 /// The system's trusted roots, loaded once per process.
 fn system_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
@@ -353,8 +384,8 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
 }
 
 /// Byte streams a connection runs over (TCP, TLS over TCP).
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::marker::Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::marker::Sync> Io for T {}
 
 /// One keep-alive HTTP/1.1 connection with its unread bytes.
 struct Connection {
@@ -1090,7 +1121,8 @@ impl RunStats {
 
 /// Drives the machine to the end over `transport`, writing every exchange to `capture`.
 ///
-/// The error is for a server nobody answers at (connection refused before any answer);
+/// The error is for a server nobody answers at (connection refused before any answer) or
+/// one retrying cannot help with ([`TransportError::is_fatal`]: an untrusted certificate);
 /// other transport failures go to the machine, which retries or fails the run
 /// ([`Step::Failed`]). The machine comes back either way, to save its state.
 pub async fn run_sync(
@@ -1144,7 +1176,9 @@ pub async fn run_sync_with(
                 record(reply.exchange);
                 sync.receive(status, env);
             }
-            Err(e) if e.is_refused() && !answered => return (sync, Err(e), stats),
+            Err(e) if (e.is_refused() && !answered) || e.is_fatal() => {
+                return (sync, Err(e), stats);
+            }
             Err(e) => {
                 stats.transport_errors += 1;
                 tracing::warn!(?op, %e, "transport error");
@@ -1155,4 +1189,4 @@ pub async fn run_sync_with(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
