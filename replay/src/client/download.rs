@@ -337,13 +337,9 @@ mod tests {
 
     #[tokio::test]
     async fn digests_are_checked_and_a_bad_file_is_removed() {
-        // The server ignores Range and sends whole bodies: the right one, then a wrong one.
+        // The server ignores Range and sends whole bodies: right, wrong, right but for SHA-256.
         let (url, mut seen) = raw_server(|_, r| {
-            let body = if r == 0 {
-                "good content"
-            } else {
-                "bad content!"
-            };
+            let body = ["good content", "bad content!", "third content"][r];
             Act::Send(
                 format!(
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
@@ -364,6 +360,15 @@ mod tests {
                 format!("{url}/Content/1/a.cab"),
             ),
             cached("bad.cab", b"evil content", format!("{url}/Content/2/b.cab")),
+            // The SHA-1 matches, the SHA-256 does not.
+            CachedFile {
+                sha256: Some(BASE64.encode(Sha256::digest(b"other"))),
+                ..cached(
+                    "bad256.cab",
+                    b"third content",
+                    format!("{url}/Content/3/c.cab"),
+                )
+            },
         ];
         state.revisions.insert(
             7,
@@ -393,9 +398,14 @@ mod tests {
         .await;
         assert_eq!(
             (report.files, report.bytes, report.digest_failures),
-            (1, 12, 1),
+            (1, 12, 2),
             "{report:?}"
         );
+        assert!(
+            report.problems[1].contains("bad256.cab") && report.problems[1].contains("SHA-256"),
+            "{report:?}"
+        );
+        assert!(!dir.path().join("dl/bad256.cab").exists());
         assert!(
             report.problems[0].contains("bad.cab") && report.problems[0].contains("SHA-1"),
             "{report:?}"
@@ -405,8 +415,8 @@ mod tests {
             b"good content"
         );
         assert!(!dir.path().join("dl/bad.cab").exists());
-        assert_eq!(recorded.len(), 2);
-        assert_eq!(stats.exchanges, 2);
+        assert_eq!(recorded.len(), 3);
+        assert_eq!(stats.exchanges, 3);
         let first = String::from_utf8(seen.recv().await.unwrap().1).unwrap();
         assert!(
             first.starts_with("GET /Content/1/a.cab HTTP/1.1\r\n"),

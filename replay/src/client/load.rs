@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use super::transport::{RunStats, ServerUrl, Transport, TransportOptions, run_sync_with};
-use super::{ClientState, Identity, Step, Sync, SyncError, SyncOptions};
+use super::{ClientState, Identity, Step, Summary, Sync, SyncError, SyncOptions};
 
 /// A client identity from 20 bytes: a version-4 GUID from the first 16 (lower case) and
 /// the DNS name `wutap-<8 hex>.invalid` from the last 4.
@@ -118,13 +118,12 @@ impl LoadReport {
         per_second(self.requests, self.elapsed)
     }
 
-    fn add_run(&mut self, client: u32, end: &Result<Step, String>, sync: &Sync, stats: RunStats) {
+    fn add_run(&mut self, client: u32, end: &Result<Step, String>, s: &Summary, stats: RunStats) {
         self.requests += stats.exchanges;
         self.transport_errors += stats.transport_errors;
         self.bytes_sent += stats.bytes_sent;
         self.bytes_received += stats.bytes_received;
         self.latencies.extend(stats.latencies);
-        let s = sync.summary();
         self.new_updates += u64::from(s.new_updates);
         self.pages += u64::from(s.pages);
         for (code, n) in &s.faults_recovered {
@@ -203,8 +202,8 @@ pub async fn run_load(
         tasks.spawn(client.run());
     }
     drop(tx);
-    while let Some((index, end, sync, stats)) = rx.recv().await {
-        report.add_run(index, &end, &sync, stats);
+    while let Some((index, end, summary, stats)) = rx.recv().await {
+        report.add_run(index, &end, &summary, stats);
     }
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined {
@@ -219,8 +218,8 @@ pub async fn run_load(
     report
 }
 
-/// One finished sync: client index, end, machine, stats.
-type SyncRun = (u32, Result<Step, String>, Sync, RunStats);
+/// One finished sync: client index, end, summary, stats.
+type SyncRun = (u32, Result<Step, String>, Summary, RunStats);
 
 /// One simulated client.
 struct Client {
@@ -240,13 +239,13 @@ impl Client {
         let mut transport = match Transport::new(self.server.clone(), self.transport.clone()) {
             Ok(t) => t,
             Err(e) => {
-                let sync = Sync::new(
-                    ClientState::new(load_identity(self.seed, self.index)),
-                    SyncOptions::new(OffsetDateTime::now_utc()),
+                let run = (
+                    self.index,
+                    Err(e.to_string()),
+                    Summary::default(),
+                    RunStats::default(),
                 );
-                let _ =
-                    self.report
-                        .send((self.index, Err(e.to_string()), sync, RunStats::default()));
+                let _ = self.report.send(run);
                 return;
             }
         };
@@ -270,11 +269,11 @@ impl Client {
             .await;
             let stop = !matches!(end, Ok(Step::Done(_)));
             let end = end.map_err(|e| e.to_string());
-            let next = sync.state().clone();
-            if self.report.send((self.index, end, sync, stats)).is_err() || stop {
+            let summary = sync.summary().clone();
+            if self.report.send((self.index, end, summary, stats)).is_err() || stop {
                 return;
             }
-            state = next;
+            state = sync.into_state();
         }
     }
 }

@@ -29,14 +29,19 @@
 //! - No applicability evaluation: every cached non-leaf revision is treated as installed
 //!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
 //! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
-//! - No content download; the driver pass sends the SystemSpec given in [`SyncOptions`].
-//! - HTTP, Xpress and the backoff wait belong to the caller (`wutap replay` drives this
-//!   machine over plain HTTP with `--fresh` or `--state FILE`).
+//! - The driver pass sends the SystemSpec given in [`SyncOptions`].
+//! - Downloads fetch ranges in order on one connection (Delivery Optimization shuffles them
+//!   over several); load mode does not download.
 //! - The 400-entry limit WS2025 puts on InstalledNonLeafUpdateIDs is not enforced.
 //! - After ServerChanged the client does not re-register on its own; it relies on a
 //!   RegistrationRequired fault from the new server.
 //! - Reporting sends one batch at the end of the run (no random delay, no download or
 //!   install events); MiscData carries only `A`, `G`, `Q`, `c` and `D` / `U`.
+//!
+//! The machine itself does no I/O; its async shell is here too: [`transport`] (the HTTP/1.1
+//! client over TCP or rustls, explicit proxy, and [`transport::run_sync`], which drives a
+//! [`Sync`] to its end), [`download`] (content by Range with digest checks) and [`load`]
+//! (N concurrent simulated clients). `wutap replay` uses them.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
