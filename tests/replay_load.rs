@@ -147,3 +147,13 @@ fn load_mode_refuses_a_state_file() {
     assert_code(&out, 2);
     assert!(stderr(&out).contains("--state"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_duration_alone_bounds_the_run() {
+    let server = serve(&["--catalog-size", "20"]);
+    let url = format!("http://{}", server.http);
+    let r = load(&["--server", &url, "--clients", "2", "--duration", "1"], 0);
+    // Each client starts its first sync at once, then syncs again until the deadline.
+    assert!(r["syncs_ok"].as_u64().expect("syncs") >= 2, "{r}");
+    assert_eq!(r["syncs_failed"], 0, "{r}");
+}

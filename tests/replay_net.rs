@@ -279,3 +279,49 @@ fn a_failed_download_exits_1_with_the_file_named() {
     let err = stderr(&out);
     assert!(err.contains(&name) && err.contains("HTTP 404"), "{err}");
 }
+
+#[test]
+fn a_server_that_never_answers_fails_after_bounded_retries_and_keeps_the_state() {
+    // Accepts connections and reads, but never answers (loopback, bounded accepts).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().take(16) {
+            let Ok(s) = s else { return };
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let out = run(&[
+        "replay",
+        "--server",
+        &format!("http://{addr}"),
+        "--fresh",
+        "--state",
+        state.to_str().expect("utf-8"),
+        "--timeout",
+        "0.3",
+        "--max-retries",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert_code(&out, 1);
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json summary");
+    assert_eq!(summary["ok"], false, "{summary}");
+    assert_eq!(summary["retries"], 1, "{summary}");
+    assert_eq!(summary["exchanges"], 0, "{summary}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("GetConfig still failing after 1 retries")
+            && err.contains("no complete answer within 0.3 s"),
+        "{err}"
+    );
+    // The state is saved after the failed run (nothing learned yet but the identity).
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state saved")).expect("json");
+    assert!(saved["identity"]["client_id"].is_string(), "{saved}");
+    assert!(saved["config"].is_null(), "{saved}");
+}

@@ -198,6 +198,9 @@ impl ServerUrl {
     /// Parses `http://host[:port][/prefix]` or `https://…` (default ports 80 and 443).
     pub fn parse(url: &str) -> Result<ServerUrl, TransportError> {
         let bad = |reason: &str| TransportError::new(url, TransportErrorKind::Url(reason.into()));
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("spaces and control characters do not belong in a URL"));
+        }
         let (https, rest) = if let Some(r) = url.strip_prefix("http://") {
             (false, r)
         } else if let Some(r) = url.strip_prefix("https://") {
@@ -488,7 +491,7 @@ pub struct Transport {
     server: ServerUrl,
     options: TransportOptions,
     proxy: Option<Origin>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: OnceLock<Arc<rustls::ClientConfig>>,
     conn: Option<Connection>,
 }
 
@@ -509,11 +512,14 @@ impl Transport {
                 Some(u.origin)
             }
         };
-        let tls = match &options.tls {
-            Some(t) => Some(t.clone()),
-            None if server.is_https() => Some(options.tls_config()?),
-            None => None,
-        };
+        // An https server gets its TLS configuration now (errors show at once); an http one
+        // only if it hands out https content URLs.
+        let tls = OnceLock::new();
+        if let Some(t) = &options.tls {
+            let _ = tls.set(t.clone());
+        } else if server.is_https() {
+            let _ = tls.set(options.tls_config()?);
+        }
         Ok(Transport {
             server,
             options,
@@ -754,10 +760,12 @@ impl Transport {
                 })
             })?;
         }
-        let Some(config) = &self.tls else {
-            return Err(fail(TransportErrorKind::TlsConfig(
-                "no TLS configuration for an https URL".into(),
-            )));
+        let config = match self.tls.get() {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.options.tls_config()?;
+                self.tls.get_or_init(|| c).clone()
+            }
         };
         let sni = origin.host.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(sni.to_string())
@@ -773,7 +781,7 @@ impl Transport {
                 reason: "sent bytes after its CONNECT answer before the TLS handshake".into(),
             }));
         }
-        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        let connector = tokio_rustls::TlsConnector::from(config);
         let stream = connector.connect(name, conn.io).await.map_err(|source| {
             fail(TransportErrorKind::Tls {
                 host: sni.to_string(),

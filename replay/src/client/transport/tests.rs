@@ -130,6 +130,8 @@ fn server_urls_parse() {
         "http://h:99999",
         "http://h/?q",
         "h:80",
+        "http://a b/",
+        "http://h/\r\nX: y",
     ] {
         let e = ServerUrl::parse(bad).unwrap_err();
         assert!(e.to_string().contains(bad), "{e}");
