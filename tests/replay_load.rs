@@ -157,3 +157,25 @@ fn a_duration_alone_bounds_the_run() {
     assert!(r["syncs_ok"].as_u64().expect("syncs") >= 2, "{r}");
     assert_eq!(r["syncs_failed"], 0, "{r}");
 }
+
+#[test]
+fn load_over_https_shares_the_trusted_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, pem) = crate::replay_net::serve_https(dir.path());
+    let https = server.https.clone().expect("https listener");
+    let r = load(
+        &[
+            "--server",
+            &format!("https://{https}"),
+            "--ca",
+            &pem,
+            "--clients",
+            "4",
+            "--syncs",
+            "2",
+        ],
+        0,
+    );
+    assert_eq!(r["syncs_ok"], 8, "{r}");
+    assert_eq!(r["transport_errors"], 0, "{r}");
+}

@@ -12,7 +12,7 @@ use crate::util::*;
 
 /// `wutap serve` with an https listener from a fresh CA in `dir`, and that CA exported as
 /// PEM; returns the server and the PEM path.
-fn serve_https(dir: &std::path::Path) -> (Serve, String) {
+pub(crate) fn serve_https(dir: &std::path::Path) -> (Serve, String) {
     let ca_dir = dir.join("ca");
     let ca_dir = ca_dir.to_str().expect("utf-8 path");
     let server = serve(&[
