@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use captures::{CaptureWriter, Exchange, Record, WriterOptions};
+use captures::{CaptureWriter, Record, WriterOptions};
 use replay::client::download::{DownloadOptions, DownloadReport, download};
 use replay::client::load::{LoadOptions, LoadReport, identity_from_bytes, run_load};
 use replay::client::transport::{
@@ -96,9 +96,9 @@ fn run_one(
     let mut options = SyncOptions::new(OffsetDateTime::now_utc());
     options.max_retries = args.max_retries;
     let sync = Sync::new(state, options);
-    let mut record = |ex: Exchange| {
+    let mut record = |r: Record| {
         if let Some(w) = capture.as_mut()
-            && let Err(e) = w.write(&Record::Exchange(ex))
+            && let Err(e) = w.write(&r)
         {
             tracing::warn!(%e, "cannot write the capture record");
         }
@@ -307,11 +307,11 @@ fn run_many(
     let (tx, writer) = match &args.capture {
         Some(p) => {
             let mut w = open_capture(p)?;
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Exchange>();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Record>();
             let path = p.clone();
             let writer = std::thread::spawn(move || -> anyhow::Result<()> {
-                while let Some(ex) = rx.blocking_recv() {
-                    w.write(&Record::Exchange(ex))
+                while let Some(r) = rx.blocking_recv() {
+                    w.write(&r)
                         .with_context(|| format!("cannot write the capture {}", path.display()))?;
                 }
                 w.finish().context("cannot finish the capture")?;

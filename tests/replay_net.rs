@@ -294,6 +294,7 @@ fn a_server_that_never_answers_fails_after_bounded_retries_and_keeps_the_state()
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state.json");
+    let capture = dir.path().join("run.jsonl");
     let out = run(&[
         "replay",
         "--server",
@@ -301,6 +302,8 @@ fn a_server_that_never_answers_fails_after_bounded_retries_and_keeps_the_state()
         "--fresh",
         "--state",
         state.to_str().expect("utf-8"),
+        "--capture",
+        capture.to_str().expect("utf-8"),
         "--timeout",
         "0.3",
         "--max-retries",
@@ -318,6 +321,21 @@ fn a_server_that_never_answers_fails_after_bounded_retries_and_keeps_the_state()
         err.contains("GetConfig still failing after 1 retries")
             && err.contains("no complete answer within 0.3 s"),
         "{err}"
+    );
+    // The capture holds the two failed attempts as error records.
+    let errors: Vec<captures::ErrorRecord> = std::fs::read_to_string(&capture)
+        .expect("capture")
+        .lines()
+        .filter_map(|l| match serde_json::from_str(l).expect("record") {
+            captures::Record::Error(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.phase == captures::ErrorPhase::UpstreamTimeout)
     );
     // The state is saved after the failed run (nothing learned yet but the identity).
     let saved: serde_json::Value =

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use captures::{Body, Exchange};
+use captures::{Body, Record};
 use sha1::{Digest as _, Sha1};
 use sha2::Sha256;
 use tokio::io::AsyncWriteExt as _;
@@ -83,13 +83,13 @@ pub fn needed_files(state: &ClientState) -> Vec<&CachedFile> {
 }
 
 /// Downloads every needed file with a URL into `options.dir`, handing each Range exchange
-/// to `record` and counting it in `stats`.
+/// (or error record) to `record` and counting it in `stats`.
 pub async fn download(
     state: &ClientState,
     transport: &mut Transport,
     options: &DownloadOptions,
     stats: &mut RunStats,
-    mut record: impl FnMut(Exchange),
+    mut record: impl FnMut(Record),
 ) -> DownloadReport {
     let mut report = DownloadReport::default();
     if let Err(e) = tokio::fs::create_dir_all(&options.dir).await {
@@ -170,7 +170,7 @@ async fn fetch(
     transport: &mut Transport,
     options: &DownloadOptions,
     stats: &mut RunStats,
-    record: &mut impl FnMut(Exchange),
+    record: &mut impl FnMut(Record),
 ) -> Result<(u64, u64), Failure> {
     let what = format!(
         "{} ({url})",
@@ -199,10 +199,15 @@ async fn fetch(
             ("Range".to_string(), format!("bytes={offset}-{last}")),
             ("User-Agent".to_string(), DO_USER_AGENT.to_string()),
         ];
-        let mut reply = transport
-            .get(url, headers)
-            .await
-            .map_err(|e| Failure::Fetch(format!("{what}: {e}"), ranges))?;
+        let mut reply = match transport.get(url, headers).await {
+            Ok(r) => r,
+            Err(mut e) => {
+                if let Some(r) = e.take_record() {
+                    record(Record::Error(r));
+                }
+                return Err(Failure::Fetch(format!("{what}: {e}"), ranges));
+            }
+        };
         stats.add(&reply);
         ranges += 1;
         let body = std::mem::take(&mut reply.body);
@@ -212,7 +217,7 @@ async fn fetch(
         }
         let status = reply.status;
         let content_range = reply.header("Content-Range").map(str::to_string);
-        record(reply.exchange);
+        record(Record::Exchange(reply.exchange));
         match status {
             206 => {
                 let Some((start, end, size)) = content_range.as_deref().and_then(parse_range)

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use captures::Exchange;
+use captures::Record;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -161,11 +161,11 @@ fn per_second(n: u64, d: Duration) -> f64 {
 }
 
 /// Runs the clients concurrently on the current (multi-thread) runtime; each exchange goes
-/// to `capture` when given (one writer task owns the file).
+/// (and error record) goes to `capture` when given (one writer owns the file).
 pub async fn run_load(
     server: ServerUrl,
     options: LoadOptions,
-    capture: Option<mpsc::UnboundedSender<Exchange>>,
+    capture: Option<mpsc::UnboundedSender<Record>>,
 ) -> LoadReport {
     let started = Instant::now();
     let deadline = options.duration.map(|d| started + d);
@@ -230,7 +230,7 @@ struct Client {
     deadline: Option<Instant>,
     seed: u64,
     max_retries: u32,
-    capture: Option<mpsc::UnboundedSender<Exchange>>,
+    capture: Option<mpsc::UnboundedSender<Record>>,
     report: mpsc::UnboundedSender<SyncRun>,
 }
 

@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use captures::{
-    Body, CaptureWriter, Exchange, Headers, Record, Request as CapRequest, Response as CapResponse,
-    Timestamp, Timing, TlsInfo,
+    Body, CaptureWriter, ErrorPhase, ErrorRecord, Exchange, Headers, Record, Request as CapRequest,
+    Response as CapResponse, Timestamp, Timing, TlsInfo,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
 use time::OffsetDateTime;
@@ -48,6 +48,8 @@ pub struct TransportError {
     context: String,
     /// What went wrong.
     kind: TransportErrorKind,
+    /// The failed exchange as far as it got, for the capture.
+    record: Option<Box<ErrorRecord>>,
 }
 
 /// What went wrong with a request.
@@ -132,6 +134,67 @@ impl TransportError {
         TransportError {
             context: context.into(),
             kind,
+            record: None,
+        }
+    }
+
+    /// The failed exchange as an error record (phase, message, request as sent), when the
+    /// failure happened on a request.
+    pub fn record(&self) -> Option<&ErrorRecord> {
+        self.record.as_deref()
+    }
+
+    /// Takes the error record out (to write it to a capture).
+    pub fn take_record(&mut self) -> Option<ErrorRecord> {
+        self.record.take().map(|r| *r)
+    }
+
+    /// Attaches the error record of a failed request.
+    fn with_record(
+        mut self,
+        ids: &IdSource,
+        conn: Option<&Connection>,
+        origin: &Origin,
+        start: Timestamp,
+        request_end: Option<Timestamp>,
+        request: &CapRequest,
+    ) -> TransportError {
+        self.record = Some(Box::new(ErrorRecord {
+            id: ids.next_exchange(),
+            conn: conn.map_or_else(|| ids.next_conn(), |c| c.id),
+            client: conn.and_then(|c| c.local.clone()),
+            server: conn.and_then(|c| c.peer.clone()),
+            scheme: origin.scheme().into(),
+            tls: conn.and_then(|c| c.tls.clone()),
+            upstream_tls: None,
+            time: Timing {
+                start,
+                request_end,
+                response_start: None,
+                end: Some(Timestamp::now()),
+            },
+            phase: self.phase(),
+            message: self.to_string(),
+            request: Some(request.clone()),
+            response: None,
+        }));
+        self
+    }
+
+    /// Where the failure happened, in the capture format's terms.
+    pub fn phase(&self) -> ErrorPhase {
+        match &self.kind {
+            TransportErrorKind::Connect { .. } | TransportErrorKind::Proxy { .. } => {
+                ErrorPhase::UpstreamConnect
+            }
+            TransportErrorKind::Tls { .. } => ErrorPhase::UpstreamTls,
+            TransportErrorKind::Timeout(_) | TransportErrorKind::MissingContentLength { .. } => {
+                ErrorPhase::UpstreamTimeout
+            }
+            TransportErrorKind::ClosedBeforeAnswer
+            | TransportErrorKind::Io(_)
+            | TransportErrorKind::Truncated { .. } => ErrorPhase::UpstreamReset,
+            _ => ErrorPhase::Other,
         }
     }
 
@@ -620,10 +683,32 @@ impl Transport {
         // A kept-alive connection the server closed meanwhile gets the request again on a
         // new one, once.
         let mut reused = self.conn.is_some();
+        let request = CapRequest {
+            method: method.into(),
+            target: wire_target,
+            url,
+            version: "HTTP/1.1".into(),
+            headers,
+            body_truncated: false,
+            body: Body::from_bytes(body.to_vec()),
+        };
+        let failed = |e: TransportError, conn: Option<&Connection>, request_end| {
+            e.with_record(
+                &self.options.ids,
+                conn,
+                &origin,
+                start,
+                request_end,
+                &request,
+            )
+        };
         let (conn, progress, result) = loop {
             let mut conn = match self.conn.take() {
                 Some(c) => c,
-                None => self.connect(&origin, &context).await?,
+                None => match self.connect(&origin, &context).await {
+                    Ok(c) => c,
+                    Err(e) => return Err(failed(e, None, None)),
+                },
             };
             let mut progress = Progress::default();
             let result = exchange_within(
@@ -642,7 +727,13 @@ impl Transport {
             }
             break (conn, progress, result);
         };
-        let answer = result.map_err(|k| TransportError::new(context.clone(), k))?;
+        let answer = match result {
+            Ok(a) => a,
+            Err(k) => {
+                let e = TransportError::new(context.clone(), k);
+                return Err(failed(e, Some(&conn), progress.request_end));
+            }
+        };
         let latency = started.elapsed();
         let end = Timestamp::now();
         let encoding =
@@ -651,17 +742,17 @@ impl Transport {
             max_body: MAX_BODY,
             ..Limits::default()
         };
-        let decoded = decode_content(&encoding, &answer.body, &limits)
-            .map_err(|e| {
-                TransportError::new(
-                    context.clone(),
-                    TransportErrorKind::Decode {
-                        status: answer.status,
-                        reason: e.to_string(),
-                    },
-                )
-            })?
-            .into_owned();
+        let decoded = match decode_content(&encoding, &answer.body, &limits) {
+            Ok(d) => d.into_owned(),
+            Err(e) => {
+                let kind = TransportErrorKind::Decode {
+                    status: answer.status,
+                    reason: e.to_string(),
+                };
+                let e = TransportError::new(context.clone(), kind);
+                return Err(failed(e, Some(&conn), progress.request_end));
+            }
+        };
         let mut rh = Headers::new();
         for (k, v) in &answer.headers {
             rh.push(k.clone(), v.clone());
@@ -680,15 +771,7 @@ impl Transport {
                 response_start: Some(answer.response_start),
                 end: Some(end),
             },
-            request: CapRequest {
-                method: method.into(),
-                target: wire_target,
-                url,
-                version: "HTTP/1.1".into(),
-                headers,
-                body_truncated: false,
-                body: Body::from_bytes(body.to_vec()),
-            },
+            request,
             response: CapResponse {
                 status: answer.status,
                 reason: answer.reason,
@@ -1140,8 +1223,8 @@ pub async fn run_sync(
 ) -> (Sync, Result<Step, TransportError>, RunStats) {
     match capture {
         Some(w) => {
-            run_sync_with(sync, transport, |ex| {
-                if let Err(e) = w.write(&Record::Exchange(ex)) {
+            run_sync_with(sync, transport, |r| {
+                if let Err(e) = w.write(&r) {
                     tracing::warn!(%e, "cannot write the capture record");
                 }
             })
@@ -1151,11 +1234,12 @@ pub async fn run_sync(
     }
 }
 
-/// [`run_sync`] handing every exchange to `record` (e.g. a channel to one capture writer).
+/// [`run_sync`] handing every record (exchanges, and error records of failed requests) to
+/// `record` (e.g. a channel to one capture writer).
 pub async fn run_sync_with(
     mut sync: Sync,
     transport: &mut Transport,
-    mut record: impl FnMut(Exchange),
+    mut record: impl FnMut(Record),
 ) -> (Sync, Result<Step, TransportError>, RunStats) {
     let mut stats = RunStats::default();
     let mut answered = false;
@@ -1181,13 +1265,16 @@ pub async fn run_sync_with(
                 stats.add(&reply);
                 let status = reply.status;
                 let env = Envelope::decode(&reply.body);
-                record(reply.exchange);
+                record(Record::Exchange(reply.exchange));
                 sync.receive(status, env);
             }
-            Err(e) if (e.is_refused() && !answered) || e.is_fatal() => {
-                return (sync, Err(e), stats);
-            }
-            Err(e) => {
+            Err(mut e) => {
+                if let Some(r) = e.take_record() {
+                    record(Record::Error(r));
+                }
+                if (e.is_refused() && !answered) || e.is_fatal() {
+                    return (sync, Err(e), stats);
+                }
                 stats.transport_errors += 1;
                 tracing::warn!(?op, %e, "transport error");
                 sync.receive_error(e);

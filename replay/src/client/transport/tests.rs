@@ -335,7 +335,8 @@ async fn a_server_that_never_answers_fails_the_sync_after_bounded_retries() {
         )),
         options,
     );
-    let (sync, end, stats) = run_sync(sync, &mut t, None).await;
+    let mut records = Vec::new();
+    let (sync, end, stats) = run_sync_with(sync, &mut t, |r| records.push(r)).await;
     match end {
         Ok(Step::Failed(super::super::SyncError::RetriesExhausted { retries, last, .. })) => {
             assert_eq!(retries, 2);
@@ -350,6 +351,18 @@ async fn a_server_that_never_answers_fails_the_sync_after_bounded_retries() {
         requests += 1;
     }
     assert_eq!(requests, 3, "the first try and two retries");
+    // Each failed request is an error record with the request as sent.
+    assert_eq!(records.len(), 3);
+    for r in &records {
+        let Record::Error(e) = r else {
+            panic!("expected an error record, got {r:?}")
+        };
+        assert_eq!(e.phase, ErrorPhase::UpstreamTimeout);
+        assert!(e.message.contains("no complete answer"), "{}", e.message);
+        let req = e.request.as_ref().expect("request");
+        assert_eq!(req.path(), "/ClientWebService/client.asmx");
+        assert!(req.body.bytes().is_some_and(|b| !b.is_empty()));
+    }
     assert!(sync.state().config.is_none());
 }
 
