@@ -378,8 +378,11 @@ fn print_load(r: &LoadReport) {
         println!("  faults:               {faults} ({})", detail.join(", "));
     }
     println!("  transport errors:     {}", r.transport_errors);
-    println!("  new updates:          {}", r.new_updates);
     println!("  pages:                {}", r.pages);
+    println!("  new updates:          {}", r.new_updates);
+    println!("  changed updates:      {}", r.changed_updates);
+    println!("  out of scope:         {}", r.out_of_scope);
+    println!("  extended-info calls:  {}", r.extended_info_calls);
     println!(
         "  bytes:                {} sent, {} received",
         r.bytes_sent, r.bytes_received
@@ -403,8 +406,11 @@ fn load_json(r: &LoadReport) -> serde_json::Value {
         },
         "faults": r.faults,
         "transport_errors": r.transport_errors,
-        "new_updates": r.new_updates,
         "pages": r.pages,
+        "new_updates": r.new_updates,
+        "changed_updates": r.changed_updates,
+        "out_of_scope": r.out_of_scope,
+        "extended_info_calls": r.extended_info_calls,
         "bytes_sent": r.bytes_sent,
         "bytes_received": r.bytes_received,
         "failures": r.failures,

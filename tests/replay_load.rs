@@ -41,8 +41,13 @@ fn two_hundred_clients_sync_twice_without_errors() {
         r["latency_ms"]["p99"].as_f64() <= r["latency_ms"]["max"].as_f64(),
         "{r}"
     );
-    // Every client received the catalog on its first sync.
+    // Every client received the catalog on its first sync, and fetched extended info.
     assert!(r["new_updates"].as_u64().expect("new") >= 200, "{r}");
+    assert!(
+        r["extended_info_calls"].as_u64().expect("ext") >= 200,
+        "{r}"
+    );
+    assert_eq!(r["out_of_scope"], 0, "{r}");
 }
 
 #[test]

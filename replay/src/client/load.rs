@@ -93,6 +93,12 @@ pub struct LoadReport {
     pub new_updates: u64,
     /// Pages received, all clients.
     pub pages: u64,
+    /// ChangedUpdates received, all clients.
+    pub changed_updates: u64,
+    /// Out-of-scope revisions received, all clients.
+    pub out_of_scope: u64,
+    /// GetExtendedUpdateInfo calls answered, all clients.
+    pub extended_info_calls: u64,
 }
 
 /// Failures kept verbatim in the report.
@@ -126,6 +132,9 @@ impl LoadReport {
         self.latencies.extend(stats.latencies);
         self.new_updates += u64::from(s.new_updates);
         self.pages += u64::from(s.pages);
+        self.changed_updates += u64::from(s.changed_updates);
+        self.out_of_scope += u64::from(s.out_of_scope);
+        self.extended_info_calls += u64::from(s.extended_info_calls);
         for (code, n) in &s.faults_recovered {
             *self.faults.entry(code.clone()).or_default() += u64::from(*n);
         }
