@@ -343,3 +343,32 @@ fn a_server_that_never_answers_fails_after_bounded_retries_and_keeps_the_state()
     assert!(saved["identity"]["client_id"].is_string(), "{saved}");
     assert!(saved["config"].is_null(), "{saved}");
 }
+
+#[test]
+fn a_download_dir_that_cannot_be_created_is_a_failure_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").expect("write");
+    let server = serve(&["--catalog-size", "20"]);
+    let target = blocker.join("dl");
+    let out = run(&[
+        "replay",
+        "--server",
+        &format!("http://{}", server.http),
+        "--fresh",
+        "--download",
+        "--download-dir",
+        target.to_str().expect("utf-8"),
+    ]);
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot create the download directory") && err.contains("file/dl"),
+        "{err}"
+    );
+    assert!(
+        figure(&stdout(&out), "download failures:") > 0,
+        "{}",
+        stdout(&out)
+    );
+}

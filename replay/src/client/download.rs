@@ -97,6 +97,7 @@ pub async fn download(
             "cannot create the download directory {}: {e}",
             options.dir.display()
         ));
+        report.failed = needed_files(state).len() as u64;
         return report;
     }
     let mut names = BTreeSet::new();
