@@ -8,7 +8,8 @@
 //! read, then Content-Encoding (Xpress, gzip) is undone. Connections are kept alive; a
 //! request that fails on a kept-alive connection before any answer byte is resent once on
 //! a new one (the server closed it meanwhile). Every exchange comes back as a
-//! [`captures::Exchange`] holding the bytes as sent and received (transfer coding undone).
+//! [`captures::Exchange`] holding the bytes as sent and received (transfer coding undone);
+//! a failed request carries a [`captures::ErrorRecord`] ([`TransportError::record`]).
 //!
 //! `https://` servers are verified against the system roots plus
 //! [`TransportOptions::extra_roots`], with SNI = the URL's host. An explicit proxy
