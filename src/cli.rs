@@ -102,7 +102,7 @@ pub struct ReplayArgs {
     /// a differential sync; with --verify, send its recorded requests again and compare.
     #[arg(value_name = "CAPTURE")]
     pub capture_seed: Option<PathBuf>,
-    /// The server's base URL, e.g. http://127.0.0.1:8530 (plain http only for now).
+    /// The server's base URL, e.g. http://127.0.0.1:8530 or https://wsus.lab:8531.
     #[arg(long, value_name = "URL")]
     pub server: String,
     /// Start as a new client (generated client id and DNS name), ignoring a saved state.
@@ -121,6 +121,52 @@ pub struct ReplayArgs {
     /// The client of CAPTURE to use when it holds several (default: the last active one).
     #[arg(long, value_name = "ID", requires = "capture_seed")]
     pub client_id: Option<String>,
+    /// Send the traffic through this explicit proxy (`http://host:port`; CONNECT for https).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Trust this CA (PEM) for https, besides the system roots (e.g. `wutap ca export`).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Time allowed for one request (connect, send, complete answer), in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_secs)]
+    pub timeout: f64,
+    /// Resends of one request after ServerBusy, InternalServerError or a transport error.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_retries: u32,
+    /// After the sync, download the needed content with Range requests and check digests.
+    #[arg(long)]
+    pub download: bool,
+    /// Where --download writes the files (default: a temporary directory removed after).
+    #[arg(long, value_name = "DIR", requires = "download")]
+    pub download_dir: Option<PathBuf>,
+    /// Bytes per Range request of --download (native Delivery Optimization: 1 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, requires = "download",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub range_size: u64,
+    /// Load mode: this many simulated clients run concurrently (needs --syncs or --duration).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub clients: Option<u32>,
+    /// Load mode: syncs per client (a first sync, then differential ones); default 1.
+    #[arg(long, value_name = "N", requires = "clients", value_parser = clap::value_parser!(u32).range(1..))]
+    pub syncs: Option<u32>,
+    /// Load mode: start no new sync after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "clients", value_parser = parse_secs)]
+    pub duration: Option<f64>,
+    /// Load mode: seed of the client identities (same seed, same clients).
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Summary format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+/// Summary formats of `replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    /// Aligned lines.
+    Text,
+    /// One JSON document on stdout.
+    Json,
 }
 
 /// Arguments of `serve`.

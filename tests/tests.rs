@@ -3,6 +3,8 @@
 mod capture_cli;
 mod proxy;
 mod replay_cmd;
+mod replay_load;
+mod replay_net;
 mod replay_seed;
 mod replay_verify;
 mod serve;
