@@ -258,3 +258,30 @@ fn serve_listens_answers_and_stops_on_sigterm() {
     let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
 }
+
+/// SIGTERM right after the listening line is a clean stop: the handlers are installed
+/// before the line is printed (a race once killed the process with the default action).
+#[test]
+fn serve_sigterm_right_after_the_listening_line_is_a_clean_stop() {
+    for _ in 0..3 {
+        let mut child = Server(
+            wutap()
+                .args(["serve", "--listen", "127.0.0.1:0", "--catalog-size", "10"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+        let line = lines.next().expect("a listening line").unwrap();
+        assert!(line.starts_with("listening http://"), "{line}");
+        let pid = child.0.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.0.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+    }
+}
