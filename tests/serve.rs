@@ -249,14 +249,7 @@ fn serve_listens_answers_and_stops_on_sigterm() {
     assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
     assert!(answer.contains("Microsoft-IIS/10.0"), "{answer}");
 
-    let pid = child.0.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+    assert_eq!(sigterm(&mut child.0), Some(0), "SIGTERM is a clean stop");
 }
 
 /// SIGTERM right after the listening line is a clean stop: the handlers are installed
@@ -275,13 +268,16 @@ fn serve_sigterm_right_after_the_listening_line_is_a_clean_stop() {
         let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
         let line = lines.next().expect("a listening line").unwrap();
         assert!(line.starts_with("listening http://"), "{line}");
-        let pid = child.0.id().to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = child.0.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+        assert_eq!(sigterm(&mut child.0), Some(0), "SIGTERM is a clean stop");
     }
+}
+
+/// Sends SIGTERM and waits: the exit code.
+fn sigterm(child: &mut Child) -> Option<i32> {
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait().unwrap().code()
 }
