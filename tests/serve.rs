@@ -277,7 +277,7 @@ fn sigterm(child: &mut Child) -> Option<i32> {
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
-        .unwrap();
+        .expect("run kill");
     assert!(killed.success());
-    child.wait().unwrap().code()
+    child.wait().expect("wait for wutap").code()
 }
