@@ -1,0 +1,702 @@
+//! Each implemented rule: a capture where it fires and one where it holds, built from
+//! `wusp` types by [`crate::testkit`].
+
+use std::collections::BTreeSet;
+
+use captures::{Body, Record};
+use wusp::messages::*;
+use wusp::types::*;
+use wusp::values::{Base64, DateTime};
+use wusp::{ErrorCode, Field};
+
+use crate::testkit::*;
+use crate::{Analysis, Finding, Options, Profile, SessionKind, Status};
+
+fn violated(a: &Analysis) -> BTreeSet<&'static str> {
+    a.sessions
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.status == Status::Violated)
+        .map(|f| f.rule)
+        .collect()
+}
+
+fn of<'a>(a: &'a Analysis, rule: &str) -> Vec<&'a Finding> {
+    a.sessions
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.rule == rule)
+        .collect()
+}
+
+fn run(kits: &[&Kit]) -> Analysis {
+    analyze(kits, &Options::default())
+}
+
+/// The exchange records of a kit, as mutable exchanges.
+fn exchange_mut(k: &mut Kit, n: usize) -> &mut captures::Exchange {
+    match &mut k.records_mut()[n] {
+        Record::Exchange(e) => e,
+        _ => panic!("record {n} is no exchange"),
+    }
+}
+
+#[test]
+fn clean_first_and_differential_sync_hold_every_rule() {
+    let first = first_sync();
+    let diff = differential(&first);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(a.summary.unverifiable, 0, "{}", a.to_text());
+    assert_eq!(a.sessions.len(), 2);
+    assert_eq!(a.sessions[0].kind, SessionKind::First);
+    assert_eq!(a.sessions[0].client, CLIENT_ID);
+    assert_eq!(a.sessions[1].kind, SessionKind::Differential);
+    assert_eq!(
+        a.sessions[1].client, CLIENT_ID,
+        "cookie lineage links the captures"
+    );
+    assert_eq!(
+        a.sessions[1].verdict,
+        "differential sync OK: 2 pages, 2 new updates, cache sent 3/3 + 4/4"
+    );
+    assert_eq!(
+        a.sessions[0].verdict,
+        "first sync OK: 4 pages, 7 new updates"
+    );
+    let pages: Vec<Option<u32>> = a.sessions[1].exchanges.iter().map(|e| e.page).collect();
+    assert_eq!(pages, [Some(1), Some(2), None, None, None]);
+    assert!(!a.has_problems());
+}
+
+#[test]
+fn inputs_are_ordered_in_time_whatever_the_argument_order() {
+    let first = first_sync();
+    let diff = differential(&first);
+    let a = run(&[&diff, &first]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(a.sessions[0].kind, SessionKind::First);
+}
+
+#[test]
+fn differential_alone_is_unverifiable_not_passed() {
+    let first = first_sync();
+    let diff = differential(&first);
+    let a = run(&[&diff]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(a.sessions[0].kind, SessionKind::Differential);
+    let c22 = of(&a, "C-22");
+    assert_eq!(c22.len(), 1, "{}", a.to_text());
+    assert_eq!(c22[0].status, Status::Unverifiable);
+    assert_eq!(of(&a, "C-02")[0].status, Status::Unverifiable);
+    assert!(
+        a.sessions[0].verdict.contains("no earlier capture"),
+        "{}",
+        a.sessions[0].verdict
+    );
+}
+
+#[test]
+fn c27_fires_when_the_cached_lists_are_emptied() {
+    let first = first_sync();
+    let diff = differential_with(&first, |_, r| {
+        if let Some(p) = r.parameters.value_mut() {
+            p.installed_non_leaf_update_ids = Field::Absent;
+            p.other_cached_update_ids = Field::Absent;
+        }
+    });
+    let a = run(&[&first, &diff]);
+    let c27 = of(&a, "C-27");
+    assert!(!c27.is_empty(), "{}", a.to_text());
+    assert_eq!(c27[0].status, Status::Violated);
+    assert!(c27[0].message.contains("7 of 7"), "{}", c27[0].message);
+    // The unmutated server answer names revisions the request no longer lists.
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-27", "S-12"]),
+        "{}",
+        a.to_text()
+    );
+    assert!(
+        a.sessions[1].verdict.contains("cache sent 0/3 + 0/4"),
+        "{}",
+        a.sessions[1].verdict
+    );
+    // Under the spec profile the same gap is unverifiable (reference 10 #12).
+    let spec = analyze(
+        &[&first, &diff],
+        &Options {
+            profile: Profile::Spec,
+            ..Default::default()
+        },
+    );
+    assert!(
+        of(&spec, "C-27")
+            .iter()
+            .all(|f| f.status == Status::Unverifiable)
+    );
+    assert!(of(&spec, "C-27").iter().all(|f| f.profile == Profile::Spec));
+}
+
+#[test]
+fn c15_fires_for_a_superseded_cookie() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    // Page 2 sends the cookie page 1 used instead of page 1's NewCookie.
+    let page1 = exchange_mut(&mut diff, 0).request.body.clone();
+    let e = exchange_mut(&mut diff, 1);
+    let old = wusp::Envelope::decode(page1.bytes().unwrap_or_default()).unwrap();
+    let mut new = wusp::Envelope::decode(e.request.body.bytes().unwrap_or_default()).unwrap();
+    let (
+        wusp::soap::Body::Request(wusp::Request::SyncUpdates(o)),
+        wusp::soap::Body::Request(wusp::Request::SyncUpdates(n)),
+    ) = (&old.body, &mut new.body)
+    else {
+        panic!("not SyncUpdates")
+    };
+    n.cookie = o.cookie.clone();
+    e.request.body = Body::from_bytes(new.encode().into_bytes());
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-15"]), "{}", a.to_text());
+    assert!(of(&a, "C-15")[0].message.contains("superseded"));
+}
+
+#[test]
+fn c28_fires_when_the_last_page_is_removed() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().remove(1);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-28"]), "{}", a.to_text());
+    let f = of(&a, "C-28");
+    assert_eq!(f[0].exchanges, ["diff.jsonl#1", "diff.jsonl#3"]);
+    assert!(a.sessions[1].verdict.contains("software loop incomplete"));
+    assert!(a.has_problems(), "C-28 is a MUST");
+}
+
+#[test]
+fn c28_is_unverifiable_when_the_capture_ends_inside_the_loop() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().truncate(1);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(of(&a, "C-28")[0].status, Status::Unverifiable);
+}
+
+#[test]
+fn c28_fires_for_a_driver_pass_after_a_non_leaf_page() {
+    let mut k = Kit::new("c.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(1, false)]),
+            ..Default::default()
+        },
+    );
+    k.driver_pass(&[1]);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-28"]), "{}", a.to_text());
+    assert!(of(&a, "C-28")[0].message.contains("non-leaf"));
+}
+
+#[test]
+fn c22_fires_for_extended_info_before_the_sync() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    let start = exchange_mut(&mut diff, 0).time.start;
+    let ext = exchange_mut(&mut diff, 3);
+    let earlier = captures::Timestamp::from_unix_micros(start.unix_micros() - 1_000).unwrap();
+    ext.time.start = earlier;
+    let a = run(&[&first, &diff]);
+    let c22 = of(&a, "C-22");
+    assert_eq!(c22.len(), 1, "{}", a.to_text());
+    assert_eq!(c22[0].status, Status::Violated);
+    assert!(c22[0].observed.contains("20, 21"), "{}", c22[0].observed);
+    // Revision 11 still has its fragments from the first sync at that time: a re-fetch too.
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-22", "C-49"]),
+        "{}",
+        a.to_text()
+    );
+}
+
+#[test]
+fn c49_fires_for_extended_info_asked_again_and_holds_after_changed_updates() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().truncate(3);
+    diff.ext(&[10, 11, 20]);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-49"]), "{}", a.to_text());
+    let f = &of(&a, "C-49")[0];
+    assert_eq!(
+        f.observed, "re-fetched: 10",
+        "11 was reported changed: asking again is fine"
+    );
+    assert!(a.sessions[1].verdict.contains("1 extended-info re-fetches"));
+}
+
+#[test]
+fn s11_fires_when_the_server_resends_a_cached_revision() {
+    let first = first_sync();
+    let mut diff = first.next_capture("diff.jsonl", 1);
+    let r = diff.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    diff.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(13, true), update(20, true)]),
+            ..Default::default()
+        },
+    );
+    diff.driver_pass(&[1, 2, 3]);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["S-11"]), "{}", a.to_text());
+    assert_eq!(of(&a, "S-11")[0].observed, "re-sent: 13");
+    assert!(a.sessions[1].verdict.contains("1 cached revisions re-sent"));
+}
+
+#[test]
+fn t10_fires_for_a_request_body_cut_mid_xml() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    let e = exchange_mut(&mut diff, 1);
+    let text = String::from_utf8(e.request.body.bytes().unwrap_or_default().to_vec()).unwrap();
+    e.request.body = Body::from_bytes(text.as_bytes()[..text.len() * 2 / 3].to_vec());
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-10"]), "{}", a.to_text());
+    assert!(
+        of(&a, "T-10")[0]
+            .message
+            .contains("SyncUpdates request does not decode")
+    );
+}
+
+#[test]
+fn transport_rules_fire_on_bad_framing() {
+    let mut k = Kit::new("t.jsonl", 0);
+    k.accept = "gzip";
+    k.handshake();
+    // A fault sent with HTTP 200 and a response that is not SOAP.
+    let req = GetConfig {
+        protocol_version: Field::Value("2.90".into()),
+        ..Default::default()
+    };
+    let q = wusp::Envelope::request(req).encode().into_bytes();
+    let fault = wusp::Fault::wsus(
+        ErrorCode::ServerBusy,
+        "",
+        wusp::values::Guid("6a1f4b2e-1d2c-4e5f-8a9b-0c1d2e3f4a5b".into()),
+        None,
+    );
+    let r = wusp::Envelope::fault(fault).encode().into_bytes();
+    k.raw(wusp::Operation::GetConfig, q.clone(), 200, r);
+    let n = k.raw(
+        wusp::Operation::GetConfig,
+        q,
+        200,
+        b"<html>busy</html>".to_vec(),
+    );
+    // SOAPAction naming another operation.
+    let last = k.records_mut().len() - 1;
+    if let Record::Exchange(e) = &mut k.records_mut()[last] {
+        e.request.headers = {
+            let mut h = captures::Headers::new();
+            h.push("Content-Type", "text/xml");
+            h.push(
+                "SOAPAction",
+                format!("\"{}\"", wusp::Operation::GetCookie.soap_action()),
+            );
+            h
+        };
+    }
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["T-03", "T-07", "T-09", "T-10", "T-16"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    assert!(of(&a, "T-10").iter().any(|f| f.exchanges == [n.clone()]));
+    // With the native headers and xpress none of them fires (clean_first_and_… above).
+}
+
+#[test]
+fn t08_fires_for_xpress_not_offered() {
+    let mut k = first_sync();
+    let last = k.records_mut().len() - 1;
+    if let Record::Exchange(e) = &mut k.records_mut()[last] {
+        e.request.headers = {
+            let mut h = captures::Headers::new();
+            h.push("Content-Type", "text/xml; charset=utf-8");
+            h.push(
+                "SOAPAction",
+                format!("\"{}\"", wusp::Operation::ReportEventBatch.soap_action()),
+            );
+            h
+        };
+    }
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-08"]), "{}", a.to_text());
+}
+
+#[test]
+fn handshake_rules_fire_on_a_bad_handshake_and_hold_on_a_good_one() {
+    let mut k = Kit::new("h.jsonl", 0);
+    k.handshake();
+    // A second GetCookie with a wrong lastChange and no authorization cookie, while the
+    // cookie is valid (C-06, C-07, C-18).
+    let c = k.issue();
+    k.ok(
+        GetCookie {
+            auth_cookies: Field::Absent,
+            last_change: Field::Value(DateTime("2020-01-01T00:00:00Z".into())),
+            current_time: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(c),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-06", "C-07", "C-18"]),
+        "{}",
+        a.to_text()
+    );
+    let good = {
+        let mut k = Kit::new("g.jsonl", 0);
+        k.handshake();
+        run(&[&k])
+    };
+    assert_eq!(violated(&good), BTreeSet::new(), "{}", good.to_text());
+}
+
+#[test]
+fn client_id_dns_and_registration_rules() {
+    let mut k = Kit::new("r.jsonl", 0);
+    k.handshake();
+    k.ok(
+        RegisterComputer {
+            cookie: Field::Value(k.cookie.clone()),
+            computer_info: Field::Value(ComputerInfo {
+                dns_name: Field::Value("other.test".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        RegisterComputerResponse::default(),
+    );
+    k.ok(
+        GetAuthorizationCookie {
+            client_id: Field::Value("Not A Guid!".into()),
+            dns_name: Field::Empty,
+            ..Default::default()
+        },
+        GetAuthorizationCookieResponse {
+            result: Field::Absent,
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["C-04", "C-13", "S-06"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+}
+
+#[test]
+fn sync_request_rules_fire() {
+    let first = first_sync();
+    let diff = differential_with(&first, |page, r| {
+        let p = r.parameters.value_mut().unwrap();
+        if page == 1 {
+            p.express_query = Field::Value(true); // C-19
+            p.system_spec = Field::list(vec![Device::default()]); // C-20
+            p.installed_non_leaf_update_ids = Field::list(vec![1, 2, 3, 10]); // C-23 (10 is a leaf), C-24
+        } else {
+            p.other_cached_update_ids = Field::list(vec![10, 11, 12, 13, 20, 99]); // C-26 (12), C-22 (99)
+        }
+    });
+    let a = run(&[&first, &diff]);
+    let v = violated(&a);
+    for rule in ["C-19", "C-20", "C-22", "C-23", "C-24", "C-26"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    assert!(of(&a, "C-22").iter().any(|f| f.observed.contains("99")));
+}
+
+#[test]
+fn c14_and_c21_fire() {
+    let mut k = Kit::new("c.jsonl", 0);
+    k.handshake();
+    let mut r = k.sync_request(&[5], &[]);
+    r.cookie = Field::Absent;
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("C-14") && v.contains("C-21"), "{}", a.to_text());
+}
+
+#[test]
+fn c30_fires_for_a_second_driver_pass() {
+    let mut k = first_sync();
+    k.driver_pass(&[1, 2, 3]);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-30"]), "{}", a.to_text());
+}
+
+#[test]
+fn c34_fires_for_too_many_revisions_and_missing_locales() {
+    let mut k = first_sync();
+    let ids: Vec<i32> = (1..=51).collect();
+    k.ok(
+        GetExtendedUpdateInfo {
+            cookie: Field::Value(k.cookie.clone()),
+            revision_ids: Field::list(ids),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Eula]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfoResponse::default(),
+    );
+    let a = run(&[&k]);
+    let c34 = of(&a, "C-34");
+    assert_eq!(c34.len(), 2, "{}", a.to_text());
+}
+
+#[test]
+fn server_sync_rules_fire() {
+    let mut k = Kit::new("s.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    // S-24 (Truncated with nothing), S-12 (out of scope not listed), S-17 (driver in the
+    // software pass), S-13 (no Deployment).
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![
+                driver(7),
+                UpdateInfo {
+                    deployment: Field::Absent,
+                    ..update(8, true)
+                },
+            ]),
+            out_of_scope_revision_ids: Field::list(vec![99]),
+            ..Default::default()
+        },
+    );
+    let r = k.sync_request(&[], &[8]);
+    let id = k.ok(
+        r,
+        SyncUpdatesResponse {
+            result: Field::Value(SyncInfo {
+                truncated: Field::Value(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["S-09", "S-12", "S-13", "S-17", "S-24"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    assert!(of(&a, "S-09")[0].exchanges == [id]);
+}
+
+#[test]
+fn server_handshake_and_extended_rules_fire() {
+    let mut k = Kit::new("x.jsonl", 0);
+    k.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(Config::default()),
+            ..Default::default()
+        },
+    );
+    k.ok(
+        GetCookie {
+            current_time: Field::Value(DateTime("2030-01-01T00:00:00Z".into())),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(Cookie {
+                expiration: Field::Value(DateTime("2029-01-01T00:00:00Z".into())),
+                encrypted_data: Field::Value(Base64::encode(b"c")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    k.cookie = Cookie {
+        encrypted_data: Field::Value(Base64::encode(b"c")),
+        ..Default::default()
+    };
+    k.ok(
+        GetExtendedUpdateInfo {
+            cookie: Field::Value(k.cookie.clone()),
+            revision_ids: Field::list(vec![1]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Extended]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfoResponse {
+            result: Field::Value(ExtendedUpdateInfo {
+                updates: Field::list(vec![UpdateData {
+                    id: Field::Value(2),
+                    ..Default::default()
+                }]),
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&[0u8; 19])),
+                    url: Field::Value("http://wsus.test/Content/00/00.exe".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    k.ok(
+        ReportEventBatch {
+            cookie: Field::Value(k.cookie.clone()),
+            ..Default::default()
+        },
+        ReportEventBatchResponse::default(),
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["S-01", "S-07", "S-28", "T-12", "S-35"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+}
+
+#[test]
+fn faults_answer_with_500_and_a_wusp_detail() {
+    let mut k = first_sync();
+    let r = k.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    k.fault(r, ErrorCode::ServerBusy);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    let mut k = first_sync();
+    let r = k.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    k.fault(r, ErrorCode::Other("Oops".into()));
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-06"]), "{}", a.to_text());
+}
+
+#[test]
+fn rule_and_level_filters_apply_to_findings_and_counts() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().remove(1);
+    let only = analyze(
+        &[&first, &diff],
+        &Options {
+            rules: vec!["c-15".into()],
+            ..Default::default()
+        },
+    );
+    assert_eq!(violated(&only), BTreeSet::new());
+    assert_eq!(only.summary.must_violations, 0);
+    assert!(!only.has_problems());
+    let should = analyze(
+        &[&first, &diff],
+        &Options {
+            level: Some(crate::Level::Must),
+            ..Default::default()
+        },
+    );
+    assert_eq!(violated(&should), BTreeSet::from(["C-28"]));
+    let err = crate::analyze(
+        &[std::path::Path::new("x")],
+        &Options {
+            rules: vec!["Z-99".into()],
+            ..Default::default()
+        },
+    );
+    assert!(matches!(err, Err(crate::Error::UnknownRule(_))));
+}
+
+#[test]
+fn damaged_and_foreign_input_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = first_sync();
+    let path = first.write(dir.path());
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"type\":\"exchange\",\"id\":99,\"con\n");
+    std::fs::write(&path, text).unwrap();
+    let mut other = Kit::new("other.jsonl", 0);
+    other.raw(
+        wusp::Operation::GetConfig,
+        b"not xml at all".to_vec(),
+        200,
+        b"".to_vec(),
+    );
+    if let Record::Exchange(e) = &mut other.records_mut()[0] {
+        e.request.target = "/favicon.ico".into();
+        e.request.method = "GET".into();
+    }
+    let p2 = other.write(dir.path());
+    let a = crate::analyze(&[path, p2], &Options::default()).unwrap();
+    assert_eq!(a.input_problems.len(), 1, "{:?}", a.input_problems);
+    assert!(a.has_problems());
+    assert!(
+        a.skipped.iter().any(|s| s.reason.contains("not WUSP")),
+        "{:?}",
+        a.skipped
+    );
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+}
+
+#[test]
+fn reports_render_in_all_three_formats() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().remove(1);
+    let a = run(&[&first, &diff]);
+    let text = a.to_text();
+    let first_lines: Vec<&str> = text.lines().take(3).collect();
+    assert!(first_lines[1].starts_with("s1 first sync OK"), "{text}");
+    assert!(
+        first_lines[2].starts_with("s2 differential sync PROBLEMS (C-28)"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
+    assert_eq!(json["summary"]["must_violations"], 1);
+    assert_eq!(json["sessions"][1]["kind"], "differential");
+    let findings = json["sessions"][1]["findings"].as_array().unwrap();
+    let c28 = findings.iter().find(|f| f["rule"] == "C-28").unwrap();
+    assert_eq!(c28["status"], "violated");
+    assert_eq!(c28["level"], "must");
+    assert_eq!(c28["cite"], "§3.1.5.7, §2.2.2.2.4");
+    assert_eq!(c28["exchanges"][0], "diff.jsonl#1");
+    assert_eq!(json["sessions"][1]["cache"]["known"], 7);
+    assert!(json["skipped"].as_array().is_some());
+    let junit = a.to_junit();
+    assert!(junit.contains("<failure type=\"must\""), "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 2);
+}
+
+#[test]
+fn rules_listing_has_every_rule_with_reasons() {
+    let v: serde_json::Value = serde_json::from_str(&crate::rules_json()).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 104);
+    assert_eq!(arr[0]["rule"], "T-01");
+    assert_eq!(arr[0]["level"], "must");
+    assert_eq!(arr[0]["checked"], true);
+    for r in arr {
+        assert_eq!(
+            r["checked"].as_bool().unwrap(),
+            r.get("reason").is_none(),
+            "{r}"
+        );
+    }
+    assert!(crate::rules_text().contains("C-49 SHOULD"));
+}
