@@ -76,6 +76,8 @@ struct Pair {
     dns_name: Option<String>,
     /// A fault since the last GetConfig / handshake (C-17, C-18).
     fault_since_handshake: Option<ErrorCode>,
+    /// The cache as RefreshCache re-keys it (batches), replacing Known at the next other call.
+    refreshing: Option<HashMap<i32, KnownRev>>,
     session: Option<usize>,
     last_time: Option<Timestamp>,
     last_file: usize,
@@ -307,6 +309,14 @@ impl Engine {
             page,
         });
         self.transport_rules(si, ex);
+        if op != Operation::RefreshCache {
+            let pair = self.pair(&key);
+            if let Some(fresh) = pair.refreshing.take() {
+                pair.known = fresh;
+                pair.out_of_scope.clear();
+                pair.pending.clear();
+            }
+        }
         match &ex.request {
             Ok(req) => {
                 self.request_rules(si, &key, ex, req);
@@ -900,9 +910,9 @@ impl Engine {
             self.push(si, f);
         }
         if !lists.software {
+            // Only answered driver passes count: a faulted one is retried (C-39).
             let b = &mut self.sessions[si];
-            b.driver_passes += 1;
-            if b.driver_passes > 1 {
+            if b.driver_passes >= 1 {
                 let f = Finding::new(
                     known("C-30"),
                     Status::Violated,
@@ -911,7 +921,7 @@ impl Engine {
                 .at([id.clone()])
                 .versus(
                     "at most one SyncUpdates with SkipSoftwareSync=true",
-                    format!("driver pass #{}", b.driver_passes),
+                    format!("driver pass #{}", b.driver_passes + 1),
                 );
                 self.push(si, f);
             }
@@ -1284,7 +1294,6 @@ impl Engine {
                 }
                 let pair = self.pair(key);
                 pair.config = r.result.value().cloned();
-                pair.fault_since_handshake = None;
             }
             (_, Response::GetAuthorizationCookie(r)) => {
                 let data = r.result.value().and_then(|a| {
@@ -1354,15 +1363,14 @@ impl Engine {
                 }
             }
             (_, Response::RefreshCache(r)) => {
+                // Re-keyed revisions form the new cache; unmatched ones are dropped
+                // (reference 5.2 NEED_REFRESH). Batches accumulate until another call.
                 let pair = self.pair(key);
-                for rev in pair.known.values_mut() {
-                    rev.fragments.clear();
-                }
+                let fresh = pair.refreshing.get_or_insert_with(HashMap::new);
                 for item in r.result.items() {
                     if let Some(rid) = item.revision_id.value() {
-                        let e = pair.known.entry(*rid).or_default();
+                        let e = fresh.entry(*rid).or_default();
                         e.is_leaf = item.is_leaf.value().copied();
-                        pair.out_of_scope.remove(rid);
                     }
                 }
             }
@@ -1599,6 +1607,9 @@ impl Engine {
         pair.pending.retain(|(i, _)| !oos.contains(i));
         let b = &mut self.sessions[si];
         b.new_updates += new.len();
+        if !lists.software {
+            b.driver_passes += 1;
+        }
         if lists.software {
             b.loop_state.pages += 1;
             if truncated {

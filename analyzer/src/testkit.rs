@@ -207,6 +207,11 @@ impl Kit {
 
     /// GetConfig, GetAuthorizationCookie, GetCookie, RegisterComputer.
     pub(crate) fn handshake(&mut self) {
+        self.handshake_with(true);
+    }
+
+    /// GetConfig, GetAuthorizationCookie, GetCookie, and RegisterComputer when `register`.
+    pub(crate) fn handshake_with(&mut self, register: bool) {
         let cfg = Config {
             last_change: v(DateTime("2026-09-01T10:00:00Z".into())),
             is_registration_required: v(true),
@@ -258,6 +263,9 @@ impl Kit {
             },
         );
         self.cookie = cookie;
+        if !register {
+            return;
+        }
         self.ok(
             RegisterComputer {
                 cookie: v(self.cookie.clone()),

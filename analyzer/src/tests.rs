@@ -700,3 +700,77 @@ fn rules_listing_has_every_rule_with_reasons() {
     }
     assert!(crate::rules_text().contains("C-49 SHOULD"));
 }
+
+#[test]
+fn recovery_after_invalid_cookie_rekeys_the_cache_without_findings() {
+    let mut k = first_sync();
+    // The next day's sync faults InvalidCookie; the client recovers (GetConfig,
+    // GetAuthorizationCookie, GetCookie, RefreshCache) and retries. The server only
+    // re-keys 1, 2, 3, 10, 11 (12 and 13 are dropped).
+    let mut d = k.next_capture("diff.jsonl", 1);
+    let r = d.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    d.fault(r, ErrorCode::InvalidCookie);
+    d.handshake_with(false);
+    let results = [1, 2, 3, 10, 11]
+        .iter()
+        .map(|id| RefreshCacheResult {
+            revision_id: Field::Value(*id),
+            is_leaf: Field::Value(*id >= 10),
+            ..Default::default()
+        })
+        .collect();
+    d.ok(
+        RefreshCache {
+            cookie: Field::Value(d.cookie.clone()),
+            ..Default::default()
+        },
+        RefreshCacheResponse {
+            result: Field::list(results),
+            ..Default::default()
+        },
+    );
+    let r = d.sync_request(&[1, 2, 3], &[10, 11]);
+    d.sync(r, SyncInfo::default());
+    // The driver pass faults once and is retried: one answered driver pass.
+    let r = {
+        let mut r = d.sync_request(&[1, 2, 3], &[]);
+        let p = r.parameters.value_mut().unwrap();
+        p.skip_software_sync = Field::Value(true);
+        r
+    };
+    d.fault(r, ErrorCode::ServerBusy);
+    d.driver_pass(&[1, 2, 3]);
+    let a = run(&[&k, &d]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    // Without the RefreshCache the dropped revisions 12 and 13 would be missing (C-27).
+    k = first_sync();
+    let mut d = k.next_capture("diff.jsonl", 1);
+    let r = d.sync_request(&[1, 2, 3], &[10, 11]);
+    d.sync(r, SyncInfo::default());
+    let a = run(&[&k, &d]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-27"]), "{}", a.to_text());
+    assert_eq!(of(&a, "C-27")[0].observed, "missing: 12, 13");
+}
+
+#[test]
+fn c17_and_c18_fire_for_a_needless_handshake_in_a_differential_sync() {
+    let k = first_sync();
+    let mut d = k.next_capture("diff.jsonl", 0);
+    d.handshake_with(false);
+    let r = d.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    d.sync(r, SyncInfo::default());
+    let a = run(&[&k, &d]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-17", "C-18"]),
+        "{}",
+        a.to_text()
+    );
+    assert!(
+        a.sessions[1]
+            .verdict
+            .contains("handshake again: GetConfig, GetAuthorizationCookie, GetCookie"),
+        "{}",
+        a.sessions[1].verdict
+    );
+}
