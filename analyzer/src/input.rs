@@ -22,50 +22,44 @@ pub struct InputProblem {
     pub message: String,
 }
 
-/// One input file's records, in time order.
+/// One input file, placed in time order among the others.
 pub(crate) struct Input {
     /// Position of the file in time order (0 = earliest).
     pub(crate) index: usize,
     /// The file name used in exchange ids.
     pub(crate) label: String,
-    /// Records with their exchange ids.
-    pub(crate) records: Vec<Record>,
+    /// The file.
+    path: PathBuf,
 }
 
-/// Reads every input, returning them ordered by their first exchange's start time.
-pub(crate) fn read_inputs(paths: &[PathBuf]) -> Result<(Vec<Input>, Vec<InputProblem>), Error> {
-    let mut inputs = Vec::new();
-    let mut problems = Vec::new();
+/// How many records may arrive out of start-time order in one file (records are appended
+/// as exchanges complete, so concurrent exchanges interleave a little).
+const REORDER_WINDOW: usize = 512;
+
+/// Opens every input to find its first exchange's start time and orders the inputs by it.
+pub(crate) fn plan_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, Error> {
+    let mut firsts = Vec::new();
     for path in paths {
-        let label = label_of(path);
-        let reader = CaptureReader::open(path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let mut records = Vec::new();
+        let reader = open(path)?;
+        let mut first = None;
         for item in reader {
-            match item {
-                ReadItem::Record { record, .. } => {
-                    if matches!(record, Record::Exchange(_) | Record::Error(_)) {
-                        records.push(record);
-                    }
-                }
-                ReadItem::Problem(p) => problems.push(InputProblem {
-                    file: label.clone(),
-                    line: p.line,
-                    message: p.message,
-                }),
+            if let ReadItem::Record { record, .. } = item
+                && matches!(record, Record::Exchange(_) | Record::Error(_))
+            {
+                first = Some(record.start());
+                break;
             }
         }
-        records.sort_by_key(|r| r.start());
-        inputs.push((label, records));
+        firsts.push((first, path.clone()));
     }
-    inputs.sort_by_key(|(_, r)| r.first().map(Record::start));
+    // Stable: files without exchanges, and ties, keep the command-line order.
+    firsts.sort_by_key(|(t, _)| *t);
     let mut seen = std::collections::HashMap::<String, usize>::new();
-    let inputs = inputs
+    Ok(firsts
         .into_iter()
         .enumerate()
-        .map(|(index, (label, records))| {
+        .map(|(index, (_, path))| {
+            let label = label_of(&path);
             // Two inputs with the same file name get distinct labels.
             let n = seen.entry(label.clone()).or_insert(0);
             *n += 1;
@@ -74,14 +68,87 @@ pub(crate) fn read_inputs(paths: &[PathBuf]) -> Result<(Vec<Input>, Vec<InputPro
             } else {
                 label
             };
-            Input {
-                index,
-                label,
-                records,
-            }
+            Input { index, label, path }
         })
-        .collect();
-    Ok((inputs, problems))
+        .collect())
+}
+
+fn open(path: &Path) -> Result<CaptureReader, Error> {
+    CaptureReader::open(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A record waiting in the reorder window, ordered by start time then arrival.
+struct Pending(Timestamp, u64, Box<Record>);
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.0, self.1) == (other.0, other.1)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+        (other.0, other.1).cmp(&(self.0, self.1))
+    }
+}
+
+/// Streams the exchange and error records of one input in start-time order, with a bounded
+/// reorder window; damaged lines become [`InputProblem`]s.
+pub(crate) struct Records<'a> {
+    input: &'a Input,
+    reader: CaptureReader,
+    heap: std::collections::BinaryHeap<Pending>,
+    seq: u64,
+    /// Problems met so far.
+    pub(crate) problems: Vec<InputProblem>,
+    eof: bool,
+}
+
+impl Input {
+    /// Streams this input's records.
+    pub(crate) fn records(&self) -> Result<Records<'_>, Error> {
+        Ok(Records {
+            input: self,
+            reader: open(&self.path)?,
+            heap: std::collections::BinaryHeap::new(),
+            seq: 0,
+            problems: Vec::new(),
+            eof: false,
+        })
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Record;
+    fn next(&mut self) -> Option<Record> {
+        while !self.eof && self.heap.len() < REORDER_WINDOW {
+            match self.reader.next() {
+                Some(ReadItem::Record { record, .. }) => {
+                    if matches!(record, Record::Exchange(_) | Record::Error(_)) {
+                        self.seq += 1;
+                        self.heap
+                            .push(Pending(record.start(), self.seq, Box::new(record)));
+                    }
+                }
+                Some(ReadItem::Problem(p)) => self.problems.push(InputProblem {
+                    file: self.input.label.clone(),
+                    line: p.line,
+                    message: p.message,
+                }),
+                None => self.eof = true,
+            }
+        }
+        self.heap.pop().map(|p| *p.2)
+    }
 }
 
 fn label_of(path: &Path) -> String {

@@ -74,12 +74,14 @@ pub fn analyze(paths: &[impl AsRef<Path>], options: &Options) -> Result<Analysis
         }
     }
     let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
-    let (inputs, input_problems) = input::read_inputs(&paths)?;
+    let inputs = input::plan_inputs(&paths)?;
     let mut engine = engine::Engine::new(options.profile);
     let mut skipped = Vec::new();
+    let mut input_problems = Vec::new();
     for inp in &inputs {
-        for record in &inp.records {
-            match input::classify_record(inp, record) {
+        let mut records = inp.records()?;
+        for record in records.by_ref() {
+            match input::classify_record(inp, &record) {
                 Some(input::Classified::Wusp(ex)) => engine.feed(&ex),
                 Some(input::Classified::Skipped(exchange, reason)) => {
                     tracing::debug!(%exchange, %reason, "skipped");
@@ -88,6 +90,7 @@ pub fn analyze(paths: &[impl AsRef<Path>], options: &Options) -> Result<Analysis
                 None => {}
             }
         }
+        input_problems.append(&mut records.problems);
     }
     let mut sessions = engine.finish();
     for s in &mut sessions {
