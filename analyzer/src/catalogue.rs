@@ -300,7 +300,7 @@ pub static RULES: &[Rule] = &[
         "`GetCookie.oldCookie`, when it carries EncryptedData, equals a cookie previously issued by this server (GetCookie result, SyncUpdates/SyncPrinterCatalog NewCookie, GetFileLocations NewCookie)",
         "§2.2.2.2.2",
         Some("a SyncPrinterCatalog NewCookie counts as issued (section 10 #23)"),
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-09",
@@ -310,7 +310,7 @@ pub static RULES: &[Rule] = &[
         Some(
             "spec: protocolVersion 1.8; native Windows sends 2.x: a violation under the spec profile, OBS under native (section 10 #9)",
         ),
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-10",
@@ -318,7 +318,7 @@ pub static RULES: &[Rule] = &[
         "If `Cfg.IsRegistrationRequired=true` and the client has not registered with this server, a `RegisterComputer` occurs after GetCookie and before the first SyncUpdates",
         "§3.1.5.5",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-11",
@@ -326,7 +326,7 @@ pub static RULES: &[Rule] = &[
         "`RegisterComputer` is not called when `Cfg.IsRegistrationRequired=false`",
         "§2.2.2.4 (RegistrationNotRequired), §3.1.5.5",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-12",
@@ -334,7 +334,7 @@ pub static RULES: &[Rule] = &[
         "`RegisterComputer` is not repeated unless its computerInfo differs from the previous one or a RegistrationRequired fault occurred",
         "§3.1.5.5, §3.2.5, §3.2.7",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-13",
@@ -366,7 +366,7 @@ pub static RULES: &[Rule] = &[
         "The cookie sent has `Expiration` later than the request time (client clock from `currentTime`/capture time); otherwise the client should have renewed first",
         "§3.2.5",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-17",
@@ -532,7 +532,7 @@ pub static RULES: &[Rule] = &[
         "GetFileLocations has `fileDigests`, each 20 bytes",
         "§3.1.5.10",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-37",
@@ -548,7 +548,7 @@ pub static RULES: &[Rule] = &[
         "RefreshCache occurs only after an InvalidCookie or ServerChanged fault, after the following GetConfig, GetAuthorizationCookie and GetCookie; `globalIDs` present",
         "§3.1.5.8, §2.2.2.4",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-39",
@@ -556,7 +556,7 @@ pub static RULES: &[Rule] = &[
         "Recovery order after a fault (subsequent calls, ignoring asynchronous reports): InvalidCookie/ServerChanged -> GetConfig, GetAuthorizationCookie, GetCookie, RefreshCache; ConfigChanged -> GetConfig, GetAuthorizationCookie, GetCookie; CookieExpired -> GetAuthorizationCookie, GetCookie (GetConfig not needed); RegistrationRequired -> RegisterComputer then SyncUpdates",
         "§2.2.2.4, §3.1.5.2-§3.1.5.5",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-40",
@@ -564,7 +564,7 @@ pub static RULES: &[Rule] = &[
         "After InvalidCookie or ServerChanged the rejected cookie is not sent again (neither as `cookie` nor as `oldCookie`)",
         "§2.2.2.4 (\"discard the cookie\")",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-41",
@@ -572,7 +572,7 @@ pub static RULES: &[Rule] = &[
         "After CookieExpired the next GetCookie passes the expired cookie as `oldCookie`",
         "§2.2.2.2.2, §3.1.5.4",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-42",
@@ -652,7 +652,7 @@ pub static RULES: &[Rule] = &[
         "`AuthInfo` has exactly one AuthPlugInInfo, `PlugInID=\"SimpleTargeting\"`, a `ServiceUrl` that resolves to the SimpleAuth service",
         "§2.2.2.2.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-03",
@@ -668,7 +668,7 @@ pub static RULES: &[Rule] = &[
         "Properties contain `MaxExtendedUpdatesPerRequest` (positive integer); `IsInventoryRequired`, if present, is `0`; if `ProtocolVersion` is absent or < 3.0, no property other than MaxExtendedUpdatesPerRequest is present",
         "§2.2.2.2.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-05",
@@ -676,7 +676,7 @@ pub static RULES: &[Rule] = &[
         "`ProtocolVersion` = `3.2`, `ClientReportingLevel` = `2`, and the 3.0+ properties present",
         "§2.2.2.2.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-06",
@@ -716,7 +716,7 @@ pub static RULES: &[Rule] = &[
         "SyncUpdates with `SystemSpec` and `SkipSoftwareSync=false` is answered with InvalidParameters",
         "§3.1.5.7",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-11",
@@ -748,7 +748,7 @@ pub static RULES: &[Rule] = &[
         "At most one revision per UpdateID among NewUpdates (parse `UpdateIdentity` in Xml); SHOULD be the highest revision known",
         "§3.1.5.7 note",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-15",
@@ -780,7 +780,7 @@ pub static RULES: &[Rule] = &[
         "IsLeaf consistency: if any revision delivered to this client lists UpdateID U as a prerequisite, every delivered revision of U has IsLeaf=false (latest value)",
         "§3.1.5.7 (IsLeaf)",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-19",
@@ -788,7 +788,7 @@ pub static RULES: &[Rule] = &[
         "Action `Block` never appears (send PreDeploymentCheck or omit)",
         "§2.2.2.2.4",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-20",
@@ -804,7 +804,7 @@ pub static RULES: &[Rule] = &[
         "AutoSelect, AutoDownload, SupersedenceBehavior, FlagBitmask are absent when `ver_c < 1.8`, and equal `0` when present",
         "§2.2.2.2.4",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-22",
@@ -844,7 +844,7 @@ pub static RULES: &[Rule] = &[
         "Deployment `LastChangeTime` is a date (`yyyy-mm-dd`); Deadline, if any, a dateTime",
         "§2.2.2.2.4",
         Some("LastChangeTime is a date string (section 10 #15)"),
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-27",
@@ -852,7 +852,7 @@ pub static RULES: &[Rule] = &[
         "RefreshCache: every result's GlobalID equals one requested identity; RevisionID, IsLeaf, GlobalID, Deployment present; no result for an identity that was not requested",
         "§2.2.2.2.5, §3.1.5.8",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-28",
@@ -884,7 +884,7 @@ pub static RULES: &[Rule] = &[
         "GetExtendedUpdateInfo with too many revisionIDs, missing infoTypes, or missing locales when required is answered with InvalidParameter(s)",
         "§3.1.5.9",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-32",
@@ -892,7 +892,7 @@ pub static RULES: &[Rule] = &[
         "GetFileLocations returns a NewCookie (SHOULD) and a FileLocation for each requested digest the server knows; each FileDigest equals a requested digest",
         "§2.2.2.2.7, §3.1.5.10",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-33",
@@ -900,7 +900,7 @@ pub static RULES: &[Rule] = &[
         "GetFileLocations with a digest not 20 bytes long, or without fileDigests, is answered with InvalidParameters",
         "§3.1.5.10",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-34",

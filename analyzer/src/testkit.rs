@@ -71,6 +71,36 @@ pub(crate) struct Kit {
     pub(crate) cookie: Cookie,
     /// Accept-Encoding of the requests.
     pub(crate) accept: &'static str,
+    /// The configuration the server answers GetConfig with.
+    pub(crate) config: Config,
+}
+
+/// The configuration WSUS on Windows Server 2025 sends (registration required).
+pub(crate) fn wsus_config() -> Config {
+    Config {
+        last_change: v(DateTime("2026-09-01T10:00:00Z".into())),
+        is_registration_required: v(true),
+        auth_info: Field::list(vec![AuthPlugInInfo {
+            plug_in_id: v("SimpleTargeting".into()),
+            service_url: v("SimpleAuthWebService/SimpleAuth.asmx".into()),
+            ..Default::default()
+        }]),
+        properties: Field::list(
+            [
+                ("MaxExtendedUpdatesPerRequest", "50"),
+                ("ProtocolVersion", "3.2"),
+                ("ClientReportingLevel", "2"),
+            ]
+            .into_iter()
+            .map(|(n, x)| ConfigurationProperty {
+                name: v(n.into()),
+                value: v(x.into()),
+                ..Default::default()
+            })
+            .collect(),
+        ),
+        ..Config::default()
+    }
 }
 
 impl Kit {
@@ -84,6 +114,7 @@ impl Kit {
             cookies: 0,
             cookie: Cookie::default(),
             accept: "xpress",
+            config: wsus_config(),
         }
     }
 
@@ -99,10 +130,10 @@ impl Kit {
         Timestamp::from_unix_micros(self.micros).unwrap_or_else(Timestamp::now)
     }
 
-    /// A fresh cookie valid for an hour.
+    /// A fresh cookie valid for two days (as the samples' server issues them).
     pub(crate) fn issue(&mut self) -> Cookie {
         self.cookies += 1;
-        let exp = self.now().datetime() + time::Duration::hours(1);
+        let exp = self.now().datetime() + time::Duration::days(2);
         Cookie {
             expiration: v(DateTime::from_instant(exp)),
             encrypted_data: v(Base64::encode(
@@ -212,16 +243,7 @@ impl Kit {
 
     /// GetConfig, GetAuthorizationCookie, GetCookie, and RegisterComputer when `register`.
     pub(crate) fn handshake_with(&mut self, register: bool) {
-        let cfg = Config {
-            last_change: v(DateTime("2026-09-01T10:00:00Z".into())),
-            is_registration_required: v(true),
-            properties: Field::list(vec![ConfigurationProperty {
-                name: v("MaxExtendedUpdatesPerRequest".into()),
-                value: v("50".into()),
-                ..Default::default()
-            }]),
-            ..Config::default()
-        };
+        let cfg = self.config.clone();
         self.ok(
             GetConfig {
                 protocol_version: v("2.90".into()),
@@ -263,20 +285,24 @@ impl Kit {
             },
         );
         self.cookie = cookie;
-        if !register {
-            return;
+        if register {
+            self.register("pc01.test");
         }
+    }
+
+    /// RegisterComputer with this DNS name, answered.
+    pub(crate) fn register(&mut self, dns_name: &str) -> String {
         self.ok(
             RegisterComputer {
                 cookie: v(self.cookie.clone()),
                 computer_info: v(ComputerInfo {
-                    dns_name: v("pc01.test".into()),
+                    dns_name: v(dns_name.into()),
                     ..Default::default()
                 }),
                 ..Default::default()
             },
             RegisterComputerResponse::default(),
-        );
+        )
     }
 
     /// A software SyncUpdates request with the client's cookie.

@@ -380,17 +380,7 @@ fn handshake_rules_fire_on_a_bad_handshake_and_hold_on_a_good_one() {
 fn client_id_dns_and_registration_rules() {
     let mut k = Kit::new("r.jsonl", 0);
     k.handshake();
-    k.ok(
-        RegisterComputer {
-            cookie: Field::Value(k.cookie.clone()),
-            computer_info: Field::Value(ComputerInfo {
-                dns_name: Field::Value("other.test".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        RegisterComputerResponse::default(),
-    );
+    k.register("other.test");
     k.ok(
         GetAuthorizationCookie {
             client_id: Field::Value("Not A Guid!".into()),
@@ -711,17 +701,32 @@ fn recovery_after_invalid_cookie_rekeys_the_cache_without_findings() {
     let r = d.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
     d.fault(r, ErrorCode::InvalidCookie);
     d.handshake_with(false);
+    let identity = |id: i32| UpdateIdentity {
+        update_id: Field::Value(wusp::values::Guid(format!(
+            "00000000-0000-0000-0000-{id:012}"
+        ))),
+        revision_number: Field::Value(200),
+        ..Default::default()
+    };
     let results = [1, 2, 3, 10, 11]
         .iter()
         .map(|id| RefreshCacheResult {
             revision_id: Field::Value(*id),
+            global_id: Field::Value(identity(*id)),
             is_leaf: Field::Value(*id >= 10),
+            deployment: update(*id, true).deployment,
             ..Default::default()
         })
         .collect();
     d.ok(
         RefreshCache {
             cookie: Field::Value(d.cookie.clone()),
+            global_ids: Field::list(
+                [1, 2, 3, 10, 11, 12, 13]
+                    .into_iter()
+                    .map(identity)
+                    .collect(),
+            ),
             ..Default::default()
         },
         RefreshCacheResponse {
@@ -773,4 +778,346 @@ fn c17_and_c18_fire_for_a_needless_handshake_in_a_differential_sync() {
         "{}",
         a.sessions[1].verdict
     );
+}
+
+/// The first sync with its first software page faulted by `code` and `after` run before
+/// the retry; returns the kit and the retried request.
+fn faulted(code: ErrorCode, after: impl FnOnce(&mut Kit)) -> Analysis {
+    let mut k = Kit::new("f.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.fault(r, code);
+    after(&mut k);
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    k.driver_pass(&[]);
+    run(&[&k])
+}
+
+#[test]
+fn recovery_rules_c39_c40_c41() {
+    // Correct recoveries hold.
+    for code in [ErrorCode::InvalidCookie, ErrorCode::ConfigChanged] {
+        let a = faulted(code, |k| k.handshake_with(false));
+        assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    }
+    // InvalidCookie, then straight to GetCookie (skipping GetConfig): C-39.
+    let a = faulted(ErrorCode::InvalidCookie, |k| {
+        let c = k.issue();
+        k.ok(
+            GetCookie::default(),
+            GetCookieResponse {
+                result: Field::Value(c.clone()),
+                ..Default::default()
+            },
+        );
+        k.cookie = c;
+    });
+    assert!(violated(&a).contains("C-39"), "{}", a.to_text());
+    // InvalidCookie, then the rejected cookie again: C-40 (and C-39).
+    let a = faulted(ErrorCode::InvalidCookie, |_| {});
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-39", "C-40"]),
+        "{}",
+        a.to_text()
+    );
+    // CookieExpired, then a GetCookie without oldCookie: C-41.
+    let a = faulted(ErrorCode::CookieExpired, |k| {
+        k.ok(
+            GetAuthorizationCookie {
+                client_id: Field::Value(CLIENT_ID.into()),
+                dns_name: Field::Value("pc01.test".into()),
+                ..Default::default()
+            },
+            GetAuthorizationCookieResponse::default(),
+        );
+        let c = k.issue();
+        k.ok(
+            GetCookie {
+                last_change: Field::Value(DateTime("2026-09-01T10:00:00Z".into())),
+                protocol_version: Field::Value("2.90".into()),
+                ..Default::default()
+            },
+            GetCookieResponse {
+                result: Field::Value(c.clone()),
+                ..Default::default()
+            },
+        );
+        k.cookie = c;
+    });
+    assert!(violated(&a).contains("C-41"), "{}", a.to_text());
+    assert!(!violated(&a).contains("C-39"), "{}", a.to_text());
+}
+
+#[test]
+fn c16_fires_for_an_expired_cookie() {
+    let first = first_sync();
+    let mut late = first.next_capture("late.jsonl", 3);
+    let r = late.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    late.sync(r, SyncInfo::default());
+    let a = run(&[&first, &late]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-16"]), "{}", a.to_text());
+}
+
+#[test]
+fn registration_rules_c10_c11_c12() {
+    let mut k = Kit::new("r.jsonl", 0);
+    k.handshake_with(false);
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-10"]), "{}", a.to_text());
+
+    let mut k = Kit::new("r.jsonl", 0);
+    k.config.is_registration_required = Field::Value(false);
+    k.handshake();
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-11"]), "{}", a.to_text());
+
+    let mut k = Kit::new("r.jsonl", 0);
+    k.handshake();
+    k.register("pc01.test");
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-12"]), "{}", a.to_text());
+}
+
+#[test]
+fn cookie_and_version_rules_c08_c09() {
+    let mut k = Kit::new("v.jsonl", 0);
+    k.handshake();
+    let c = k.issue();
+    k.ok(
+        GetCookie {
+            old_cookie: Field::Value(Cookie {
+                encrypted_data: Field::Value(Base64::encode(b"forged")),
+                ..Default::default()
+            }),
+            protocol_version: Field::Value("2".into()),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(c),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("C-08") && v.contains("C-09"), "{}", a.to_text());
+    // 2.90 is fine natively, informational under the spec profile.
+    let k = first_sync();
+    let spec = analyze(
+        &[&k],
+        &Options {
+            profile: Profile::Spec,
+            ..Default::default()
+        },
+    );
+    let c09 = of(&spec, "C-09");
+    assert_eq!(c09.len(), 2, "GetConfig and GetCookie: {}", spec.to_text());
+    assert!(c09.iter().all(|f| f.level == crate::Level::Obs));
+    assert!(of(&run(&[&k]), "C-09").is_empty());
+}
+
+#[test]
+fn file_location_rules_c36_s32_s33() {
+    let mut k = first_sync();
+    k.ok(
+        GetFileLocations {
+            cookie: Field::Value(k.cookie.clone()),
+            file_digests: Field::list(vec![Base64::encode(&[1u8; 19])]),
+            ..Default::default()
+        },
+        GetFileLocationsResponse {
+            result: Field::Value(GetFileLocationsResults {
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&[2u8; 20])),
+                    url: Field::Value("http://wsus.test/Content/02/x.exe".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-36", "S-32", "S-33"]),
+        "{}",
+        a.to_text()
+    );
+    let mut k = first_sync();
+    let c = k.issue();
+    k.ok(
+        GetFileLocations {
+            cookie: Field::Value(k.cookie.clone()),
+            file_digests: Field::list(vec![Base64::encode(&[2u8; 20])]),
+            ..Default::default()
+        },
+        GetFileLocationsResponse {
+            result: Field::Value(GetFileLocationsResults {
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&[2u8; 20])),
+                    url: Field::Value("http://wsus.test/Content/02/x.exe".into()),
+                    ..Default::default()
+                }]),
+                new_cookie: Field::Value(c),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+}
+
+#[test]
+fn c38_fires_for_refresh_cache_out_of_the_blue() {
+    let mut k = first_sync();
+    k.ok(
+        RefreshCache {
+            cookie: Field::Value(k.cookie.clone()),
+            ..Default::default()
+        },
+        RefreshCacheResponse::default(),
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-38"]), "{}", a.to_text());
+    assert_eq!(of(&a, "C-38").len(), 2, "no fault before, and no globalIDs");
+}
+
+#[test]
+fn configuration_rules_s02_s04_s05() {
+    let mut k = Kit::new("c.jsonl", 0);
+    let mut cfg = wsus_config();
+    cfg.auth_info = Field::list(vec![AuthPlugInInfo {
+        plug_in_id: Field::Value("Anonymous".into()),
+        service_url: Field::Value("/ClientWebService/client.asmx".into()),
+        ..Default::default()
+    }]);
+    cfg.properties = Field::list(vec![ConfigurationProperty {
+        name: Field::Value("IsInventoryRequired".into()),
+        value: Field::Value("1".into()),
+        ..Default::default()
+    }]);
+    k.config = cfg;
+    k.handshake();
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["S-02", "S-04", "S-05"]),
+        "{}",
+        a.to_text()
+    );
+}
+
+#[test]
+fn s10_and_s31_fire_when_the_server_accepts_invalid_requests() {
+    let first = first_sync();
+    let diff = differential_with(&first, |page, r| {
+        if page == 1 {
+            r.parameters.value_mut().unwrap().system_spec = Field::list(vec![Device::default()]);
+        }
+    });
+    let a = run(&[&first, &diff]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-20", "S-10"]),
+        "{}",
+        a.to_text()
+    );
+    // A refused request holds S-10.
+    let mut k = first_sync();
+    let mut r = k.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    r.parameters.value_mut().unwrap().system_spec = Field::list(vec![Device::default()]);
+    k.fault(r, ErrorCode::InvalidParameters);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-20"]), "{}", a.to_text());
+}
+
+#[test]
+fn sync_content_rules_s14_s18_s19_s21_s26() {
+    let mut k = Kit::new("s.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    let mut same = update(6, true);
+    same.xml = update(5, true).xml; // another revision id, the same UpdateID: S-14
+    let mut blocked = update(7, true);
+    let dep = blocked.deployment.value_mut().unwrap();
+    dep.action = Field::Value(wusp::values::DeploymentAction::Block); // S-19
+    dep.last_change_time = Field::Value(wusp::values::Date("2026/10/01".into())); // S-26
+    dep.auto_select = Field::Value("1".into()); // S-21
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(5, true), same, blocked]),
+            ..Default::default()
+        },
+    );
+    // A revision requiring revision 5's UpdateID, which was delivered as a leaf: S-18.
+    let r = k.sync_request(&[], &[5, 6, 7]);
+    let needs5 = wusp::fragment::CoreFragmentBuilder::new(
+        "00000000-0000-0000-0000-000000000008",
+        200,
+        wusp::fragment::UpdateType::Software,
+    )
+    .prerequisite("00000000-0000-0000-0000-000000000005")
+    .build();
+    let mut u8 = update(8, true);
+    u8.xml = Field::Value(wusp::values::XmlText::from_text(&needs5));
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![u8]),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["S-14", "S-18", "S-19", "S-21", "S-26"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    // Both delivered revisions of that UpdateID are wrong.
+    assert_eq!(of(&a, "S-18")[0].observed, "5, 6");
+}
+
+#[test]
+fn s27_fires_for_a_refresh_result_not_requested() {
+    let mut k = Kit::new("s.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.fault(r, ErrorCode::InvalidCookie);
+    k.handshake_with(false);
+    k.ok(
+        RefreshCache {
+            cookie: Field::Value(k.cookie.clone()),
+            global_ids: Field::list(vec![UpdateIdentity {
+                update_id: Field::Value(wusp::values::Guid(
+                    "00000000-0000-0000-0000-000000000001".into(),
+                )),
+                revision_number: Field::Value(200),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        },
+        RefreshCacheResponse {
+            result: Field::list(vec![RefreshCacheResult {
+                revision_id: Field::Value(9),
+                global_id: Field::Value(UpdateIdentity {
+                    update_id: Field::Value(wusp::values::Guid(
+                        "00000000-0000-0000-0000-000000000009".into(),
+                    )),
+                    revision_number: Field::Value(200),
+                    ..Default::default()
+                }),
+                is_leaf: Field::Value(true),
+                deployment: update(9, true).deployment,
+                ..Default::default()
+            }]),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["S-27"]), "{}", a.to_text());
 }

@@ -18,6 +18,9 @@ use crate::finding::{Finding, Profile, Status};
 use crate::input::{Observed, Reply};
 use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
 
+mod server;
+mod state;
+
 /// A gap after which the next exchange of a client starts a new session.
 const SESSION_GAP_SECS: i64 = 30 * 60;
 /// At most this many IDs are quoted in one message.
@@ -81,6 +84,10 @@ struct Pair {
     session: Option<usize>,
     last_time: Option<Timestamp>,
     last_file: usize,
+    /// Client-state rules (C-08…C-41): faults, recovery, registration.
+    state: state::ClientState,
+    /// Server-side facts for the S rules.
+    server: server::ServerFacts,
 }
 
 /// Where the software loop stands in a session.
@@ -319,8 +326,11 @@ impl Engine {
         }
         match &ex.request {
             Ok(req) => {
+                self.state_request_rules(si, &key, ex, req);
                 self.request_rules(si, &key, ex, req);
+                self.server_rules(si, &key, ex, req);
                 self.reply_rules(si, &key, ex, Some(req));
+                self.state_reply(si, &key, ex, req);
             }
             Err(why) => {
                 let f = Finding::new(
@@ -349,6 +359,22 @@ impl Engine {
 
     fn pair(&mut self, key: &(usize, String)) -> &mut Pair {
         self.pairs.entry(key.clone()).or_default()
+    }
+
+    /// Reports a violation of `rule` at one exchange.
+    fn violated(
+        &mut self,
+        si: usize,
+        rule: &'static str,
+        at: &str,
+        message: String,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) {
+        let f = Finding::new(known(rule), Status::Violated, message)
+            .at([at.to_string()])
+            .versus(expected, observed);
+        self.push(si, f);
     }
 
     fn push(&mut self, si: usize, mut f: Finding) {
