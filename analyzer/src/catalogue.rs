@@ -220,7 +220,7 @@ pub static RULES: &[Rule] = &[
         "Content URLs returned in FileLocation.Url are HTTP(S) URIs; content GET/HEAD with Range is answered (206 for a satisfiable range)",
         "§2.2.2.2.6, §2.2.2.5",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "T-15",
@@ -228,7 +228,7 @@ pub static RULES: &[Rule] = &[
         "Downloaded content's SHA-1 equals the FileDigest it was fetched for (and SHA-256 equals the AdditionalDigest when present)",
         "§2.2.2.2.6, PB<26>, §5.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "T-16",
@@ -620,7 +620,7 @@ pub static RULES: &[Rule] = &[
         "Content GETs use URLs obtained from FileLocation in this or an earlier session",
         "§3.2.5 (`INF`)",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-48",
@@ -940,7 +940,7 @@ pub static RULES: &[Rule] = &[
         "Content served at FileLocation URLs has the SHA-1 of its FileDigest and the size of the fragment's `File/@Size`; HEAD and Range GET supported",
         "§2.2.2.5, §2.2.2.2.6, `OBS-N`",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-39",
@@ -948,7 +948,7 @@ pub static RULES: &[Rule] = &[
         "WSUS content URLs follow `.../Content/<XX>/<SHA1>.<ext>` and take their host from the request's Host header",
         "PB<56>, `OBS-N`",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
 ];
 

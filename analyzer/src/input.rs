@@ -208,6 +208,8 @@ pub(crate) struct Observed {
     pub(crate) soap_action: Option<String>,
     /// The request's Content-Type.
     pub(crate) content_type: Option<String>,
+    /// The request's Host header.
+    pub(crate) host: Option<String>,
 }
 
 impl Observed {
@@ -217,10 +219,43 @@ impl Observed {
     }
 }
 
+/// A content download (reference 1.7): what the content rules need of it.
+#[derive(Clone, Debug)]
+pub(crate) struct ContentGet {
+    /// `file#id`.
+    pub(crate) id: String,
+    /// Index of the input file in time order.
+    pub(crate) file: usize,
+    /// When the request started.
+    pub(crate) time: Timestamp,
+    /// The client's IP address.
+    pub(crate) client_ip: Option<String>,
+    /// The server.
+    pub(crate) server: String,
+    /// The request path.
+    pub(crate) path: String,
+    /// GET or HEAD.
+    pub(crate) method: String,
+    /// The Range header.
+    pub(crate) range: Option<String>,
+    /// Response status.
+    pub(crate) status: u16,
+    /// The Content-Range header.
+    pub(crate) content_range: Option<String>,
+    /// Size of the response body.
+    pub(crate) size: u64,
+    /// SHA-1 of the response body (recorded, or computed from the kept bytes).
+    pub(crate) sha1: [u8; 20],
+    /// The recorder marked the body as cut short.
+    pub(crate) truncated: bool,
+}
+
 /// What one record is for the analyzer.
 pub(crate) enum Classified {
     /// A WUSP exchange to judge.
     Wusp(Box<Observed>),
+    /// A content download.
+    Content(Box<ContentGet>),
     /// Not judged (the exchange id and why).
     Skipped(String, String),
 }
@@ -242,10 +277,22 @@ fn classify_exchange(input: &Input, ex: &Exchange) -> Classified {
     let ident = match classify(ex) {
         ExchangeKind::Soap(ident) => ident,
         ExchangeKind::Content => {
-            return Classified::Skipped(
+            let digest = ex.response.body.digest();
+            return Classified::Content(Box::new(ContentGet {
                 id,
-                "content download (T-14, T-15, C-47 not checked yet)".into(),
-            );
+                file: input.index,
+                time: ex.time.start,
+                client_ip: ex.client.as_deref().map(ip_of),
+                server: server_of(ex),
+                path: ex.request.path().to_string(),
+                method: ex.request.method.to_ascii_uppercase(),
+                range: ex.request.header("Range").map(str::to_string),
+                status: ex.response.status,
+                content_range: ex.response.header("Content-Range").map(str::to_string),
+                size: digest.size,
+                sha1: digest.sha1,
+                truncated: ex.response.body_truncated,
+            }));
         }
         ExchangeKind::SelfUpdate => {
             return Classified::Skipped(id, "self-update download".into());
@@ -266,11 +313,7 @@ fn classify_exchange(input: &Input, ex: &Exchange) -> Classified {
     };
     let (request, request_env) = decode_request(ex);
     let (reply, reply_env) = decode_reply(ex);
-    let server = ex
-        .server
-        .clone()
-        .or_else(|| ex.request.header("Host").map(str::to_string))
-        .unwrap_or_else(|| "unknown server".into());
+    let server = server_of(ex);
     Classified::Wusp(Box::new(Observed {
         id,
         file: input.index,
@@ -287,7 +330,16 @@ fn classify_exchange(input: &Input, ex: &Exchange) -> Classified {
         response_xpress: ex.response.is_xpress(),
         soap_action: ex.request.header("SOAPAction").map(str::to_string),
         content_type: ex.request.header("Content-Type").map(str::to_string),
+        host: ex.request.header("Host").map(str::to_string),
     }))
+}
+
+/// The server of an exchange: its address, else its Host header.
+fn server_of(ex: &Exchange) -> String {
+    ex.server
+        .clone()
+        .or_else(|| ex.request.header("Host").map(str::to_string))
+        .unwrap_or_else(|| "unknown server".into())
 }
 
 /// `192.0.2.10:49731` → `192.0.2.10`, `[::1]:5` → `::1`.

@@ -83,6 +83,7 @@ pub fn analyze(paths: &[impl AsRef<Path>], options: &Options) -> Result<Analysis
         for record in records.by_ref() {
             match input::classify_record(inp, &record) {
                 Some(input::Classified::Wusp(ex)) => engine.feed(&ex),
+                Some(input::Classified::Content(get)) => engine.feed_content(&get),
                 Some(input::Classified::Skipped(exchange, reason)) => {
                     tracing::debug!(%exchange, %reason, "skipped");
                     skipped.push(Skipped { exchange, reason });

@@ -59,6 +59,20 @@ pub(crate) fn driver(id: i32) -> UpdateInfo {
     }
 }
 
+/// The WSUS content URL of a file with this SHA-1 (reference 1.7).
+pub(crate) fn content_url(sha1: &[u8]) -> String {
+    let hex: String = sha1.iter().map(|b| format!("{b:02X}")).collect();
+    format!(
+        "http://wsus.test:8530/Content/{}/{hex}.exe",
+        &hex[hex.len() - 2..]
+    )
+}
+
+/// The SHA-1 of some bytes (through the capture body's digest).
+pub(crate) fn sha1_of(bytes: &[u8]) -> [u8; 20] {
+    Body::from_bytes(bytes.to_vec()).digest().sha1
+}
+
 /// Records exchanges on a clock, from typed messages.
 pub(crate) struct Kit {
     /// The file name the capture will get (exchange ids are `name#n`).
@@ -199,6 +213,66 @@ impl Kit {
                     "Internal Server Error"
                 }
                 .into(),
+                version: "HTTP/1.1".into(),
+                headers: rh,
+                body_truncated: false,
+                body: Body::from_bytes(body),
+            },
+        }));
+        format!("{}#{id}", self.name)
+    }
+
+    /// Records a content GET of `url` (with an optional Range) answered with `status`,
+    /// `body` and an optional Content-Range.
+    pub(crate) fn content(
+        &mut self,
+        url: &str,
+        range: Option<&str>,
+        status: u16,
+        body: Vec<u8>,
+        content_range: Option<&str>,
+    ) -> String {
+        let t = self.now();
+        self.micros += 50_000;
+        let mut h = Headers::new();
+        h.push("User-Agent", "Microsoft-Delivery-Optimization/10.1");
+        if let Some(r) = range {
+            h.push("Range", r);
+        }
+        h.push("Host", "wsus.test:8530");
+        let mut rh = Headers::new();
+        if let Some(c) = content_range {
+            rh.push("Content-Range", c);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let path = url.split_once("8530").map_or(url, |(_, p)| p).to_string();
+        self.records.push(Record::Exchange(Exchange {
+            id,
+            conn: 2,
+            client: Some("192.0.2.10:50001".into()),
+            server: Some("192.0.2.1:8530".into()),
+            scheme: "http".into(),
+            tls: None,
+            upstream_tls: None,
+            time: Timing {
+                start: t,
+                request_end: Some(t),
+                response_start: Some(t),
+                end: Some(t),
+            },
+            request: HttpRequest {
+                method: "GET".into(),
+                target: path,
+                url: url.into(),
+                version: "HTTP/1.1".into(),
+                headers: h,
+                body_truncated: false,
+                body: Body::empty(),
+            },
+            response: HttpResponse {
+                status,
+                reason: String::new(),
                 version: "HTTP/1.1".into(),
                 headers: rh,
                 body_truncated: false,

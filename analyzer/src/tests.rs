@@ -932,7 +932,7 @@ fn file_location_rules_c36_s32_s33() {
             result: Field::Value(GetFileLocationsResults {
                 file_locations: Field::list(vec![FileLocation {
                     file_digest: Field::Value(Base64::encode(&[2u8; 20])),
-                    url: Field::Value("http://wsus.test/Content/02/x.exe".into()),
+                    url: Field::Value(content_url(&[2u8; 20])),
                     ..Default::default()
                 }]),
                 ..Default::default()
@@ -959,7 +959,7 @@ fn file_location_rules_c36_s32_s33() {
             result: Field::Value(GetFileLocationsResults {
                 file_locations: Field::list(vec![FileLocation {
                     file_digest: Field::Value(Base64::encode(&[2u8; 20])),
-                    url: Field::Value("http://wsus.test/Content/02/x.exe".into()),
+                    url: Field::Value(content_url(&[2u8; 20])),
                     ..Default::default()
                 }]),
                 new_cookie: Field::Value(c),
@@ -1120,4 +1120,116 @@ fn s27_fires_for_a_refresh_result_not_requested() {
     );
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["S-27"]), "{}", a.to_text());
+}
+
+/// A first sync whose GetExtendedUpdateInfo gives one file (`content`, listed with `size`)
+/// at `url`.
+fn with_file(content: &[u8], size: u64, url: &str) -> Kit {
+    let mut k = first_sync();
+    let sha1 = sha1_of(content);
+    let fragment = wusp::fragment::ExtendedFragmentBuilder::new()
+        .file(wusp::fragment::FileMetadata::from_sha1(
+            &sha1, "x.exe", size,
+        ))
+        .build();
+    k.ok(
+        GetExtendedUpdateInfo {
+            cookie: Field::Value(k.cookie.clone()),
+            revision_ids: Field::list(vec![13]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Extended]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfoResponse {
+            result: Field::Value(ExtendedUpdateInfo {
+                updates: Field::list(vec![UpdateData {
+                    id: Field::Value(13),
+                    xml: Field::Value(wusp::values::XmlText::from_text(&fragment)),
+                    ..Default::default()
+                }]),
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&sha1)),
+                    url: Field::Value(url.into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    k
+}
+
+#[test]
+fn content_rules_hold_for_a_whole_file_and_fire_on_bad_downloads() {
+    let body = b"MZ the update file".to_vec();
+    let url = content_url(&sha1_of(&body));
+    // Whole file in one 206: T-15 holds, sizes agree.
+    let mut k = with_file(&body, body.len() as u64, &url);
+    let n = body.len();
+    k.content(
+        &url,
+        Some("bytes=0-"),
+        206,
+        body.clone(),
+        Some(&format!("bytes 0-{}/{n}", n - 1)),
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(a.summary.unverifiable, 0, "{}", a.to_text());
+    // Other bytes under that URL: T-15; a size unlike File/@Size: S-38.
+    let mut k = with_file(&body, 999, &url);
+    k.content(&url, None, 200, b"something else".to_vec(), None);
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["S-38", "T-15"]),
+        "{}",
+        a.to_text()
+    );
+    // A Range GET answered 200: T-14; a partial range: T-15 unverifiable once.
+    let mut k = with_file(&body, n as u64, &url);
+    k.content(&url, Some("bytes=0-3"), 200, body.clone(), None);
+    k.content(
+        &url,
+        Some("bytes=0-3"),
+        206,
+        body[..4].to_vec(),
+        Some(&format!("bytes 0-3/{n}")),
+    );
+    k.content(
+        &url,
+        Some("bytes=4-7"),
+        206,
+        body[4..8].to_vec(),
+        Some(&format!("bytes 4-7/{n}")),
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-14"]), "{}", a.to_text());
+    let t15 = of(&a, "T-15");
+    assert_eq!(t15.len(), 1, "{}", a.to_text());
+    assert_eq!(t15[0].status, Status::Unverifiable);
+}
+
+#[test]
+fn location_rules_t14_s39_c47() {
+    let body = b"file".to_vec();
+    let k = with_file(&body, 4, "ftp://wsus.test/Content/00/x.exe");
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-14"]), "{}", a.to_text());
+    let mut k = with_file(&body, 4, "http://cdn.test/files/x.exe");
+    k.content(
+        "http://wsus.test:8530/Content/AA/other.exe",
+        None,
+        200,
+        body,
+        None,
+    );
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-47", "S-39"]),
+        "{}",
+        a.to_text()
+    );
+    assert_eq!(of(&a, "S-39")[0].level, crate::Level::Obs);
 }

@@ -18,6 +18,7 @@ use crate::finding::{Finding, Profile, Status};
 use crate::input::{Observed, Reply};
 use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
 
+mod content;
 mod server;
 mod state;
 
@@ -88,6 +89,8 @@ struct Pair {
     state: state::ClientState,
     /// Server-side facts for the S rules.
     server: server::ServerFacts,
+    /// File locations and sizes this server gave the client (content rules).
+    files: content::Files,
 }
 
 /// Where the software loop stands in a session.
@@ -384,19 +387,30 @@ impl Engine {
 
     /// The session this exchange belongs to, opening a new one when needed.
     fn session_for(&mut self, key: &(usize, String), ex: &Observed) -> usize {
-        let op = ex.op();
         let is_sw_sync =
             matches!(&ex.request, Ok(Request::SyncUpdates(m)) if Lists::of(m).software);
+        self.session_at(key, ex.time, ex.file, Some(ex.op()), is_sw_sync)
+    }
+
+    /// The session of an exchange at `time` in input `file` (`op`: its web method, if any).
+    fn session_at(
+        &mut self,
+        key: &(usize, String),
+        time: Timestamp,
+        file: usize,
+        op: Option<Operation>,
+        is_sw_sync: bool,
+    ) -> usize {
         let pair = self.pair(key);
         let fault = pair.fault_since_handshake.is_some();
         let current = pair.session;
         let gap = pair
             .last_time
-            .is_some_and(|t| ex.time.since(t).whole_seconds() > SESSION_GAP_SECS);
-        let other_file = current.is_some() && pair.last_file != ex.file;
+            .is_some_and(|t| time.since(t).whole_seconds() > SESSION_GAP_SECS);
+        let other_file = current.is_some() && pair.last_file != file;
         let restart = current.is_some_and(|si| {
             let b = &self.sessions[si];
-            (op == Operation::GetConfig && b.sw_requests > 0 && !fault)
+            (op == Some(Operation::GetConfig) && b.sw_requests > 0 && !fault)
                 || (is_sw_sync && b.driver_passes > 0 && b.loop_state.must_continue.is_none())
         });
         if let Some(si) = current
@@ -1386,6 +1400,7 @@ impl Engine {
             (_, Response::GetFileLocations(r)) => {
                 if let Some(res) = r.result.value() {
                     self.issue_cookie(key, &res.new_cookie);
+                    self.learn_locations(si, key, ex, res.file_locations.items());
                 }
             }
             (_, Response::RefreshCache(r)) => {
@@ -1708,13 +1723,17 @@ impl Engine {
             .versus("20-byte FileDigest", format!("{bad_loc} bad"));
             self.push(si, f);
         }
-        let pair = self.pair(key);
+        self.learn_locations(si, key, ex, info.file_locations.items());
         for u in info.updates.items() {
             let (Some(rid), Some(text)) = (u.id.value(), u.xml.value().and_then(|x| x.text().ok()))
             else {
                 continue;
             };
             let kind = wusp::fragment::classify(&text);
+            if kind == wusp::fragment::FragmentKind::Extended {
+                self.learn_fragment_files(key, &text);
+            }
+            let pair = self.pair(key);
             let locale = match kind {
                 wusp::fragment::FragmentKind::LocalizedProperties => {
                     wusp::fragment::LocalizedPropertiesFragment::parse(&text)

@@ -20,7 +20,7 @@ pub(super) struct ClientState {
     /// Requests of this client to this server seen so far.
     requests: u32,
     /// The first request seen was GetConfig: the analysis has the client from first contact.
-    first_contact: bool,
+    pub(super) first_contact: bool,
     registered: bool,
     c10_reported: bool,
     last_computer_info: Option<ComputerInfo>,
