@@ -580,7 +580,7 @@ pub static RULES: &[Rule] = &[
         "ReportEventBatch: `cookie`, `clientTime`, `eventBatch` present; each event has NamespaceID=1, SequenceNumber=0, TargetID/Sid equal to the `clientId` of GetAuthorizationCookie, a GUID EventInstanceID unique in the capture, UpdateID present (zero GUID when not update related), ExtendedData/ProcessorArchitecture from the enumeration, PrivateData present (zero-length children or empty)",
         "§2.2.2.3.1",
         Some("native `<PrivateData/>` accepted (section 10 #19)"),
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-43",
@@ -588,7 +588,7 @@ pub static RULES: &[Rule] = &[
         "EventID is in the EventID table (3.10); if the server returned AllowedEventIds, EventID is in it",
         "§2.2.2.3.1, §2.2.2.2.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-44",
@@ -596,7 +596,7 @@ pub static RULES: &[Rule] = &[
         "The number of ReplacementStrings equals the number of `%n` placeholders of the event's template (e.g. 147 and 148: one; 182: two)",
         "§2.2.2.3.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-45",
@@ -604,7 +604,7 @@ pub static RULES: &[Rule] = &[
         "MiscData entries have the form `tag=value`",
         "§2.2.2.3.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-46",
@@ -612,7 +612,7 @@ pub static RULES: &[Rule] = &[
         "DeviceID empty for non-driver updates; \"1\" for driver download events",
         "§2.2.2.3.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-47",

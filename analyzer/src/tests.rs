@@ -1233,3 +1233,128 @@ fn location_rules_t14_s39_c47() {
     );
     assert_eq!(of(&a, "S-39")[0].level, crate::Level::Obs);
 }
+
+fn event(
+    event_id: i16,
+    instance: &str,
+    strings: usize,
+    misc: &[&str],
+    update: &str,
+    device: Option<&str>,
+) -> ReportingEvent {
+    ReportingEvent {
+        basic_data: Field::Value(BasicData {
+            target_id: Field::Value(ComputerTargetIdentifier {
+                sid: Field::Value(CLIENT_ID.into()),
+                ..Default::default()
+            }),
+            sequence_number: Field::Value(0),
+            time_at_target: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+            event_instance_id: Field::Value(wusp::values::Guid(instance.into())),
+            namespace_id: Field::Value(1),
+            event_id: Field::Value(event_id),
+            source_id: Field::Value(101),
+            update_id: Field::Value(UpdateRevisionIdentifier {
+                update_id: Field::Value(wusp::values::Guid(update.into())),
+                revision_number: Field::Value(200),
+                ..Default::default()
+            }),
+            win32_hresult: Field::Value(0),
+            ..Default::default()
+        }),
+        extended_data: Field::Value(ExtendedData {
+            replacement_strings: Field::list((0..strings).map(|i| i.to_string()).collect()),
+            misc_data: Field::list(misc.iter().map(|m| m.to_string()).collect()),
+            processor_architecture: Field::Value(
+                wusp::values::ProcessorArchitecture::Amd64Compatible,
+            ),
+            device_id: device.map_or(Field::Absent, |d| Field::Value(d.into())),
+            ..Default::default()
+        }),
+        private_data: Field::Empty,
+        ..Default::default()
+    }
+}
+
+fn report_with(events: Vec<ReportingEvent>) -> Analysis {
+    let mut k = first_sync();
+    k.ok(
+        ReportEventBatch {
+            cookie: Field::Value(k.cookie.clone()),
+            client_time: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+            event_batch: Field::list(events),
+            ..Default::default()
+        },
+        ReportEventBatchResponse {
+            result: Field::Value(true),
+            ..Default::default()
+        },
+    );
+    run(&[&k])
+}
+
+#[test]
+fn reporting_rules_hold_for_native_events() {
+    let u10 = "00000000-0000-0000-0000-000000000010";
+    let zero = "00000000-0000-0000-0000-000000000000";
+    let a = report_with(vec![
+        event(
+            147,
+            "11111111-1111-1111-1111-111111111111",
+            1,
+            &["G=1507.2601.30012.0", "J=703"],
+            zero,
+            None,
+        ),
+        event(
+            162,
+            "22222222-2222-2222-2222-222222222222",
+            0,
+            &["B=2336"],
+            u10,
+            None,
+        ),
+        event(
+            182,
+            "33333333-3333-3333-3333-333333333333",
+            2,
+            &[],
+            u10,
+            Some(""),
+        ),
+    ]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+}
+
+#[test]
+fn reporting_rules_fire_c42_to_c46() {
+    let u10 = "00000000-0000-0000-0000-000000000010";
+    let same = "11111111-1111-1111-1111-111111111111";
+    let mut bad = event(148, same, 0, &["no tag"], u10, Some("1")); // C-44, C-45, C-46
+    if let Some(b) = bad.basic_data.value_mut() {
+        b.namespace_id = Field::Value(2); // C-42
+    }
+    let a = report_with(vec![
+        event(147, same, 1, &[], u10, None),
+        bad,
+        event(
+            999,
+            "44444444-4444-4444-4444-444444444444",
+            0,
+            &[],
+            u10,
+            None,
+        ), // C-43
+    ]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-42", "C-43", "C-44", "C-45", "C-46"]),
+        "{}",
+        a.to_text()
+    );
+    let c42 = &of(&a, "C-42")[0].observed;
+    assert!(
+        c42.contains("NamespaceID") && c42.contains("seen before"),
+        "{c42}"
+    );
+}

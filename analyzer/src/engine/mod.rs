@@ -19,6 +19,7 @@ use crate::input::{Observed, Reply};
 use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
 
 mod content;
+mod reporting;
 mod server;
 mod state;
 
@@ -91,6 +92,8 @@ struct Pair {
     server: server::ServerFacts,
     /// File locations and sizes this server gave the client (content rules).
     files: content::Files,
+    /// EventInstanceIDs reported so far (C-42).
+    events: reporting::Seen,
 }
 
 /// Where the software loop stands in a session.
@@ -691,6 +694,7 @@ impl Engine {
         match req {
             Request::SyncUpdates(m) => self.sync_request(si, key, ex, m),
             Request::GetExtendedUpdateInfo(m) => self.ext_request(si, key, ex, m),
+            Request::ReportEventBatch(m) => self.reporting_rules(si, key, ex, m),
             Request::RegisterComputer(m) => {
                 let pair = self.pair(key);
                 if let (Some(dns), Some(ci)) = (

@@ -26,6 +26,13 @@ pub(super) struct ServerFacts {
     ver_c: Option<(u32, u32)>,
 }
 
+impl ServerFacts {
+    /// The UpdateID (normalized) of a delivered revision.
+    pub(super) fn update_id(&self, revision_id: i32) -> Option<String> {
+        self.update_of.get(&revision_id).cloned()
+    }
+}
+
 /// `x.y` as a pair of numbers.
 fn version(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.trim().split_once('.')?;
