@@ -244,7 +244,7 @@ pub static RULES: &[Rule] = &[
         "In a capture with no prior state for this client/server pair (first contact), the first Client/SimpleAuth SOAP request is `GetConfig` (self-update GETs may precede it)",
         "§3.1.5.2, §3.1.5",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-02",
@@ -260,7 +260,7 @@ pub static RULES: &[Rule] = &[
         "`GetAuthorizationCookie` is sent only after a GetConfig result is known, to the URL formed from `AuthInfo/ServiceUrl`",
         "§2.2.2.2.1, §3.1.5",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-04",
@@ -276,7 +276,7 @@ pub static RULES: &[Rule] = &[
         "`GetCookie` follows GetConfig and GetAuthorizationCookie in the handshake, and no other Client-service call (except GetConfig) precedes the first GetCookie of a handshake",
         "§3.1.5.4",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-06",
@@ -438,7 +438,7 @@ pub static RULES: &[Rule] = &[
         "Driver revisions (core `UpdateType=\"Driver\"`) are sent in `CachedDriverIDs`, not in the software lists",
         "§3.1.5.7 step 4",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-26",
@@ -474,7 +474,7 @@ pub static RULES: &[Rule] = &[
         "The software loop ends (driver pass or idle) once a response has `Truncated=false` and no non-leaf NewUpdates; an extra identical call is a warning",
         "§2.2.2.2.4",
         Some("the Truncated/non-leaf termination rule is applied (section 10 #11)"),
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-30",
@@ -490,7 +490,7 @@ pub static RULES: &[Rule] = &[
         "`FilterCategoryIds` and `NeedTwoGroupOutOfScopeUpdates` are absent unless `ver_c >= 1.7` and `ver_s >= 3.2`",
         "§2.2.2.2.4",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-32",
@@ -498,7 +498,7 @@ pub static RULES: &[Rule] = &[
         "A non-empty `FilterCategoryIds` is preceded in the session by StartCategoryScan, and its IDs are a subset of the returned `preferredCategoryIds`",
         "§2.2.2.2.4, §3.1.5.6",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-33",
@@ -506,7 +506,7 @@ pub static RULES: &[Rule] = &[
         "StartCategoryScan is not sent when `ver_s < 3.2`; it has a `requestedCategories` element",
         "§3.1.5.6",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-34",
@@ -524,7 +524,7 @@ pub static RULES: &[Rule] = &[
         "GetExtendedUpdateInfo2 `updateIDs` are UpdateIdentity elements (GUID + revision number), infoTypes from the enumeration",
         "§2.2.2.2.10",
         Some("union of spec and MU-WSDL infoTypes accepted (section 10 #17)"),
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-36",
@@ -540,7 +540,7 @@ pub static RULES: &[Rule] = &[
         "After a `FileLocationChanged` fault the client's next action for those files is GetFileLocations (not a download of the stale URL)",
         "§2.2.2.4, §3.1.5.10",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-38",
@@ -628,7 +628,7 @@ pub static RULES: &[Rule] = &[
         "Native WUA specifics (useful to flag a non-Windows client): omits empty ID arrays on the first call, never sends CachedDriverIDs, sends MS-CV, sends AlsoPerformRegularSync and ProductsParameters, downloads with Delivery Optimization 1 MiB ranges",
         "`OBS-N`",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "C-49",

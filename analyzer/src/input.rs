@@ -210,6 +210,8 @@ pub(crate) struct Observed {
     pub(crate) content_type: Option<String>,
     /// The request's Host header.
     pub(crate) host: Option<String>,
+    /// The request path.
+    pub(crate) path: String,
 }
 
 impl Observed {
@@ -331,6 +333,7 @@ fn classify_exchange(input: &Input, ex: &Exchange) -> Classified {
         soap_action: ex.request.header("SOAPAction").map(str::to_string),
         content_type: ex.request.header("Content-Type").map(str::to_string),
         host: ex.request.header("Host").map(str::to_string),
+        path: ex.request.path().to_string(),
     }))
 }
 

@@ -1006,7 +1006,7 @@ fn configuration_rules_s02_s04_s05() {
     let a = run(&[&k]);
     assert_eq!(
         violated(&a),
-        BTreeSet::from(["S-02", "S-04", "S-05"]),
+        BTreeSet::from(["C-03", "S-02", "S-04", "S-05"]),
         "{}",
         a.to_text()
     );
@@ -1357,4 +1357,189 @@ fn reporting_rules_fire_c42_to_c46() {
         c42.contains("NamespaceID") && c42.contains("seen before"),
         "{c42}"
     );
+}
+
+#[test]
+fn handshake_order_rules_c01_c05() {
+    // A fresh first sync that starts with GetAuthorizationCookie: C-01.
+    let mut k = Kit::new("o.jsonl", 0);
+    k.ok(
+        GetAuthorizationCookie {
+            client_id: Field::Value(CLIENT_ID.into()),
+            dns_name: Field::Value("pc01.test".into()),
+            ..Default::default()
+        },
+        GetAuthorizationCookieResponse::default(),
+    );
+    let c = k.issue();
+    k.ok(
+        GetCookie::default(),
+        GetCookieResponse {
+            result: Field::Value(c.clone()),
+            ..Default::default()
+        },
+    );
+    k.cookie = c;
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert!(violated(&a).contains("C-01"), "{}", a.to_text());
+    // GetConfig, then a Client-service call before the authorization: C-05.
+    let mut k = Kit::new("o.jsonl", 0);
+    k.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(wsus_config()),
+            ..Default::default()
+        },
+    );
+    k.register("pc01.test");
+    let a = run(&[&k]);
+    assert!(violated(&a).contains("C-05"), "{}", a.to_text());
+    assert!(!violated(&a).contains("C-01"));
+}
+
+#[test]
+fn loop_rules_c25_c29_c48() {
+    // A driver delivered in the driver pass, then listed as "other" cached: C-25.
+    let mut k = Kit::new("d.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(10, true)]),
+            ..Default::default()
+        },
+    );
+    // One more software call after the loop ended: C-29.
+    let r = k.sync_request(&[], &[10]);
+    k.sync(r, SyncInfo::default());
+    let mut r = k.sync_request(&[], &[]);
+    r.parameters.value_mut().unwrap().skip_software_sync = Field::Value(true);
+    r.parameters.value_mut().unwrap().system_spec = Field::list(vec![Device::default()]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![driver(50)]),
+            ..Default::default()
+        },
+    );
+    let mut d = k.next_capture("d2.jsonl", 1);
+    let mut r = d.sync_request(&[], &[10, 50]);
+    r.parameters.value_mut().unwrap().cached_driver_ids = Field::Empty; // C-48 (OBS)
+    d.sync(r, SyncInfo::default());
+    let a = run(&[&k, &d]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-25", "C-29", "C-48"]),
+        "{}",
+        a.to_text()
+    );
+    assert_eq!(of(&a, "C-48")[0].level, crate::Level::Obs);
+}
+
+#[test]
+fn category_scan_rules_c31_c32_c33() {
+    let scan = |k: &mut Kit| {
+        k.ok(
+            StartCategoryScan {
+                requested_categories: Field::list(vec![CategoryRelationship {
+                    index_of_and_group: Field::Value(0),
+                    category_id: Field::Value(wusp::values::Guid(
+                        "aaaaaaaa-0000-0000-0000-000000000001".into(),
+                    )),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            StartCategoryScanResponse {
+                preferred_category_ids: Field::list(vec![wusp::values::Guid(
+                    "aaaaaaaa-0000-0000-0000-000000000001".into(),
+                )]),
+                ..Default::default()
+            },
+        );
+    };
+    let filtered = |k: &Kit, id: &str| {
+        let mut r = k.sync_request(&[], &[]);
+        let p = r.parameters.value_mut().unwrap();
+        p.filter_category_ids = Field::list(vec![CategoryIdentifier {
+            id: Field::Value(wusp::values::Guid(id.into())),
+            ..Default::default()
+        }]);
+        p.need_two_group_out_of_scope_updates = Field::Value(true);
+        r
+    };
+    // Holds: scan, then a filter from the preferred IDs.
+    let mut k = Kit::new("cs.jsonl", 0);
+    k.handshake();
+    scan(&mut k);
+    let r = filtered(&k, "aaaaaaaa-0000-0000-0000-000000000001");
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    // A filter not preferred: C-32.
+    let mut k = Kit::new("cs.jsonl", 0);
+    k.handshake();
+    scan(&mut k);
+    let r = filtered(&k, "bbbbbbbb-0000-0000-0000-000000000002");
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-32"]), "{}", a.to_text());
+    // A 3.0 server: no category scan, no filter (C-31, C-33).
+    let mut k = Kit::new("cs.jsonl", 0);
+    if let Some(p) = k.config.properties.value_mut() {
+        p.retain(|p| {
+            p.name
+                .value()
+                .is_some_and(|n| n == "MaxExtendedUpdatesPerRequest")
+        });
+    }
+    k.handshake();
+    scan(&mut k);
+    let r = filtered(&k, "aaaaaaaa-0000-0000-0000-000000000001");
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("C-31") && v.contains("C-33"), "{}", a.to_text());
+}
+
+#[test]
+fn c35_and_c37_fire() {
+    let mut k = first_sync();
+    k.ok(
+        GetExtendedUpdateInfo2 {
+            cookie: Field::Value(k.cookie.clone()),
+            update_ids: Field::list(vec![UpdateIdentity {
+                update_id: Field::Value(wusp::values::Guid("not-a-guid".into())),
+                ..Default::default()
+            }]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::FileUrl]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfo2Response::default(),
+    );
+    let a = run(&[&k]);
+    assert!(violated(&a).contains("C-35"), "{}", a.to_text());
+
+    let body = b"file".to_vec();
+    let url = content_url(&sha1_of(&body));
+    let mut k = with_file(&body, 4, &url);
+    let req = GetExtendedUpdateInfo {
+        cookie: Field::Value(k.cookie.clone()),
+        revision_ids: Field::list(vec![13]),
+        info_types: Field::list(vec![
+            wusp::values::XmlUpdateFragmentType::LocalizedProperties,
+        ]),
+        locales: Field::list(vec!["en".into()]),
+        ..Default::default()
+    };
+    k.fault(req, ErrorCode::FileLocationChanged);
+    k.content(&url, None, 200, body, None);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-37"]), "{}", a.to_text());
 }

@@ -172,6 +172,7 @@ impl Engine {
             operation: "Content".into(),
             page: None,
         });
+        self.stale_download(si, &key, &get.id);
         let pair = self.pair(&key);
         pair.last_time = Some(get.time);
         pair.last_file = get.file;

@@ -19,6 +19,7 @@ use crate::input::{Observed, Reply};
 use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
 
 mod content;
+mod order;
 mod reporting;
 mod server;
 mod state;
@@ -94,6 +95,8 @@ struct Pair {
     files: content::Files,
     /// EventInstanceIDs reported so far (C-42).
     events: reporting::Seen,
+    /// Call-order facts (C-01, C-05, C-29, C-32, C-37).
+    order: order::Order,
 }
 
 /// Where the software loop stands in a session.
@@ -333,10 +336,12 @@ impl Engine {
         match &ex.request {
             Ok(req) => {
                 self.state_request_rules(si, &key, ex, req);
+                self.order_rules(si, &key, ex, req);
                 self.request_rules(si, &key, ex, req);
                 self.server_rules(si, &key, ex, req);
                 self.reply_rules(si, &key, ex, Some(req));
                 self.state_reply(si, &key, ex, req);
+                self.order_reply(si, &key, ex);
             }
             Err(why) => {
                 let f = Finding::new(
@@ -1021,6 +1026,9 @@ impl Engine {
                         .versus(format!("all {} revisions delivered earlier and not out of scope listed", known_sw.len()), format!("missing: {}", quote(&missing))),
                     );
                 }
+            }
+            if kind == SessionKind::First {
+                self.first_contact_rule(si, key, &id);
             }
             let b = &mut self.sessions[si];
             b.session.kind = kind;

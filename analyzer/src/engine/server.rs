@@ -31,6 +31,11 @@ impl ServerFacts {
     pub(super) fn update_id(&self, revision_id: i32) -> Option<String> {
         self.update_of.get(&revision_id).cloned()
     }
+
+    /// The client's protocol version (its last GetCookie), if seen.
+    pub(super) fn client_version(&self) -> Option<(u32, u32)> {
+        self.ver_c
+    }
 }
 
 /// `x.y` as a pair of numbers.
