@@ -81,7 +81,7 @@ fn the_samples_together_have_no_must_violation() {
 fn the_differential_sample_alone_is_unverifiable_where_history_is_missing() {
     let v = analyze_json(&[&sample(DIFF)], 0);
     assert_eq!(v["sessions"][0]["kind"], "differential");
-    assert_eq!(rules_of(&v, "unverifiable"), ["C-02", "C-22"]);
+    assert_eq!(rules_of(&v, "unverifiable"), ["C-02", "C-22", "S-16"]);
     assert!(rules_of(&v, "violated").is_empty());
 }
 

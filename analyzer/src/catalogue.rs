@@ -196,7 +196,7 @@ pub static RULES: &[Rule] = &[
         "Enumerated values are from their enumerations: DeploymentAction, XmlUpdateFragmentType (spec or MU-WSDL list; flag MU-only values as extension), ProcessorArchitecture (reporting), MetadataType",
         "§2.2.2.2.4, §2.2.2.2.6, §2.2.2.3.1",
         Some("MU-WSDL-only enumeration values flagged as extensions, not violations"),
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "T-12",
@@ -756,7 +756,7 @@ pub static RULES: &[Rule] = &[
         "Each NewUpdates core fragment: first element `UpdateIdentity` with UpdateID/RevisionNumber; `Properties` attributes limited to UpdateType, ExplicitlyDeployable, AutoSelectOnWebSites, OSUpgrade, EulaID; no namespace declarations; applicability elements prefixed b./m./d.; no Files/HandlerSpecificData",
         "§3.1.1.1",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-16",
@@ -764,7 +764,7 @@ pub static RULES: &[Rule] = &[
         "Prerequisite satisfaction: for every NewUpdates revision, each AND-clause of its Prerequisites contains an UpdateID belonging to a revision listed in `Req.InstalledNonLeafUpdateIDs` (requires the ID->UpdateID map learned from earlier core fragments; otherwise \"unverifiable\")",
         "§3.1.5.7",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-17",
@@ -796,7 +796,7 @@ pub static RULES: &[Rule] = &[
         "Category and Detectoid revisions, and revisions that are only dependencies, have Action `Evaluate` (Bundle for bundle members)",
         "§3.1.5.7",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-21",
@@ -812,7 +812,7 @@ pub static RULES: &[Rule] = &[
         "Driver NewUpdates carry Deployment/HardwareIds when `ver_c >= 1.6`; software updates do not",
         "§2.2.2.2.4, §3.1.5.7",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-23",
@@ -820,7 +820,7 @@ pub static RULES: &[Rule] = &[
         "`DeployedOutOfScopeRevisionIds` present only if `ver_s >= 3.2`, `ver_c >= 1.7` and `Req.NeedTwoGroupOutOfScopeUpdates=true`; `DriverSyncNotNeeded` present only if `ver_s >= 3.2` and `ver_c >= 1.7`; its value is `true` or `false`",
         "§2.2.2.2.4",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-24",

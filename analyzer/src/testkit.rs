@@ -53,10 +53,14 @@ pub(crate) fn update(id: i32, leaf: bool) -> UpdateInfo {
 
 /// A driver UpdateInfo.
 pub(crate) fn driver(id: i32) -> UpdateInfo {
-    UpdateInfo {
+    let mut u = UpdateInfo {
         xml: v(XmlText::from_text(&core_xml(id, true))),
         ..update(id, true)
+    };
+    if let Some(d) = u.deployment.value_mut() {
+        d.hardware_ids = Field::list(vec!["PCI\\VEN_8086&DEV_1234".into()]);
     }
+    u
 }
 
 /// The WSUS content URL of a file with this SHA-1 (reference 1.7).

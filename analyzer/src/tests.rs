@@ -1543,3 +1543,60 @@ fn c35_and_c37_fire() {
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-37"]), "{}", a.to_text());
 }
+
+#[test]
+fn delivery_rules_s15_s16_s20_s22_s23_t11() {
+    let mut k = Kit::new("dl.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    // S-15: a core fragment with Files; T-11: an Action outside the enumeration.
+    let mut files = update(1, false);
+    let text = format!("{}<Files><File Digest=\"x\" /></Files>", core_xml(1, false));
+    files.xml = Field::Value(wusp::values::XmlText::from_text(&text));
+    let mut odd = update(2, false);
+    odd.deployment.value_mut().unwrap().action =
+        Field::Value(wusp::values::DeploymentAction::Other("Sometimes".into()));
+    // S-20: a category to install; S-22: HardwareIds on software.
+    let cat = wusp::fragment::CoreFragmentBuilder::new(
+        "00000000-0000-0000-0000-000000000003",
+        200,
+        wusp::fragment::UpdateType::Category,
+    )
+    .build();
+    let mut category = update(3, false);
+    category.xml = Field::Value(wusp::values::XmlText::from_text(&cat));
+    let mut hw = update(4, true);
+    hw.deployment.value_mut().unwrap().hardware_ids = Field::list(vec!["PCI\\X".into()]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![files, odd, category, hw]),
+            driver_sync_not_needed: Field::Value("maybe".into()), // S-23
+            ..Default::default()
+        },
+    );
+    // S-16: a revision requiring an UpdateID the request does not list as installed.
+    let r = k.sync_request(&[1], &[2, 3, 4]);
+    let needs3 = wusp::fragment::CoreFragmentBuilder::new(
+        "00000000-0000-0000-0000-000000000009",
+        200,
+        wusp::fragment::UpdateType::Software,
+    )
+    .prerequisite("00000000-0000-0000-0000-000000000003")
+    .build();
+    let mut u9 = update(9, true);
+    u9.xml = Field::Value(wusp::values::XmlText::from_text(&needs3));
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![u9]),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["S-15", "S-16", "S-20", "S-22", "S-23", "T-11"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    assert_eq!(of(&a, "S-16")[0].observed, "9");
+}

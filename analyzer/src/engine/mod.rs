@@ -19,6 +19,7 @@ use crate::input::{Observed, Reply};
 use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
 
 mod content;
+mod delivery;
 mod order;
 mod reporting;
 mod server;

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use wusp::ops::Service;
 use wusp::{ErrorCode, Operation, Request, Response};
 
+use super::server::version;
 use super::{Engine, Lists, quote};
 use crate::catalogue::known;
 use crate::finding::{Finding, Status};
@@ -28,12 +29,6 @@ pub(super) struct Order {
     loop_done_in: Option<usize>,
     /// C-48 was reported for this session.
     c48_in: Option<usize>,
-}
-
-/// `x.y` as numbers.
-fn version(v: &str) -> Option<(u32, u32)> {
-    let (a, b) = v.trim().split_once('.')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 fn path_of(url: &str) -> String {

@@ -39,7 +39,7 @@ impl ServerFacts {
 }
 
 /// `x.y` as a pair of numbers.
-fn version(v: &str) -> Option<(u32, u32)> {
+pub(super) fn version(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.trim().split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }
@@ -149,8 +149,9 @@ impl Engine {
                     self.config_rules(si, id, cfg);
                 }
             }
-            (Request::SyncUpdates(_), Response::SyncUpdates(r)) => {
+            (Request::SyncUpdates(q), Response::SyncUpdates(r)) => {
                 if let Some(info) = r.result.value() {
+                    self.delivery_rules(si, key, id, q, info);
                     self.sync_content_rules(si, key, id, info);
                 }
             }
