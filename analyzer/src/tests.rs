@@ -1600,3 +1600,182 @@ fn delivery_rules_s15_s16_s20_s22_s23_t11() {
     }
     assert_eq!(of(&a, "S-16")[0].observed, "9");
 }
+
+#[test]
+fn answer_rules_t05_s03_s29_s30_s34() {
+    let mut k = Kit::new("ans.jsonl", 0);
+    let mut cfg = wsus_config();
+    if let Some(a) = cfg.auth_info.value_mut() {
+        a[0].parameter = Field::Empty; // S-03 (spec profile only, as OBS)
+    }
+    k.config = cfg;
+    k.handshake();
+    // StartCategoryScan answering a category that was not requested: S-34.
+    k.ok(
+        StartCategoryScan {
+            requested_categories: Field::list(vec![]),
+            ..Default::default()
+        },
+        StartCategoryScanResponse {
+            preferred_category_ids: Field::list(vec![wusp::values::Guid(
+                "aaaaaaaa-0000-0000-0000-000000000001".into(),
+            )]),
+            ..Default::default()
+        },
+    );
+    let r = k.sync_request(&[], &[]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(10, true)]),
+            ..Default::default()
+        },
+    );
+    // Extended info: a Eula fragment not requested (S-29), a file without location (S-30).
+    let fragment = wusp::fragment::ExtendedFragmentBuilder::new()
+        .file(wusp::fragment::FileMetadata::from_sha1(
+            &[7u8; 20], "x.exe", 10,
+        ))
+        .build();
+    k.ok(
+        GetExtendedUpdateInfo {
+            cookie: Field::Value(k.cookie.clone()),
+            revision_ids: Field::list(vec![10]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Extended]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfoResponse {
+            result: Field::Value(ExtendedUpdateInfo {
+                updates: Field::list(vec![
+                    UpdateData {
+                        id: Field::Value(10),
+                        xml: Field::Value(wusp::values::XmlText::from_text(&fragment)),
+                        ..Default::default()
+                    },
+                    UpdateData {
+                        id: Field::Value(10),
+                        xml: Field::Value(wusp::values::XmlText::from_text(
+                            "<LocalizedProperties><Language>de</Language><Title>t</Title></LocalizedProperties>",
+                        )),
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    // A ReportEventBatch answer without its result: T-05 (and S-35).
+    k.ok(
+        ReportEventBatch {
+            cookie: Field::Value(k.cookie.clone()),
+            client_time: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+            event_batch: Field::Empty,
+            ..Default::default()
+        },
+        ReportEventBatchResponse::default(),
+    );
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["S-29", "S-30", "S-34", "S-35", "T-05"]),
+        "{}",
+        a.to_text()
+    );
+    let spec = analyze(
+        &[&k],
+        &Options {
+            profile: Profile::Spec,
+            ..Default::default()
+        },
+    );
+    assert_eq!(of(&spec, "S-03")[0].level, crate::Level::Obs);
+}
+
+#[test]
+fn configuration_change_rules_s08_s37() {
+    // GetCookie with an old lastChange answered normally, then a normal SyncUpdates: S-08.
+    let mut k = Kit::new("cc.jsonl", 0);
+    k.handshake();
+    let c = k.issue();
+    k.ok(
+        GetCookie {
+            auth_cookies: Field::Absent,
+            last_change: Field::Value(DateTime("2020-01-01T00:00:00Z".into())),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(c.clone()),
+            ..Default::default()
+        },
+    );
+    k.cookie = c;
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("S-08") && v.contains("S-37"), "{}", a.to_text());
+    // A later GetConfig shows a new LastChange; the old cookie is still accepted: S-37.
+    let mut k = Kit::new("cc.jsonl", 0);
+    k.handshake();
+    let mut cfg = wsus_config();
+    cfg.last_change = Field::Value(DateTime("2026-09-20T00:00:00Z".into()));
+    k.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(cfg),
+            ..Default::default()
+        },
+    );
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert!(violated(&a).contains("S-37"), "{}", a.to_text());
+    // Answered with ConfigChanged instead: both hold.
+    let mut k = Kit::new("cc.jsonl", 0);
+    k.handshake();
+    let mut cfg = wsus_config();
+    cfg.last_change = Field::Value(DateTime("2026-09-20T00:00:00Z".into()));
+    k.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(cfg),
+            ..Default::default()
+        },
+    );
+    let r = k.sync_request(&[], &[]);
+    k.fault(r, ErrorCode::ConfigChanged);
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(
+        !v.contains("S-37") && !v.contains("S-08"),
+        "{}",
+        a.to_text()
+    );
+}
+
+#[test]
+fn s36_fires_for_an_expired_cookie_answered_with_another_fault() {
+    let first = first_sync();
+    let mut late = first.next_capture("late.jsonl", 3);
+    let r = late.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    late.fault(r, ErrorCode::InternalServerError);
+    let a = run(&[&first, &late]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-16", "S-36"]),
+        "{}",
+        a.to_text()
+    );
+    let mut late = first.next_capture("late.jsonl", 3);
+    let r = late.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    late.fault(r, ErrorCode::CookieExpired);
+    let a = run(&[&first, &late]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-16"]), "{}", a.to_text());
+}

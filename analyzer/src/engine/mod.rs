@@ -21,6 +21,7 @@ use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
 mod content;
 mod delivery;
 mod order;
+mod replies;
 mod reporting;
 mod server;
 mod state;
@@ -98,6 +99,8 @@ struct Pair {
     events: reporting::Seen,
     /// Call-order facts (C-01, C-05, C-29, C-32, C-37).
     order: order::Order,
+    /// Configuration-change facts (S-08, S-37).
+    config_facts: replies::ConfigFacts,
 }
 
 /// Where the software loop stands in a session.
@@ -236,6 +239,18 @@ impl Engine {
         for i in 0..self.sessions.len() {
             self.close(i);
         }
+        // S-30 is decided at the end: a location may come in any later GetFileLocations.
+        let mut late: Vec<(usize, Finding)> = self
+            .pairs
+            .values_mut()
+            .flat_map(|p| p.files.unlocated())
+            .collect();
+        late.sort_by_key(|(si, _)| *si);
+        for (si, f) in late {
+            self.push(si, f);
+            let b = &mut self.sessions[si];
+            b.session.verdict = verdict(b);
+        }
         self.sessions.into_iter().map(|b| b.session).collect()
     }
 
@@ -340,6 +355,7 @@ impl Engine {
                 self.order_rules(si, &key, ex, req);
                 self.request_rules(si, &key, ex, req);
                 self.server_rules(si, &key, ex, req);
+                self.reply_more_rules(si, &key, ex, req);
                 self.reply_rules(si, &key, ex, Some(req));
                 self.state_reply(si, &key, ex, req);
                 self.order_reply(si, &key, ex);
@@ -1744,7 +1760,7 @@ impl Engine {
             };
             let kind = wusp::fragment::classify(&text);
             if kind == wusp::fragment::FragmentKind::Extended {
-                self.learn_fragment_files(key, &text);
+                self.learn_fragment_files(si, key, &ex.id, &text);
             }
             let pair = self.pair(key);
             let locale = match kind {
