@@ -1692,6 +1692,25 @@ fn answer_rules_t05_s03_s29_s30_s34() {
     assert_eq!(of(&spec, "S-03")[0].level, crate::Level::Obs);
 }
 
+/// A handshake, then a GetConfig showing a newer LastChange (the cookie is older).
+fn config_changed_later() -> Kit {
+    let mut k = Kit::new("cc.jsonl", 0);
+    k.handshake();
+    let mut cfg = wsus_config();
+    cfg.last_change = Field::Value(DateTime("2026-09-20T00:00:00Z".into()));
+    k.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(cfg),
+            ..Default::default()
+        },
+    );
+    k
+}
+
 #[test]
 fn configuration_change_rules_s08_s37() {
     // GetCookie with an old lastChange answered normally, then a normal SyncUpdates: S-08.
@@ -1716,39 +1735,13 @@ fn configuration_change_rules_s08_s37() {
     let v = violated(&a);
     assert!(v.contains("S-08") && v.contains("S-37"), "{}", a.to_text());
     // A later GetConfig shows a new LastChange; the old cookie is still accepted: S-37.
-    let mut k = Kit::new("cc.jsonl", 0);
-    k.handshake();
-    let mut cfg = wsus_config();
-    cfg.last_change = Field::Value(DateTime("2026-09-20T00:00:00Z".into()));
-    k.ok(
-        GetConfig {
-            protocol_version: Field::Value("2.90".into()),
-            ..Default::default()
-        },
-        GetConfigResponse {
-            result: Field::Value(cfg),
-            ..Default::default()
-        },
-    );
+    let mut k = config_changed_later();
     let r = k.sync_request(&[], &[]);
     k.sync(r, SyncInfo::default());
     let a = run(&[&k]);
     assert!(violated(&a).contains("S-37"), "{}", a.to_text());
     // Answered with ConfigChanged instead: both hold.
-    let mut k = Kit::new("cc.jsonl", 0);
-    k.handshake();
-    let mut cfg = wsus_config();
-    cfg.last_change = Field::Value(DateTime("2026-09-20T00:00:00Z".into()));
-    k.ok(
-        GetConfig {
-            protocol_version: Field::Value("2.90".into()),
-            ..Default::default()
-        },
-        GetConfigResponse {
-            result: Field::Value(cfg),
-            ..Default::default()
-        },
-    );
+    let mut k = config_changed_later();
     let r = k.sync_request(&[], &[]);
     k.fault(r, ErrorCode::ConfigChanged);
     let a = run(&[&k]);
