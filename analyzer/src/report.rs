@@ -28,8 +28,7 @@ pub struct ExchangeEntry {
     pub id: String,
     /// The web method.
     pub operation: String,
-    /// Page number of a software SyncUpdates.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Page number of a software SyncUpdates (null for other exchanges).
     pub page: Option<u32>,
 }
 

@@ -269,7 +269,9 @@ impl Engine {
             get.content_range.as_deref().and_then(content_range),
         ) {
             (200, _) => Some((true, get.size)),
-            (206, Some((a, b, n))) => Some((a == 0 && b + 1 == n && get.size == n, n)),
+            (206, Some((a, b, n))) => {
+                Some((a == 0 && b.checked_add(1) == Some(n) && get.size == n, n))
+            }
             _ => None,
         };
         if let (Some((_, n)), Some(size)) = (total, expected_size)

@@ -996,12 +996,16 @@ impl Engine {
         let profile = self.profile;
         let pair = self.pair(key);
         let enumerated = pair.enumerated;
-        let known_sw: HashSet<i32> = pair
-            .known
-            .iter()
-            .filter(|(_, r)| !r.driver)
-            .map(|(i, _)| *i)
-            .collect();
+        // Only the session's first software call compares against the whole of Known.
+        let known_sw: HashSet<i32> = if first_sw {
+            pair.known
+                .iter()
+                .filter(|(_, r)| !r.driver)
+                .map(|(i, _)| *i)
+                .collect()
+        } else {
+            HashSet::new()
+        };
         let sent = lists.set();
         let mut findings = Vec::new();
         // C-21 and the session kind.
