@@ -405,9 +405,28 @@ impl Engine {
         self.push(si, f);
     }
 
+    /// Adds a finding to a session; an unverifiable finding that repeats one already there
+    /// (same rule, message and expected/observed) only adds its exchanges to it.
     fn push(&mut self, si: usize, mut f: Finding) {
         f.profile = self.profile;
-        self.sessions[si].session.findings.push(f);
+        let findings = &mut self.sessions[si].session.findings;
+        if f.status == Status::Unverifiable
+            && let Some(same) = findings.iter_mut().find(|g| {
+                g.status == Status::Unverifiable
+                    && g.rule == f.rule
+                    && g.message == f.message
+                    && g.expected == f.expected
+                    && g.observed == f.observed
+            })
+        {
+            for e in f.exchanges {
+                if !same.exchanges.contains(&e) {
+                    same.exchanges.push(e);
+                }
+            }
+            return;
+        }
+        findings.push(f);
     }
 
     /// The session this exchange belongs to, opening a new one when needed.
@@ -1233,6 +1252,7 @@ impl Engine {
                     .at([id.clone()])
                     .versus(format!("at most {max} revisionIDs"), format!("{} revisionIDs", ids.len())),
             ),
+            // Ambiguous (reference 10 #16); repeats merge into one finding (push).
             Some(max) if ids.len() == max => findings.push(
                 Finding::new(known("C-34"), Status::Unverifiable, format!("GetExtendedUpdateInfo asks for exactly MaxExtendedUpdatesPerRequest ({max}) revisions: the spec's \"smaller than\" and the property's \"maximum\" disagree"))
                     .at([id.clone()])
