@@ -202,3 +202,31 @@ fn usage_and_io_errors_exit_2() {
     assert!(stderr(&out).contains("Z-99"));
     assert_code(&run(&["analyze", "--profile", "windows", &sample(DIFF)]), 2);
 }
+
+#[test]
+fn a_request_body_cut_mid_xml_is_a_t10_violation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(sample(DIFF)).expect("read the sample");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Line 3: the second SyncUpdates; keep the first two thirds of its request body.
+    let mut record: serde_json::Value = serde_json::from_str(&lines[2]).expect("a record");
+    let body = record["request"]["body"]["text"]
+        .as_str()
+        .expect("a text body")
+        .to_string();
+    let cut: String = body.chars().take(body.chars().count() * 2 / 3).collect();
+    record["request"]["body"]["text"] = serde_json::Value::String(cut);
+    lines[2] = record.to_string();
+    let path = dir.path().join("diff-cut.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write the mutated copy");
+    let v = analyze_json(&[&sample(FIRST), path.to_str().expect("utf-8 path")], 1);
+    assert_eq!(rules_of(&v, "violated"), ["T-10"], "{v:#}");
+    let finding = &v["sessions"][1]["findings"][0];
+    assert_eq!(finding["exchanges"][0], "diff-cut.jsonl#2");
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("SyncUpdates request does not decode")),
+        "{finding}"
+    );
+}
