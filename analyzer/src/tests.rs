@@ -1772,3 +1772,51 @@ fn s36_fires_for_an_expired_cookie_answered_with_another_fault() {
     let a = run(&[&first, &late]);
     assert_eq!(violated(&a), BTreeSet::from(["C-16"]), "{}", a.to_text());
 }
+
+#[test]
+fn t04_fires_for_an_element_outside_the_service_namespace() {
+    let mut k = Kit::new("ns.jsonl", 0);
+    k.handshake();
+    let body = format!(
+        "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><GetConfig xmlns=\"{}\"><x:protocolVersion xmlns:x=\"urn:other\">2.90</x:protocolVersion></GetConfig></s:Body></s:Envelope>",
+        wusp::Operation::GetConfig.service().namespace()
+    );
+    let reply = wusp::Envelope::response(GetConfigResponse {
+        result: Field::Value(wsus_config()),
+        ..Default::default()
+    })
+    .encode();
+    k.raw(
+        wusp::Operation::GetConfig,
+        body.into_bytes(),
+        200,
+        reply.into_bytes(),
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-04"]), "{}", a.to_text());
+    assert!(of(&a, "T-04")[0].observed.contains("urn:other"));
+}
+
+#[test]
+fn two_clients_at_one_address_are_two_clients() {
+    let a_kit = first_sync();
+    let mut b = Kit::new("b.jsonl", 0);
+    b.client_id = "5b1e6d0c-1111-4222-8333-944455556666".into();
+    b.cookie = Cookie::default();
+    b.handshake();
+    let r = b.sync_request(&[], &[]);
+    b.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(1, false)]),
+            ..Default::default()
+        },
+    );
+    let r = b.sync_request(&[1], &[]);
+    b.sync(r, SyncInfo::default());
+    b.driver_pass(&[1]);
+    let a = run(&[&a_kit, &b]);
+    let clients: BTreeSet<&str> = a.sessions.iter().map(|s| s.client.as_str()).collect();
+    assert_eq!(clients.len(), 2, "{}", a.to_text());
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+}

@@ -49,6 +49,8 @@ struct Client {
     client_id: Option<String>,
     /// First address seen.
     ip: Option<String>,
+    /// Another client was seen at this address: address-only grouping is unsure.
+    shared_address: bool,
 }
 
 impl Client {
@@ -133,12 +135,17 @@ pub(crate) struct Engine {
     profile: Profile,
     clients: Vec<Client>,
     by_client_id: HashMap<String, usize>,
+    /// Latest client seen at an address, whatever the server (content downloads).
     by_ip: HashMap<String, usize>,
+    /// Latest client seen at an address talking to a server.
+    by_address: HashMap<(String, String), usize>,
     by_cookie: HashMap<String, usize>,
     /// Which server issued a cookie (C-15: a cookie from another server).
     cookie_server: HashMap<String, String>,
     pairs: HashMap<(usize, String), Pair>,
     sessions: Vec<Building>,
+    /// GetConfig exchanges waiting for the next call from their address and server.
+    held: HashMap<(Option<String>, String), Observed>,
 }
 
 fn cookie_key(c: &Field<Cookie>) -> Option<String> {
@@ -227,15 +234,22 @@ impl Engine {
             clients: Vec::new(),
             by_client_id: HashMap::new(),
             by_ip: HashMap::new(),
+            by_address: HashMap::new(),
             by_cookie: HashMap::new(),
             cookie_server: HashMap::new(),
             pairs: HashMap::new(),
             sessions: Vec::new(),
+            held: HashMap::new(),
         }
     }
 
     /// The sessions found, in the order they started.
     pub(crate) fn finish(mut self) -> Vec<Session> {
+        let mut held: Vec<Observed> = self.held.drain().map(|(_, ex)| ex).collect();
+        held.sort_by_key(|ex| ex.time);
+        for ex in &held {
+            self.judge(ex, None);
+        }
         for i in 0..self.sessions.len() {
             self.close(i);
         }
@@ -258,13 +272,16 @@ impl Engine {
         self.clients.push(Client {
             client_id: None,
             ip: ip.cloned(),
+            shared_address: false,
         });
         self.clients.len() - 1
     }
 
-    /// Which client sent this request: ClientID, then cookie lineage, then address.
+    /// Which client sent this request: ClientID, then cookie lineage, then address (per
+    /// server: clients behind one address often talk to different servers).
     fn resolve_client(&mut self, ex: &Observed) -> usize {
         let ip = ex.client_ip.as_ref();
+        let at = ip.map(|ip| (ip.clone(), ex.server.clone()));
         let mut found = None;
         if let Ok(Request::GetAuthorizationCookie(GetAuthorizationCookie { client_id, .. })) =
             &ex.request
@@ -274,9 +291,15 @@ impl Engine {
             let c = match self.by_client_id.get(&id) {
                 Some(&c) => c,
                 None => {
-                    let c = match ip.and_then(|ip| self.by_ip.get(ip)) {
+                    let c = match at.as_ref().and_then(|a| self.by_address.get(a)) {
                         Some(&c) if self.clients[c].client_id.is_none() => c,
-                        _ => self.new_client(ip),
+                        Some(_) => {
+                            // A second ClientID at this address: the address is shared.
+                            let c = self.new_client(ip);
+                            self.clients[c].shared_address = true;
+                            c
+                        }
+                        None => self.new_client(ip),
                     };
                     self.clients[c].client_id = Some(id.clone());
                     self.by_client_id.insert(id, c);
@@ -309,11 +332,14 @@ impl Engine {
         }
         let c = match found {
             Some(c) => c,
-            None => match ip.and_then(|ip| self.by_ip.get(ip)) {
+            None => match at.as_ref().and_then(|a| self.by_address.get(a)) {
                 Some(&c) => c,
                 None => self.new_client(ip),
             },
         };
+        if let Some(a) = at {
+            self.by_address.insert(a, c);
+        }
         if let Some(ip) = ip {
             self.by_ip.insert(ip.clone(), c);
         }
@@ -322,7 +348,31 @@ impl Engine {
 
     /// Judges one exchange.
     pub(crate) fn feed(&mut self, ex: &Observed) {
-        let client = self.resolve_client(ex);
+        // A GetConfig says nothing about who sends it: it is held until the next call from
+        // the same address and server tells (several clients may share an address).
+        let at = (ex.client_ip.clone(), ex.server.clone());
+        if ex.op() == Operation::GetConfig && ex.client_ip.is_some() {
+            if let Some(earlier) = self.held.insert(at, ex.clone()) {
+                self.judge(&earlier, None);
+            }
+            return;
+        }
+        match self.held.remove(&at) {
+            Some(held) => {
+                let client = self.resolve_client(ex);
+                self.judge(&held, Some(client));
+                self.judge(ex, Some(client));
+            }
+            None => self.judge(ex, None),
+        }
+    }
+
+    /// Judges one exchange of `client` (resolved from the exchange when not given).
+    fn judge(&mut self, ex: &Observed, client: Option<usize>) {
+        let client = match client {
+            Some(c) => c,
+            None => self.resolve_client(ex),
+        };
         let key = (client, ex.server.clone());
         let op = ex.op();
         let si = self.session_for(&key, ex);
@@ -518,7 +568,20 @@ impl Engine {
     fn transport_rules(&mut self, si: usize, ex: &Observed) {
         let op = ex.op();
         let id = ex.id.clone();
-        for (side, f) in [("request", ex.request_env), ("response", ex.reply_env)] {
+        for (side, f) in [("request", &ex.request_env), ("response", &ex.reply_env)] {
+            if let Some(el) = &f.foreign_element {
+                let finding = Finding::new(
+                    known("T-04"),
+                    Status::Violated,
+                    format!(
+                        "{op} {side} body has an element outside the {} namespace",
+                        op.service()
+                    ),
+                )
+                .at([id.clone()])
+                .versus(op.service().namespace(), el.clone());
+                self.push(si, finding);
+            }
             if f.soap12 {
                 let finding = Finding::new(
                     known("T-01"),
