@@ -135,9 +135,7 @@ pub static RULES: &[Rule] = &[
         "Body root element is in the service's namespace (cws / sa / rpt) and all descendants are in that same namespace",
         "§2.2.1, §6 WSDL (qualified)",
         None,
-        Check::NotYet(
-            "needs a namespace pass over the raw body XML: the typed model matches children by namespace and keeps foreign ones as unknown elements without flagging them",
-        ),
+        Check::Implemented,
     ),
     rule(
         "T-05",
