@@ -541,6 +541,7 @@ impl Engine {
             cache_known_from_history: false,
         });
         self.pair(key).session = Some(si);
+        tracing::debug!(session = si + 1, client = key.0, server = %key.1, "session opened");
         si
     }
 
@@ -563,6 +564,7 @@ impl Engine {
         let b = &mut self.sessions[si];
         b.session.client = label;
         b.session.verdict = verdict(b);
+        tracing::debug!(session = si + 1, verdict = %b.session.verdict, "session closed");
     }
 
     fn transport_rules(&mut self, si: usize, ex: &Observed) {
@@ -800,6 +802,7 @@ impl Engine {
             Request::GetExtendedUpdateInfo(m) => self.ext_request(si, key, ex, m),
             Request::ReportEventBatch(m) => self.reporting_rules(si, key, ex, m),
             Request::RegisterComputer(m) => {
+                self.sessions[si].handshake.push("RegisterComputer");
                 let pair = self.pair(key);
                 if let (Some(dns), Some(ci)) = (
                     pair.dns_name.clone(),
