@@ -230,3 +230,88 @@ fn a_request_body_cut_mid_xml_is_a_t10_violation() {
         "{finding}"
     );
 }
+
+/// Starts `wutap serve` on an ephemeral loopback port with `inject` faults; returns the
+/// child (killed by the caller) and its base URL.
+fn start_server(inject: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--seed",
+        "11",
+        "--catalog-size",
+        "120",
+        "--page-size",
+        "25",
+    ];
+    for i in inject {
+        args.extend(["--inject", i]);
+    }
+    let mut child = wutap()
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start wutap serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let url = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("listening ").map(str::to_string))
+        .expect("a listening line");
+    (child, url)
+}
+
+#[test]
+fn client_against_server_captures_have_no_must_violation_even_with_faults() {
+    for inject in [
+        None,
+        Some("CookieExpired@SyncUpdates#2"),
+        Some("InvalidCookie@SyncUpdates#2"),
+        Some("ConfigChanged@SyncUpdates#3"),
+        Some("RegistrationRequired@SyncUpdates#2"),
+        Some("ServerChanged@GetExtendedUpdateInfo#1"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut server, url) = start_server(inject.as_slice());
+        let state = dir.path().join("state.json");
+        let first = dir.path().join("first.jsonl");
+        let second = dir.path().join("second.jsonl");
+        let (s, f, d) = (
+            state.to_str().expect("utf-8"),
+            first.to_str().expect("utf-8"),
+            second.to_str().expect("utf-8"),
+        );
+        let fresh = run(&[
+            "replay",
+            "--server",
+            &url,
+            "--fresh",
+            "--state",
+            s,
+            "--capture",
+            f,
+        ]);
+        let again = run(&["replay", "--server", &url, "--state", s, "--capture", d]);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_code(&fresh, 0);
+        assert_code(&again, 0);
+        let v = analyze_json(&[f, d], 0);
+        assert_eq!(v["summary"]["must_violations"], 0, "{inject:?}: {v:#}");
+        assert_eq!(v["sessions"][0]["kind"], "first", "{inject:?}");
+        assert_eq!(v["sessions"][1]["kind"], "differential", "{inject:?}");
+        assert!(
+            rules_of(&v, "violated").is_empty(),
+            "{inject:?}: {:?}",
+            rules_of(&v, "violated")
+        );
+        let verdict = v["sessions"][1]["verdict"].as_str().expect("verdict");
+        assert!(
+            verdict.starts_with("differential sync OK"),
+            "{inject:?}: {verdict}"
+        );
+    }
+}
