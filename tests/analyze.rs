@@ -315,3 +315,22 @@ fn client_against_server_captures_have_no_must_violation_even_with_faults() {
         );
     }
 }
+
+#[test]
+fn a_cut_last_line_is_an_input_problem_with_exit_1_and_the_rest_is_judged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(sample(DIFF)).expect("read the sample");
+    let last = text.lines().last().expect("a last line");
+    let cut = &text[..text.len() - last.len() / 2 - 1];
+    let path = dir.path().join("diff-cut-line.jsonl");
+    std::fs::write(&path, cut).expect("write");
+    let out = run(&["analyze", &sample(FIRST), path.to_str().expect("utf-8")]);
+    assert_code(&out, 1);
+    let s = stdout(&out);
+    assert!(s.contains("input problems (1):"), "{s}");
+    assert!(
+        s.contains("diff-cut-line.jsonl:6:"),
+        "the cut record is line 6: {s}"
+    );
+    assert!(s.contains("s2 differential sync OK"), "{s}");
+}
