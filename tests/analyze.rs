@@ -334,3 +334,25 @@ fn a_cut_last_line_is_an_input_problem_with_exit_1_and_the_rest_is_judged() {
     );
     assert!(s.contains("s2 differential sync OK"), "{s}");
 }
+
+#[test]
+fn rules_json_has_exactly_the_contract_keys() {
+    let out = run(&["rules", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    for r in v.as_array().expect("array") {
+        let keys: Vec<&str> = r
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let expected: &[&str] = if r["checked"] == true {
+            &["checked", "cite", "level", "rule", "statement"]
+        } else {
+            &["checked", "cite", "level", "reason", "rule", "statement"]
+        };
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, expected, "{r}");
+    }
+}
