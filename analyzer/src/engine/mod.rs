@@ -145,6 +145,8 @@ pub(crate) struct Engine {
     sessions: Vec<Building>,
     /// GetConfig exchanges waiting for the next call from their address and server.
     held: HashMap<(Option<String>, String), Observed>,
+    /// The parsed core fragments of the latest SyncUpdates answer, by exchange id.
+    cores: Option<(String, Cores)>,
 }
 
 fn cookie_key(c: &Field<Cookie>) -> Option<String> {
@@ -183,13 +185,20 @@ fn quote(ids: &[i32]) -> String {
     s.join(", ")
 }
 
-fn is_driver_xml(u: &UpdateInfo) -> bool {
-    u.xml
-        .value()
-        .and_then(|x| x.text().ok())
-        .and_then(|t| wusp::fragment::CoreFragment::parse(&t).ok())
-        .is_some_and(|c| c.is_driver())
+/// A core fragment of a SyncUpdates answer: its text and what parsing it gave.
+struct ParsedCore {
+    text: String,
+    core: Result<wusp::fragment::CoreFragment, String>,
 }
+
+impl ParsedCore {
+    fn is_driver(&self) -> bool {
+        self.core.as_ref().is_ok_and(|c| c.is_driver())
+    }
+}
+
+/// The core fragments of one answer's NewUpdates, parsed once for all the rules.
+type Cores = std::rc::Rc<Vec<Option<ParsedCore>>>;
 
 /// The three cached lists of a SyncUpdates request.
 struct Lists {
@@ -239,6 +248,7 @@ impl Engine {
             pairs: HashMap::new(),
             sessions: Vec::new(),
             held: HashMap::new(),
+            cores: None,
         }
     }
 
@@ -436,6 +446,28 @@ impl Engine {
 
     fn pair(&mut self, key: &(usize, String)) -> &mut Pair {
         self.pairs.entry(key.clone()).or_default()
+    }
+
+    /// The parsed core fragments of `updates`, the NewUpdates of exchange `id`.
+    fn cores(&mut self, id: &str, updates: &[UpdateInfo]) -> Cores {
+        if let Some((cid, cores)) = &self.cores
+            && cid == id
+        {
+            return cores.clone();
+        }
+        let cores: Cores = std::rc::Rc::new(
+            updates
+                .iter()
+                .map(|u| {
+                    let text = u.xml.value()?.text().ok()?.into_owned();
+                    let core =
+                        wusp::fragment::CoreFragment::parse(&text).map_err(|e| e.to_string());
+                    Some(ParsedCore { text, core })
+                })
+                .collect(),
+        );
+        self.cores = Some((id.to_string(), cores.clone()));
+        cores
     }
 
     /// Reports a violation of `rule` at one exchange.

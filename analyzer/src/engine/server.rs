@@ -318,14 +318,10 @@ impl Engine {
     fn sync_content_rules(&mut self, si: usize, key: &(usize, String), id: &str, info: &SyncInfo) {
         let new = info.new_updates.items();
         let changed = info.changed_updates.items();
-        let cores: Vec<Option<CoreFragment>> = new
+        let parsed = self.cores(id, new);
+        let cores: Vec<Option<&CoreFragment>> = parsed
             .iter()
-            .map(|u| {
-                u.xml
-                    .value()
-                    .and_then(|x| x.text().ok())
-                    .and_then(|t| CoreFragment::parse(&t).ok())
-            })
+            .map(|p| p.as_ref().and_then(|p| p.core.as_ref().ok()))
             .collect();
         // S-14: one revision per UpdateID.
         let mut per_update: HashMap<String, Vec<i32>> = HashMap::new();

@@ -8,7 +8,7 @@ use wusp::Field;
 use wusp::messages::{SyncUpdates, SyncUpdatesResponse};
 use wusp::types::UpdateInfo;
 
-use super::{Engine, Lists, cookie_key, is_driver_xml, quote};
+use super::{Engine, Lists, cookie_key, quote};
 use crate::catalogue::known;
 use crate::finding::{Finding, Profile, Status};
 use crate::input::Observed;
@@ -443,7 +443,11 @@ impl Engine {
             );
         }
         // S-17: pass content.
-        let drivers: Vec<bool> = new.iter().map(|u| is_driver_xml(u)).collect();
+        let cores = self.cores(&id, info.new_updates.items());
+        let drivers: Vec<bool> = cores
+            .iter()
+            .map(|c| c.as_ref().is_some_and(|c| c.is_driver()))
+            .collect();
         let wrong: Vec<i32> = new
             .iter()
             .zip(&drivers)
