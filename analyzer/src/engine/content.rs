@@ -227,7 +227,7 @@ impl Engine {
         let pair = self.pair(&key);
         pair.last_time = Some(get.time);
         pair.last_file = get.file;
-        let from_start = pair.state.first_contact;
+        let from_start = pair.state.fresh_seen;
         let Some((digest, at)) = pair.files.by_path.get(&path).cloned() else {
             let status = if from_start {
                 Status::Violated

@@ -152,6 +152,7 @@ impl Engine {
             }
             if kind == SessionKind::First {
                 self.first_contact_rule(si, key, &id);
+                self.pair(key).state.fresh_seen = true;
             }
             let b = &mut self.sessions[si];
             b.session.kind = kind;
@@ -178,17 +179,18 @@ impl Engine {
                 );
             }
         }
-        // C-21: a fresh cache sends no installed list on its first call.
+        // C-21: a fresh cache sends no installed list on its first call. Traffic cannot tell
+        // a fresh cache from one built before the first capture, so a first contact that
+        // lists installed revisions nobody was seen to deliver stays unverifiable.
         let pair = self.pair(key);
         if first_sw
             && !pair.enumerated
             && pair.known.is_empty()
             && !lists.installed.is_empty()
-            && pair.config.is_some()
+            && pair.state.first_contact
         {
-            // The handshake is in this analysis and nothing was delivered: the cache is empty.
             findings.push(
-                Finding::new(known("C-21"), Status::Violated, "the first SyncUpdates after a first-contact handshake lists installed non-leaf revisions")
+                Finding::new(known("C-21"), Status::Unverifiable, "the first SyncUpdates after a handshake lists installed non-leaf revisions never seen delivered: a cache from before the capture, or a fresh cache breaking C-21")
                     .at([id.clone()])
                     .versus("no InstalledNonLeafUpdateIDs on the first call of an empty cache", format!("{} installed IDs", lists.installed.len())),
             );
