@@ -1,0 +1,1257 @@
+//! The rule engine: exchanges in time order → sessions per client and server, the
+//! client-cache model `Known` (reference 6.2) carried across sessions and captures, and the
+//! findings of every implemented rule.
+
+use std::collections::{HashMap, HashSet};
+
+use captures::Timestamp;
+use wusp::messages::{GetAuthorizationCookie, GetCookie, SyncUpdates};
+use wusp::ops::Service;
+use wusp::types::{Config, Cookie, UpdateInfo};
+use wusp::{ErrorCode, Field, Operation, Request, Response};
+
+use crate::catalogue::{Level, known};
+use crate::finding::{Finding, Profile, Status};
+use crate::input::{Observed, Reply};
+use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
+
+mod content;
+mod delivery;
+mod extended;
+mod order;
+mod replies;
+mod reporting;
+mod server;
+mod state;
+mod sync;
+
+/// A gap after which the next exchange of a client starts a new session.
+const SESSION_GAP_SECS: i64 = 30 * 60;
+/// At most this many IDs are quoted in one message.
+const QUOTE: usize = 8;
+
+/// One cached revision as the analyzer knows it (reference 6.2 `Known`).
+#[derive(Clone, Debug, Default)]
+struct KnownRev {
+    /// Latest IsLeaf delivered (NewUpdates, ChangedUpdates, RefreshCache).
+    is_leaf: Option<bool>,
+    /// Core fragment says UpdateType=Driver.
+    driver: bool,
+    /// Extended fragments this server returned: (fragment type, locale or "").
+    fragments: HashSet<(String, String)>,
+}
+
+/// A client as identified so far.
+#[derive(Clone, Debug)]
+struct Client {
+    /// ClientID from GetAuthorizationCookie, once seen.
+    client_id: Option<String>,
+    /// First address seen.
+    ip: Option<String>,
+    /// Another client was seen at this address: address-only grouping is unsure.
+    shared_address: bool,
+}
+
+impl Client {
+    fn label(&self) -> String {
+        match (&self.client_id, &self.ip) {
+            (Some(id), _) => id.clone(),
+            (None, Some(ip)) => format!("client at {ip}"),
+            (None, None) => "unknown client".into(),
+        }
+    }
+}
+
+/// What the analyzer knows about one client with one server, across sessions and captures.
+#[derive(Default)]
+struct Pair {
+    known: HashMap<i32, KnownRev>,
+    out_of_scope: HashSet<i32>,
+    /// The client's cache has been enumerated (a fresh first sync, or its first SyncUpdates).
+    enumerated: bool,
+    /// Pages are missing from the capture (C-28): Known may lack what they delivered.
+    known_incomplete: bool,
+    /// The installed list of the client's latest software SyncUpdates.
+    last_installed: HashSet<i32>,
+    /// IDs delivered in NewUpdates of the latest software page, to be listed next (C-27).
+    pending: Vec<(i32, String)>,
+    /// Cookies this server issued to this client (EncryptedData) with their Expiration.
+    issued: HashMap<String, Option<Timestamp>>,
+    latest_cookie: Option<String>,
+    /// Cookies sent that this analysis did not see issued (reported once, then accepted).
+    adopted: HashSet<String>,
+    config: Option<Config>,
+    auth_cookie: Option<(String, String)>,
+    dns_name: Option<String>,
+    /// A fault since the last GetConfig / handshake (C-17, C-18).
+    fault_since_handshake: Option<ErrorCode>,
+    /// The cache as RefreshCache re-keys it (batches), replacing Known at the next other call.
+    refreshing: Option<HashMap<i32, KnownRev>>,
+    session: Option<usize>,
+    last_time: Option<Timestamp>,
+    last_file: usize,
+    /// Client-state rules (C-08…C-41): faults, recovery, registration.
+    state: state::ClientState,
+    /// Server-side facts for the S rules.
+    server: server::ServerFacts,
+    /// File locations and sizes this server gave the client (content rules).
+    files: content::Files,
+    /// EventInstanceIDs reported so far (C-42).
+    events: reporting::Seen,
+    /// Call-order facts (C-01, C-05, C-29, C-32, C-37).
+    order: order::Order,
+    /// Configuration-change facts (S-08, S-37).
+    config_facts: replies::ConfigFacts,
+}
+
+/// Where the software loop stands in a session.
+#[derive(Clone, Debug, Default)]
+struct LoopState {
+    /// The loop must go on: the response that requires it and why (C-28).
+    must_continue: Option<(String, &'static str)>,
+    /// Software pages answered.
+    pages: u32,
+    /// The loop ended (Truncated=false, no non-leaf).
+    done: bool,
+}
+
+/// A session being built.
+struct Building {
+    pair: (usize, String),
+    session: Session,
+    sw_requests: u32,
+    driver_passes: u32,
+    loop_state: LoopState,
+    new_updates: usize,
+    resent: usize,
+    refetched: usize,
+    handshake: Vec<&'static str>,
+    cache_known_from_history: bool,
+}
+
+/// The engine: feed it decoded exchanges in time order, then take the sessions.
+pub(crate) struct Engine {
+    profile: Profile,
+    clients: Vec<Client>,
+    by_client_id: HashMap<String, usize>,
+    /// Latest client seen at an address, whatever the server (content downloads).
+    by_ip: HashMap<String, usize>,
+    /// Latest client seen at an address talking to a server.
+    by_address: HashMap<(String, String), usize>,
+    by_cookie: HashMap<String, usize>,
+    /// Which server issued a cookie (C-15: a cookie from another server).
+    cookie_server: HashMap<String, String>,
+    pairs: HashMap<(usize, String), Pair>,
+    sessions: Vec<Building>,
+    /// GetConfig exchanges waiting for the next call from their address and server.
+    held: HashMap<(Option<String>, String), Observed>,
+    /// The parsed core fragments of the latest SyncUpdates answer, by exchange id.
+    cores: Option<(String, Cores)>,
+}
+
+fn cookie_key(c: &Field<Cookie>) -> Option<String> {
+    Some(c.value()?.encrypted_data.value()?.0.clone())
+}
+
+fn cookie_expiration(c: &Cookie) -> Option<Timestamp> {
+    c.expiration
+        .value()?
+        .instant()
+        .map(Timestamp::from_datetime)
+}
+
+/// The `cookie` a request carries, for operations that take one.
+fn request_cookie(r: &Request) -> Option<&Field<Cookie>> {
+    Some(match r {
+        Request::RegisterComputer(m) => &m.cookie,
+        Request::SyncUpdates(m) => &m.cookie,
+        Request::SyncPrinterCatalog(m) => &m.cookie,
+        Request::RefreshCache(m) => &m.cookie,
+        Request::GetExtendedUpdateInfo(m) => &m.cookie,
+        Request::GetExtendedUpdateInfo2(m) => &m.cookie,
+        Request::GetFileLocations(m) => &m.cookie,
+        Request::ReportEventBatch(m) => &m.cookie,
+        Request::GetRequiredInventoryType(m) => &m.cookie,
+        Request::ReportInventory(m) => &m.cookie,
+        _ => return None,
+    })
+}
+
+fn quote(ids: &[i32]) -> String {
+    let mut s: Vec<String> = ids.iter().take(QUOTE).map(i32::to_string).collect();
+    if ids.len() > QUOTE {
+        s.push(format!("… ({} in all)", ids.len()));
+    }
+    s.join(", ")
+}
+
+/// A core fragment of a SyncUpdates answer: its text and what parsing it gave.
+struct ParsedCore {
+    text: String,
+    core: Result<wusp::fragment::CoreFragment, String>,
+}
+
+impl ParsedCore {
+    fn is_driver(&self) -> bool {
+        self.core.as_ref().is_ok_and(|c| c.is_driver())
+    }
+}
+
+/// The core fragments of one answer's NewUpdates, parsed once for all the rules.
+type Cores = std::rc::Rc<Vec<Option<ParsedCore>>>;
+
+/// The three cached lists of a SyncUpdates request.
+struct Lists {
+    installed: Vec<i32>,
+    other: Vec<i32>,
+    drivers: Vec<i32>,
+    software: bool,
+}
+
+impl Lists {
+    fn of(m: &SyncUpdates) -> Lists {
+        let p = m.parameters.value();
+        let items = |f: Option<&Field<Vec<i32>>>| f.map(|f| f.items().to_vec()).unwrap_or_default();
+        Lists {
+            installed: items(p.map(|p| &p.installed_non_leaf_update_ids)),
+            other: items(p.map(|p| &p.other_cached_update_ids)),
+            drivers: items(p.map(|p| &p.cached_driver_ids)),
+            software: p.and_then(|p| p.skip_software_sync.value().copied()) != Some(true),
+        }
+    }
+    fn all(&self) -> impl Iterator<Item = i32> + '_ {
+        self.installed
+            .iter()
+            .chain(&self.other)
+            .chain(&self.drivers)
+            .copied()
+    }
+    fn set(&self) -> HashSet<i32> {
+        self.all().collect()
+    }
+    fn is_empty(&self) -> bool {
+        self.installed.is_empty() && self.other.is_empty() && self.drivers.is_empty()
+    }
+}
+
+impl Engine {
+    /// An engine measuring against `profile`.
+    pub(crate) fn new(profile: Profile) -> Engine {
+        Engine {
+            profile,
+            clients: Vec::new(),
+            by_client_id: HashMap::new(),
+            by_ip: HashMap::new(),
+            by_address: HashMap::new(),
+            by_cookie: HashMap::new(),
+            cookie_server: HashMap::new(),
+            pairs: HashMap::new(),
+            sessions: Vec::new(),
+            held: HashMap::new(),
+            cores: None,
+        }
+    }
+
+    /// The sessions found, in the order they started.
+    pub(crate) fn finish(mut self) -> Vec<Session> {
+        let mut held: Vec<Observed> = self.held.drain().map(|(_, ex)| ex).collect();
+        held.sort_by_key(|ex| ex.time);
+        for ex in &held {
+            self.judge(ex, None);
+        }
+        for i in 0..self.sessions.len() {
+            self.close(i);
+        }
+        // S-30 is decided at the end: a location may come in any later GetFileLocations.
+        let mut late: Vec<(usize, Finding)> = self
+            .pairs
+            .values_mut()
+            .flat_map(|p| p.files.unlocated())
+            .collect();
+        late.sort_by_key(|(si, _)| *si);
+        for (si, f) in late {
+            self.push(si, f);
+            let b = &mut self.sessions[si];
+            b.session.verdict = verdict(b);
+        }
+        self.sessions.into_iter().map(|b| b.session).collect()
+    }
+
+    fn new_client(&mut self, ip: Option<&String>) -> usize {
+        self.clients.push(Client {
+            client_id: None,
+            ip: ip.cloned(),
+            shared_address: false,
+        });
+        self.clients.len() - 1
+    }
+
+    /// Which client sent this request: ClientID, then cookie lineage, then address (per
+    /// server: clients behind one address often talk to different servers).
+    fn resolve_client(&mut self, ex: &Observed) -> usize {
+        let ip = ex.client_ip.as_ref();
+        let at = ip.map(|ip| (ip.clone(), ex.server.clone()));
+        let mut found = None;
+        if let Ok(Request::GetAuthorizationCookie(GetAuthorizationCookie { client_id, .. })) =
+            &ex.request
+            && let Some(id) = client_id.value()
+        {
+            let id = id.to_ascii_lowercase();
+            let c = match self.by_client_id.get(&id) {
+                Some(&c) => c,
+                None => {
+                    let c = match at.as_ref().and_then(|a| self.by_address.get(a)) {
+                        Some(&c) if self.clients[c].client_id.is_none() => c,
+                        Some(_) => {
+                            // A second ClientID at this address: the address is shared.
+                            let c = self.new_client(ip);
+                            self.clients[c].shared_address = true;
+                            c
+                        }
+                        None => self.new_client(ip),
+                    };
+                    self.clients[c].client_id = Some(id.clone());
+                    self.by_client_id.insert(id, c);
+                    c
+                }
+            };
+            found = Some(c);
+        }
+        if found.is_none()
+            && let Ok(req) = &ex.request
+        {
+            let mut keys = Vec::new();
+            if let Some(c) = request_cookie(req).and_then(cookie_key) {
+                keys.push(c);
+            }
+            if let Request::GetCookie(GetCookie {
+                old_cookie,
+                auth_cookies,
+                ..
+            }) = req
+            {
+                keys.extend(cookie_key(old_cookie));
+                for a in auth_cookies.items() {
+                    if let Some(d) = a.cookie_data.value() {
+                        keys.push(format!("auth:{}", d.0));
+                    }
+                }
+            }
+            found = keys.iter().find_map(|k| self.by_cookie.get(k).copied());
+        }
+        let c = match found {
+            Some(c) => c,
+            None => match at.as_ref().and_then(|a| self.by_address.get(a)) {
+                Some(&c) => c,
+                None => self.new_client(ip),
+            },
+        };
+        if let Some(a) = at {
+            self.by_address.insert(a, c);
+        }
+        if let Some(ip) = ip {
+            self.by_ip.insert(ip.clone(), c);
+        }
+        c
+    }
+
+    /// Judges one exchange.
+    pub(crate) fn feed(&mut self, ex: &Observed) {
+        // A GetConfig says nothing about who sends it: it is held until the next call from
+        // the same address and server tells (several clients may share an address).
+        let at = (ex.client_ip.clone(), ex.server.clone());
+        if ex.op() == Operation::GetConfig && ex.client_ip.is_some() {
+            if let Some(earlier) = self.held.insert(at, ex.clone()) {
+                self.judge(&earlier, None);
+            }
+            return;
+        }
+        match self.held.remove(&at) {
+            Some(held) => {
+                let client = self.resolve_client(ex);
+                self.judge(&held, Some(client));
+                self.judge(ex, Some(client));
+            }
+            None => self.judge(ex, None),
+        }
+    }
+
+    /// Judges one exchange of `client` (resolved from the exchange when not given).
+    fn judge(&mut self, ex: &Observed, client: Option<usize>) {
+        let client = match client {
+            Some(c) => c,
+            None => self.resolve_client(ex),
+        };
+        let key = (client, ex.server.clone());
+        let op = ex.op();
+        let si = self.session_for(&key, ex);
+        let page = {
+            let b = &self.sessions[si];
+            match (&ex.request, op) {
+                (Ok(Request::SyncUpdates(m)), Operation::SyncUpdates) if Lists::of(m).software => {
+                    Some(b.sw_requests + 1)
+                }
+                _ => None,
+            }
+        };
+        self.sessions[si].session.exchanges.push(ExchangeEntry {
+            id: ex.id.clone(),
+            operation: op.name().to_string(),
+            page,
+        });
+        self.transport_rules(si, ex);
+        if op != Operation::RefreshCache {
+            let pair = self.pair(&key);
+            if let Some(fresh) = pair.refreshing.take() {
+                pair.known = fresh;
+                pair.out_of_scope.clear();
+                pair.pending.clear();
+            }
+        }
+        match &ex.request {
+            Ok(req) => {
+                self.state_request_rules(si, &key, ex, req);
+                self.order_rules(si, &key, ex, req);
+                self.request_rules(si, &key, ex, req);
+                self.server_rules(si, &key, ex, req);
+                self.reply_more_rules(si, &key, ex, req);
+                self.reply_rules(si, &key, ex, Some(req));
+                self.state_reply(si, &key, ex, req);
+                self.order_reply(si, &key, ex);
+            }
+            Err(why) => {
+                let f = Finding::new(
+                    known("T-10"),
+                    Status::Violated,
+                    format!("{op} request does not decode: {why}"),
+                )
+                .at([ex.id.clone()])
+                .versus(
+                    "a well-formed SOAP 1.1 request conforming to the WSDL",
+                    why.clone(),
+                );
+                self.push(si, f);
+                // The call happened: a SyncUpdates continues the loop; its answer still
+                // teaches the cache.
+                if op == Operation::SyncUpdates {
+                    self.sessions[si].loop_state.must_continue = None;
+                }
+                self.reply_rules(si, &key, ex, None);
+            }
+        }
+        let pair = self.pair(&key);
+        pair.last_time = Some(ex.time);
+        pair.last_file = ex.file;
+    }
+
+    fn pair(&mut self, key: &(usize, String)) -> &mut Pair {
+        self.pairs.entry(key.clone()).or_default()
+    }
+
+    /// The parsed core fragments of `updates`, the NewUpdates of exchange `id`.
+    fn cores(&mut self, id: &str, updates: &[UpdateInfo]) -> Cores {
+        if let Some((cid, cores)) = &self.cores
+            && cid == id
+        {
+            return cores.clone();
+        }
+        let cores: Cores = std::rc::Rc::new(
+            updates
+                .iter()
+                .map(|u| {
+                    let text = u.xml.value()?.text().ok()?.into_owned();
+                    let core =
+                        wusp::fragment::CoreFragment::parse(&text).map_err(|e| e.to_string());
+                    Some(ParsedCore { text, core })
+                })
+                .collect(),
+        );
+        self.cores = Some((id.to_string(), cores.clone()));
+        cores
+    }
+
+    /// Reports a violation of `rule` at one exchange.
+    fn violated(
+        &mut self,
+        si: usize,
+        rule: &'static str,
+        at: &str,
+        message: String,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) {
+        let f = Finding::new(known(rule), Status::Violated, message)
+            .at([at.to_string()])
+            .versus(expected, observed);
+        self.push(si, f);
+    }
+
+    /// Adds a finding to a session; an unverifiable finding that repeats one already there
+    /// (same rule, message and expected/observed) only adds its exchanges to it.
+    fn push(&mut self, si: usize, mut f: Finding) {
+        f.profile = self.profile;
+        let findings = &mut self.sessions[si].session.findings;
+        if f.status == Status::Unverifiable
+            && let Some(same) = findings.iter_mut().find(|g| {
+                g.status == Status::Unverifiable
+                    && g.rule == f.rule
+                    && g.message == f.message
+                    && g.expected == f.expected
+                    && g.observed == f.observed
+            })
+        {
+            for e in f.exchanges {
+                if !same.exchanges.contains(&e) {
+                    same.exchanges.push(e);
+                }
+            }
+            return;
+        }
+        findings.push(f);
+    }
+
+    /// The session this exchange belongs to, opening a new one when needed.
+    fn session_for(&mut self, key: &(usize, String), ex: &Observed) -> usize {
+        let is_sw_sync =
+            matches!(&ex.request, Ok(Request::SyncUpdates(m)) if Lists::of(m).software);
+        self.session_at(key, ex.time, ex.file, Some(ex.op()), is_sw_sync)
+    }
+
+    /// The session of an exchange at `time` in input `file` (`op`: its web method, if any).
+    fn session_at(
+        &mut self,
+        key: &(usize, String),
+        time: Timestamp,
+        file: usize,
+        op: Option<Operation>,
+        is_sw_sync: bool,
+    ) -> usize {
+        let pair = self.pair(key);
+        let fault = pair.fault_since_handshake.is_some();
+        let current = pair.session;
+        let gap = pair
+            .last_time
+            .is_some_and(|t| time.since(t).whole_seconds() > SESSION_GAP_SECS);
+        let other_file = current.is_some() && pair.last_file != file;
+        let restart = current.is_some_and(|si| {
+            let b = &self.sessions[si];
+            (op == Some(Operation::GetConfig) && b.sw_requests > 0 && !fault)
+                || (is_sw_sync && b.driver_passes > 0 && b.loop_state.must_continue.is_none())
+        });
+        if let Some(si) = current
+            && !gap
+            && !other_file
+            && !restart
+        {
+            return si;
+        }
+        if let Some(si) = current {
+            self.close(si);
+        }
+        let si = self.sessions.len();
+        let label = self.clients[key.0].label();
+        self.sessions.push(Building {
+            pair: key.clone(),
+            session: Session {
+                id: format!("s{}", si + 1),
+                client: label,
+                server: key.1.clone(),
+                kind: SessionKind::Unknown,
+                verdict: String::new(),
+                exchanges: Vec::new(),
+                cache: CacheCounts::default(),
+                findings: Vec::new(),
+            },
+            sw_requests: 0,
+            driver_passes: 0,
+            loop_state: LoopState::default(),
+            new_updates: 0,
+            resent: 0,
+            refetched: 0,
+            handshake: Vec::new(),
+            cache_known_from_history: false,
+        });
+        self.pair(key).session = Some(si);
+        tracing::debug!(session = si + 1, client = key.0, server = %key.1, "session opened");
+        si
+    }
+
+    /// End-of-session checks and the verdict line.
+    fn close(&mut self, si: usize) {
+        if !self.sessions[si].session.verdict.is_empty() {
+            return;
+        }
+        if let Some((at, why)) = self.sessions[si].loop_state.must_continue.take() {
+            let f = Finding::new(
+                known("C-28"),
+                Status::Unverifiable,
+                format!("the session ends after a software SyncUpdates whose response had {why}; the capture may have been cut"),
+            )
+            .at([at])
+            .versus("another software SyncUpdates", "no further call in the session");
+            self.push(si, f);
+        }
+        let label = self.clients[self.sessions[si].pair.0].label();
+        let b = &mut self.sessions[si];
+        b.session.client = label;
+        b.session.verdict = verdict(b);
+        tracing::debug!(session = si + 1, verdict = %b.session.verdict, "session closed");
+    }
+
+    fn transport_rules(&mut self, si: usize, ex: &Observed) {
+        let op = ex.op();
+        let id = ex.id.clone();
+        for (side, f) in [("request", &ex.request_env), ("response", &ex.reply_env)] {
+            if let Some(el) = &f.foreign_element {
+                let finding = Finding::new(
+                    known("T-04"),
+                    Status::Violated,
+                    format!(
+                        "{op} {side} body has an element outside the {} namespace",
+                        op.service()
+                    ),
+                )
+                .at([id.clone()])
+                .versus(op.service().namespace(), el.clone());
+                self.push(si, finding);
+            }
+            if f.soap12 {
+                let finding = Finding::new(
+                    known("T-01"),
+                    Status::Violated,
+                    format!("{op} {side} uses the SOAP 1.2 envelope"),
+                )
+                .at([id.clone()])
+                .versus("SOAP 1.1 envelope namespace", "SOAP 1.2 envelope namespace");
+                self.push(si, finding);
+            }
+            if f.has_header {
+                let finding = Finding::new(
+                    known("T-02"),
+                    Status::Violated,
+                    format!("{op} {side} envelope has a Header element"),
+                )
+                .at([id.clone()])
+                .versus("no soap:Header", "a soap:Header element");
+                self.push(si, finding);
+            }
+        }
+        for d in &ex.ident.disagreements {
+            let f = Finding::new(known("T-03"), Status::Violated, format!("{op}: {d}"))
+                .at([id.clone()])
+                .versus(
+                    "path, SOAPAction and body root name the same operation",
+                    d.clone(),
+                );
+            self.push(si, f);
+        }
+        if ex.response_xpress && !ex.accepts_xpress {
+            let f = Finding::new(
+                known("T-08"),
+                Status::Violated,
+                format!("{op} response is Xpress-encoded but the request did not offer xpress"),
+            )
+            .at([id.clone()])
+            .versus(
+                "Accept-Encoding listing xpress before an xpress response",
+                "no xpress in Accept-Encoding",
+            );
+            self.push(si, f);
+        }
+        if ex.response_xpress
+            && let Reply::Undecodable(why) = &ex.reply
+            && why.to_ascii_lowercase().contains("xpress")
+        {
+            let f = Finding::new(
+                known("T-08"),
+                Status::Violated,
+                format!("{op} response body is not valid Xpress: {why}"),
+            )
+            .at([id.clone()])
+            .versus("Xpress blocks of reference 1.3", why.clone());
+            self.push(si, f);
+        }
+        if matches!(op.service(), Service::Client | Service::SimpleAuth) && !ex.accepts_xpress {
+            let f = Finding::new(
+                known("T-09"),
+                Status::Violated,
+                format!("{op} request does not offer Accept-Encoding xpress"),
+            )
+            .at([id.clone()])
+            .versus("Accept-Encoding including xpress", "xpress not offered");
+            self.push(si, f);
+        }
+        let quoted = ex
+            .soap_action
+            .as_deref()
+            .is_some_and(|a| a.trim().starts_with('"') && a.trim().ends_with('"'));
+        let ct_ok = ex
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.to_ascii_lowercase().replace(' ', "") == "text/xml;charset=utf-8");
+        if !quoted || !ct_ok {
+            let f = Finding::new(
+                known("T-16"),
+                Status::Violated,
+                format!("{op} request headers differ from native WUA"),
+            )
+            .at([id.clone()])
+            .versus(
+                "SOAPAction double-quoted; Content-Type: text/xml; charset=utf-8",
+                format!(
+                    "SOAPAction {:?}; Content-Type {:?}",
+                    ex.soap_action.as_deref().unwrap_or("(none)"),
+                    ex.content_type.as_deref().unwrap_or("(none)")
+                ),
+            );
+            self.push(si, f);
+        }
+        match &ex.reply {
+            Reply::Fault(fault) => {
+                if ex.status != 500 {
+                    let f = Finding::new(
+                        known("T-07"),
+                        Status::Violated,
+                        format!("{op} fault returned with HTTP {}", ex.status),
+                    )
+                    .at([id.clone()])
+                    .versus("HTTP 500 for a SOAP fault", format!("HTTP {}", ex.status));
+                    self.push(si, f);
+                }
+                let detail = fault.detail.value().or(fault.detail12.value());
+                let code_ok = detail
+                    .and_then(|d| d.error_code.value())
+                    .is_some_and(ErrorCode::is_wusp);
+                let id_ok = detail
+                    .and_then(|d| d.id.value())
+                    .is_some_and(wusp::values::Guid::is_well_formed);
+                if !code_ok || !id_ok {
+                    let observed = format!(
+                        "ErrorCode {:?}, ID {:?}",
+                        detail
+                            .and_then(|d| d.error_code.value())
+                            .map(|c| c.as_str().to_string()),
+                        detail.and_then(|d| d.id.value()).map(|g| g.0.clone())
+                    );
+                    let f = Finding::new(
+                        known("T-06"),
+                        Status::Violated,
+                        format!("{op} fault detail lacks a WUSP ErrorCode or an ID GUID"),
+                    )
+                    .at([id.clone()])
+                    .versus(
+                        "detail with an ErrorCode of table 4.2 and an ID GUID",
+                        observed,
+                    );
+                    self.push(si, f);
+                }
+            }
+            Reply::Ok(_) if ex.status != 200 => {
+                let f = Finding::new(
+                    known("T-07"),
+                    Status::Violated,
+                    format!("{op} success returned with HTTP {}", ex.status),
+                )
+                .at([id.clone()])
+                .versus("HTTP 200 for a success", format!("HTTP {}", ex.status));
+                self.push(si, f);
+            }
+            Reply::Undecodable(why) if ex.status == 200 || ex.status == 500 => {
+                let f = Finding::new(
+                    known("T-10"),
+                    Status::Violated,
+                    format!("{op} response does not decode: {why}"),
+                )
+                .at([id])
+                .versus(
+                    "a well-formed SOAP 1.1 response conforming to the WSDL",
+                    why.clone(),
+                );
+                self.push(si, f);
+            }
+            _ => {}
+        }
+    }
+
+    fn request_rules(&mut self, si: usize, key: &(usize, String), ex: &Observed, req: &Request) {
+        let op = ex.op();
+        let id = ex.id.clone();
+        // C-14: cookie present.
+        if op.takes_cookie()
+            && let Some(c) = request_cookie(req)
+            && cookie_key(c).is_none()
+        {
+            let f = Finding::new(
+                known("C-14"),
+                Status::Violated,
+                format!("{op} request carries no cookie"),
+            )
+            .at([id.clone()])
+            .versus("a cookie with EncryptedData", "no cookie");
+            self.push(si, f);
+        }
+        // C-15: the cookie sent is the latest issued.
+        if let Some(sent) = request_cookie(req).and_then(cookie_key) {
+            self.check_cookie_sent(si, key, ex, &sent);
+        }
+        // C-28: the loop must go on before any other Client-service call.
+        let continues = matches!(req, Request::SyncUpdates(m) if Lists::of(m).software);
+        let recovery = matches!(
+            op,
+            Operation::GetConfig
+                | Operation::GetCookie
+                | Operation::GetAuthorizationCookie
+                | Operation::RegisterComputer
+                | Operation::RefreshCache
+        );
+        if continues {
+            self.sessions[si].loop_state.must_continue = None;
+        } else if op.service() == Service::Client
+            && !recovery
+            && let Some((at, why)) = self.sessions[si].loop_state.must_continue.take()
+        {
+            let f = Finding::new(
+                known("C-28"),
+                Status::Violated,
+                format!(
+                    "{op} sent while the software loop had to go on (the previous page had {why})"
+                ),
+            )
+            .at([at, id.clone()])
+            .versus("another software SyncUpdates", format!("{op}"));
+            self.push(si, f);
+            self.pair(key).known_incomplete = true;
+        }
+        if matches!(
+            op,
+            Operation::GetConfig | Operation::GetAuthorizationCookie | Operation::GetCookie
+        ) {
+            self.handshake_rules(si, key, ex, req);
+        }
+        match req {
+            Request::SyncUpdates(m) => self.sync_request(si, key, ex, m),
+            Request::GetExtendedUpdateInfo(m) => self.ext_request(si, key, ex, m),
+            Request::ReportEventBatch(m) => self.reporting_rules(si, key, ex, m),
+            Request::RegisterComputer(m) => {
+                self.sessions[si].handshake.push("RegisterComputer");
+                let pair = self.pair(key);
+                if let (Some(dns), Some(ci)) = (
+                    pair.dns_name.clone(),
+                    m.computer_info.value().and_then(|c| c.dns_name.value()),
+                ) && !dns.eq_ignore_ascii_case(ci)
+                {
+                    let f = Finding::new(
+                        known("C-13"),
+                        Status::Violated,
+                        "RegisterComputer DnsName differs from the GetAuthorizationCookie dnsName",
+                    )
+                    .at([id])
+                    .versus(dns, ci.clone());
+                    self.push(si, f);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_cookie_sent(&mut self, si: usize, key: &(usize, String), ex: &Observed, sent: &str) {
+        let op = ex.op();
+        let pair = self.pair(key);
+        let latest = pair.latest_cookie.clone();
+        let issued_here = pair.issued.contains_key(sent);
+        if latest.as_deref() == Some(sent) || pair.adopted.contains(sent) {
+            return;
+        }
+        let f = if issued_here {
+            Finding::new(
+                known("C-15"),
+                Status::Violated,
+                format!("{op} sends a superseded cookie"),
+            )
+            .versus(
+                "the cookie of the latest GetCookie result or NewCookie",
+                "a cookie this server replaced since",
+            )
+        } else if let Some(other) = self
+            .cookie_server
+            .get(sent)
+            .filter(|s| **s != key.1)
+            .cloned()
+        {
+            Finding::new(
+                known("C-15"),
+                Status::Violated,
+                format!("{op} sends a cookie issued by another server ({other})"),
+            )
+            .versus(
+                "a cookie issued by this server",
+                format!("a cookie from {other}"),
+            )
+        } else {
+            // A cookie never seen issued: adopt it as the client's current one.
+            self.by_cookie.insert(sent.to_string(), key.0);
+            let pair = self.pair(key);
+            let first_seen = pair.issued.is_empty() && pair.adopted.is_empty();
+            pair.adopted.insert(sent.to_string());
+            if first_seen {
+                Finding::new(known("C-02"), Status::Unverifiable, format!("{op} sends a cookie this analysis did not see issued (unknown cookie provenance)"))
+                    .versus("a cookie issued earlier by this server (an earlier capture)", "a cookie of unknown provenance")
+            } else {
+                Finding::new(known("C-15"), Status::Unverifiable, format!("{op} sends a cookie this analysis did not see issued: the exchange that issued it may be missing from the capture"))
+                    .versus("the cookie of the latest GetCookie result or NewCookie", "a cookie of unknown provenance")
+            }
+        };
+        let f = f.at([ex.id.clone()]);
+        self.push(si, f);
+    }
+
+    fn handshake_rules(&mut self, si: usize, key: &(usize, String), ex: &Observed, req: &Request) {
+        let op = ex.op();
+        let id = ex.id.clone();
+        let in_diff = self.sessions[si].session.kind == SessionKind::Differential
+            || self.pair(key).enumerated;
+        let pair = self.pair(key);
+        let fault = pair.fault_since_handshake.clone();
+        let cookie_valid = pair
+            .latest_cookie
+            .as_ref()
+            .and_then(|c| pair.issued.get(c).copied().flatten())
+            .is_some_and(|exp| exp > ex.time);
+        let had_config = pair.config.is_some();
+        self.sessions[si].handshake.push(match op {
+            Operation::GetConfig => "GetConfig",
+            Operation::GetAuthorizationCookie => "GetAuthorizationCookie",
+            _ => "GetCookie",
+        });
+        if op == Operation::GetConfig && had_config && fault.is_none() && in_diff {
+            let f = Finding::new(known("C-17"), Status::Violated, "GetConfig repeated for the same server without a ConfigChanged, InvalidCookie or ServerChanged fault")
+                .at([id.clone()])
+                .versus("the cached configuration reused", "GetConfig again");
+            self.push(si, f);
+        }
+        if op != Operation::GetConfig && cookie_valid && fault.is_none() {
+            let f = Finding::new(
+                known("C-18"),
+                Status::Violated,
+                format!("{op} while the cached cookie was unexpired and no fault asked for it"),
+            )
+            .at([id.clone()])
+            .versus("the cached cookie reused", format!("{op}"));
+            self.push(si, f);
+        }
+        match req {
+            Request::GetAuthorizationCookie(m) => {
+                let cid = m.client_id.value().cloned().unwrap_or_default();
+                let cid_ok = !cid.is_empty()
+                    && cid.len() <= 255
+                    && cid
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                let dns = m.dns_name.value().cloned().unwrap_or_default();
+                if !cid_ok || dns.is_empty() {
+                    let f = Finding::new(
+                        known("C-04"),
+                        Status::Violated,
+                        "GetAuthorizationCookie clientId or dnsName is empty or malformed",
+                    )
+                    .at([id.clone()])
+                    .versus(
+                        "clientId of 1-255 [a-z0-9-] and a non-empty dnsName",
+                        format!("clientId {cid:?}, dnsName {dns:?}"),
+                    );
+                    self.push(si, f);
+                }
+                if !dns.is_empty() {
+                    self.pair(key).dns_name = Some(dns);
+                }
+            }
+            Request::GetCookie(m) => {
+                let pair = self.pair(key);
+                let auth = pair.auth_cookie.clone();
+                let cfg_change = pair
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.last_change.value().cloned());
+                let sent: Vec<(String, String)> = m
+                    .auth_cookies
+                    .items()
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.plug_in_id.value().cloned().unwrap_or_default(),
+                            a.cookie_data
+                                .value()
+                                .map(|d| d.0.clone())
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                if let Some(auth) = auth
+                    && (sent.len() != 1 || sent[0] != auth)
+                {
+                    let f = Finding::new(
+                        known("C-06"),
+                        Status::Violated,
+                        "GetCookie authCookies is not exactly the latest AuthorizationCookie",
+                    )
+                    .at([id.clone()])
+                    .versus(
+                        "one AuthorizationCookie equal to the latest GetAuthorizationCookie result",
+                        format!(
+                            "{} authorization cookie(s), {}",
+                            sent.len(),
+                            if sent.is_empty() {
+                                "none"
+                            } else {
+                                "not the latest"
+                            }
+                        ),
+                    );
+                    self.push(si, f);
+                }
+                if let Some(cfg) = cfg_change {
+                    let same = m
+                        .last_change
+                        .value()
+                        .is_some_and(|lc| lc.same_instant(&cfg));
+                    if !same {
+                        let f = Finding::new(
+                            known("C-07"),
+                            Status::Violated,
+                            "GetCookie lastChange differs from the configuration's LastChange",
+                        )
+                        .at([id])
+                        .versus(
+                            cfg.0.clone(),
+                            m.last_change
+                                .value()
+                                .map(|d| d.0.clone())
+                                .unwrap_or_else(|| "(absent)".into()),
+                        );
+                        self.push(si, f);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn issue_cookie(&mut self, key: &(usize, String), c: &Field<Cookie>) {
+        let Some(k) = cookie_key(c) else { return };
+        let exp = c.value().and_then(cookie_expiration);
+        self.by_cookie.insert(k.clone(), key.0);
+        self.cookie_server.insert(k.clone(), key.1.clone());
+        let pair = self.pair(key);
+        pair.issued.insert(k.clone(), exp);
+        pair.latest_cookie = Some(k);
+    }
+
+    fn reply_rules(
+        &mut self,
+        si: usize,
+        key: &(usize, String),
+        ex: &Observed,
+        req: Option<&Request>,
+    ) {
+        let id = ex.id.clone();
+        let resp = match &ex.reply {
+            Reply::Ok(r) => r,
+            Reply::Fault(f) => {
+                if let Some(code) = f.error_code() {
+                    let code = code.canonical();
+                    if matches!(
+                        code,
+                        ErrorCode::InvalidCookie
+                            | ErrorCode::ServerChanged
+                            | ErrorCode::ConfigChanged
+                            | ErrorCode::CookieExpired
+                    ) {
+                        self.pair(key).fault_since_handshake = Some(code);
+                    }
+                }
+                return;
+            }
+            Reply::Undecodable(_) => return,
+        };
+        match (req, resp) {
+            (_, Response::GetConfig(r)) => {
+                match r.result.value() {
+                    Some(cfg)
+                        if cfg.last_change.is_present()
+                            && cfg.is_registration_required.is_present() => {}
+                    _ => {
+                        let f = Finding::new(
+                            known("S-01"),
+                            Status::Violated,
+                            "GetConfig result lacks LastChange or IsRegistrationRequired",
+                        )
+                        .at([id.clone()])
+                        .versus(
+                            "GetConfigResult with LastChange and IsRegistrationRequired",
+                            "missing",
+                        );
+                        self.push(si, f);
+                    }
+                }
+                let pair = self.pair(key);
+                pair.config = r.result.value().cloned();
+            }
+            (_, Response::GetAuthorizationCookie(r)) => {
+                let data = r.result.value().and_then(|a| {
+                    Some((
+                        a.plug_in_id.value().cloned().unwrap_or_default(),
+                        a.cookie_data.value()?.0.clone(),
+                    ))
+                });
+                match data {
+                    Some((plug, d)) if !d.is_empty() => {
+                        self.by_cookie.insert(format!("auth:{d}"), key.0);
+                        self.pair(key).auth_cookie = Some((plug, d));
+                    }
+                    _ => {
+                        let f = Finding::new(
+                            known("S-06"),
+                            Status::Violated,
+                            "GetAuthorizationCookie result without CookieData",
+                        )
+                        .at([id.clone()])
+                        .versus("a non-empty CookieData", "none");
+                        self.push(si, f);
+                    }
+                }
+            }
+            (q, Response::GetCookie(r)) => {
+                let q = match q {
+                    Some(Request::GetCookie(q)) => Some(q),
+                    _ => None,
+                };
+                let ok = r.result.value().is_some_and(|c| {
+                    c.encrypted_data.value().is_some_and(|d| !d.0.is_empty())
+                        && c.expiration.is_present()
+                });
+                let exp = r.result.value().and_then(cookie_expiration);
+                let now = q
+                    .and_then(|q| q.current_time.value())
+                    .and_then(|t| t.instant())
+                    .map(Timestamp::from_datetime);
+                if !ok || matches!((exp, now), (Some(e), Some(n)) if e <= n) {
+                    let f = Finding::new(known("S-07"), Status::Violated, "GetCookie result lacks Expiration or EncryptedData, or expires before the request's currentTime")
+                        .at([id.clone()])
+                        .versus("Expiration later than currentTime and non-empty EncryptedData", format!("Expiration {:?}", exp.and_then(|e| e.to_rfc3339())));
+                    self.push(si, f);
+                }
+                self.issue_cookie(key, &r.result);
+                self.pair(key).fault_since_handshake = None;
+            }
+            (q, Response::SyncUpdates(r)) => {
+                let q = match q {
+                    Some(Request::SyncUpdates(q)) => Some(q),
+                    _ => None,
+                };
+                self.sync_reply(si, key, ex, q, r)
+            }
+            (Some(Request::GetExtendedUpdateInfo(q)), Response::GetExtendedUpdateInfo(r)) => {
+                self.ext_reply(si, key, ex, q, r)
+            }
+            (_, Response::SyncPrinterCatalog(r)) => {
+                if let Some(info) = r.result.value() {
+                    self.issue_cookie(key, &info.new_cookie);
+                }
+            }
+            (_, Response::GetFileLocations(r)) => {
+                if let Some(res) = r.result.value() {
+                    self.issue_cookie(key, &res.new_cookie);
+                    self.learn_locations(si, key, ex, res.file_locations.items());
+                }
+            }
+            (_, Response::RefreshCache(r)) => {
+                // Re-keyed revisions form the new cache; unmatched ones are dropped
+                // (reference 5.2 NEED_REFRESH). Batches accumulate until another call.
+                let pair = self.pair(key);
+                let fresh = pair.refreshing.get_or_insert_with(HashMap::new);
+                for item in r.result.items() {
+                    if let Some(rid) = item.revision_id.value() {
+                        let e = fresh.entry(*rid).or_default();
+                        e.is_leaf = item.is_leaf.value().copied();
+                    }
+                }
+            }
+            (_, Response::ReportEventBatch(r)) if r.result.value().is_none() => {
+                let f = Finding::new(
+                    known("S-35"),
+                    Status::Violated,
+                    "ReportEventBatchResult missing or not a boolean",
+                )
+                .at([id])
+                .versus("ReportEventBatchResult true or false", "missing or invalid");
+                self.push(si, f);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The one-line verdict of a session (issue item 2).
+fn verdict(b: &Building) -> String {
+    let s = &b.session;
+    let mut problems: Vec<&str> = s
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Violated && f.level != Level::Obs)
+        .map(|f| f.rule)
+        .collect();
+    problems.sort_unstable();
+    problems.dedup();
+    let state = if problems.is_empty() {
+        "OK".to_string()
+    } else {
+        format!("PROBLEMS ({})", problems.join(", "))
+    };
+    let pages = b.loop_state.pages;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = vec![
+        plural(pages as usize, "page", "pages"),
+        plural(b.new_updates, "new update", "new updates"),
+    ];
+    match s.kind {
+        SessionKind::Differential => {
+            let c = &s.cache;
+            if b.cache_known_from_history {
+                parts.push(format!(
+                    "cache sent {}/{} + {}/{}",
+                    c.installed_non_leaf_sent,
+                    c.installed_non_leaf_expected,
+                    c.other_cached_sent,
+                    c.other_cached_expected
+                ));
+            } else {
+                parts.push(format!(
+                    "cache sent {} + {} (no earlier capture: not checked against Known)",
+                    c.installed_non_leaf_sent, c.other_cached_sent
+                ));
+            }
+            if !b.handshake.is_empty() {
+                parts.push(format!("handshake again: {}", b.handshake.join(", ")));
+            }
+            if b.resent > 0 {
+                parts.push(format!("{} cached revisions re-sent", b.resent));
+            }
+            if b.refetched > 0 {
+                parts.push(format!("{} extended-info re-fetches", b.refetched));
+            }
+        }
+        SessionKind::First | SessionKind::Unknown => {}
+    }
+    if b.loop_state.must_continue.is_some() || s.findings.iter().any(|f| f.rule == "C-28") {
+        parts.push("software loop incomplete".into());
+    }
+    match s.kind {
+        SessionKind::Differential => format!("differential sync {state}: {}", parts.join(", ")),
+        SessionKind::First => format!("first sync {state}: {}", parts.join(", ")),
+        SessionKind::Unknown => format!(
+            "no software sync {state}: {} exchange(s)",
+            s.exchanges.len()
+        ),
+    }
+}
