@@ -2,6 +2,7 @@
 
 mod capture_cli;
 mod proxy;
+mod replay_catscan;
 mod replay_cmd;
 mod replay_load;
 mod replay_net;
