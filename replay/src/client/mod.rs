@@ -12,7 +12,14 @@
 //! compares the answers with the recording.
 //!
 //! Implemented: the handshake (GetConfig, GetAuthorizationCookie, GetCookie,
-//! RegisterComputer when required and not yet registered), the software SyncUpdates loop
+//! RegisterComputer when required and not yet registered, when the registration data
+//! changed, and after InvalidCookie / ServerChanged: NEED_REFRESH -> NEED_REGISTER without
+//! waiting for a RegistrationRequired fault), the category scan of reference 5.7
+//! ([`SyncOptions::categories`]: StartCategoryScan without cookie, only with server
+//! ProtocolVersion >= 3.2 and client protocolVersion >= 1.7 (C-31, C-33), then
+//! FilterCategoryIds = preferredCategoryIds with NeedTwoGroupOutOfScopeUpdates=true;
+//! DeployedOutOfScopeRevisionIds stay cached and listed but are neither fetched nor
+//! reported; a recorded category scan is repeated), the software SyncUpdates loop
 //! of reference 5.5 (first sync with empty lists; differential sync carrying the full cache
 //! on its first request; NewUpdates / ChangedUpdates / OutOfScopeRevisionIDs applied; every
 //! NewCookie taken; truncation and non-leaf continuation, C-28), exactly one driver pass
@@ -23,18 +30,29 @@
 //! of C-39 (cookie discarded after InvalidCookie / ServerChanged, C-40; expired cookie as
 //! oldCookie, C-41; RefreshCache re-keys the cache and drops unmatched revisions), bounded
 //! retries for ServerBusy / InternalServerError / transport errors, and proactive renewal
-//! when the cookie's clear-text Expiration has passed (C-16).
+//! when the cookie's clear-text Expiration has passed (C-16). InstalledNonLeafUpdateIDs
+//! never exceeds [`SyncOptions::max_installed_non_leaf`] (400, the WS2025 limit): see
+//! [`ClientState::lists_capped`] for which revisions stay. SyncPrinterCatalog follows the
+//! driver pass when [`SyncOptions::sync_printer_catalog`] is set (reference 2.8: the Add
+//! Printer wizard's call), printer drivers cached apart in printerUpdateIDs.
 //!
-//! GetExtendedUpdateInfo2 (`FileUrl`, `FileDecryption`) is sent when
-//! [`SyncOptions::fetch_decryption`] is set, once per needed revision with files.
+//! GetExtendedUpdateInfo2 (`FileUrl`, `FileDecryption`) is sent once per needed revision
+//! whose metadata says decryption data is needed (a FileLocation with an
+//! `EncryptedFileDigest`, or a `DecryptionInformation` without `KeyData`; or
+//! `HasEncryptedFiles=true` from an earlier call; reference 2.11, 3.9), or for every
+//! needed revision with files when [`SyncOptions::fetch_decryption`] forces it.
 //!
 //! Not done yet:
-//! - Whether decryption data is needed is an option, not derived from the metadata
-//!   (WSUS reports no encrypted files; `UpdateEncryptionDetails` is not consulted).
 //! - No applicability evaluation: every cached non-leaf revision is treated as installed
-//!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
-//! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
-//! - The driver pass sends the SystemSpec given in [`SyncOptions`].
+//!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs; so the
+//!   400 cap is reached by caches WUA would list far fewer of (87-94 natively, OBS-N).
+//! - Encryption is only learned from FileLocations and UpdateEncryptionDetails: the
+//!   reference names no marker in the Extended fragment, and a GetExtendedUpdateInfo2
+//!   answer is not used to decrypt content (downloads check the plaintext digests).
+//! - A StartCategoryScan whose preferredCategoryIds is empty fails the run rather than
+//!   falling back to a regular scan; category scans are not offered in load mode.
+//! - SyncPrinterCatalog sends no deviceAttributes; the driver pass sends the SystemSpec
+//!   given in [`SyncOptions`] (no device enumeration).
 //! - Downloads fetch ranges in order on one connection (Delivery Optimization shuffles them
 //!   over several); load mode does not download.
 //! - HTTP, Xpress and the backoff wait belong to the caller ([`transport::run_sync`]).
@@ -44,9 +62,9 @@
 //!   the recorded SystemSpec, locales and computer description (the options' are ignored).
 //! - `--verify` replays the requests as recorded: a server that pages differently gets the
 //!   recorded next request anyway (reported as differences, not adapted to).
-//! - The 400-entry limit WS2025 puts on InstalledNonLeafUpdateIDs is not enforced.
-//! - After ServerChanged the client does not re-register on its own; it relies on a
-//!   RegistrationRequired fault from the new server.
+//! - After InvalidCookie / ServerChanged the client registers again whenever GetConfig
+//!   requires it, even when the same server only lost its cookie key and still knows the
+//!   client (an analyzer may count that as a repeated RegisterComputer, C-12).
 //! - Reporting sends one batch at the end of the run (no random delay, no download or
 //!   install events); MiscData carries only `A`, `G`, `Q`, `c` and `D` / `U`.
 //!

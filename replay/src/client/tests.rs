@@ -1557,3 +1557,61 @@ fn printer_catalog_is_synced_when_asked_and_kept_apart_from_drivers() {
     }
     assert_eq!(again.state.printer_ids(), printers);
 }
+
+#[test]
+fn a_recorded_category_scan_is_repeated_and_a_stray_filter_is_not_sent() {
+    use crate::server::catalog::CategoryType;
+    let s = server_with(200, &[]);
+    let product = category_of(&s, CategoryType::Product);
+    let mut options = SyncOptions::new(start());
+    options.categories = vec![vec![product.clone()]];
+    let recorded = drive_with(&s, fresh_state(), options);
+    summary(&recorded);
+    let scan = recorded
+        .sent
+        .iter()
+        .find(|r| matches!(r, Request::StartCategoryScan(_)))
+        .unwrap()
+        .clone();
+    let page = software_requests(&recorded)[0].clone();
+    let template = |r: &Request| Envelope::request(r.clone()).encode();
+
+    // Seeded with both templates: the run repeats the recorded category scan.
+    let mut state = recorded.state.clone();
+    state
+        .templates
+        .insert("StartCategoryScan".into(), template(&scan));
+    state
+        .templates
+        .insert("SyncUpdates".into(), template(&page));
+    let run = drive(&s, state.clone());
+    assert_eq!(&run.ops()[..2], &[StartCategoryScan, SyncUpdates]);
+    let Request::StartCategoryScan(again) = &run.sent[0] else {
+        panic!()
+    };
+    assert_eq!(
+        again.requested_categories.items()[0]
+            .category_id
+            .value()
+            .unwrap()
+            .normalized(),
+        product
+    );
+    assert!(!filter_of(&run.sent[1]).is_empty());
+    summary(&run);
+
+    // Only the filtered SyncUpdates template: no StartCategoryScan in this run, so the
+    // recorded FilterCategoryIds must not be sent (C-32) nor the two-group flag.
+    state.templates.remove("StartCategoryScan");
+    let run = drive(&s, state);
+    assert!(!run.ops().contains(&StartCategoryScan));
+    for r in software_requests(&run) {
+        assert!(filter_of(r).is_empty());
+        assert!(
+            sync_params(r)
+                .need_two_group_out_of_scope_updates
+                .is_absent()
+        );
+    }
+    summary(&run);
+}
