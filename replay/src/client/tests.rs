@@ -67,6 +67,7 @@ fn drive_hooked(
     hook: &mut dyn FnMut(&Request, &mut Envelope),
 ) -> Run {
     let initial = state.cookie.as_ref().map(StoredCookie::to_wire);
+    let max_installed = options.max_installed_non_leaf;
     let mut sync = Sync::new(state, options);
     let mut sent = Vec::new();
     let mut replies = Vec::new();
@@ -100,7 +101,7 @@ fn drive_hooked(
                 sync.receive(reply.status, env);
             }
             outcome @ (Step::Done(_) | Step::Failed(_)) => {
-                check_client_rules(initial, &sent, &replies);
+                check_client_rules(max_installed, initial, &sent, &replies);
                 return Run {
                     sent,
                     replies,
@@ -114,8 +115,11 @@ fn drive_hooked(
 
 /// Client rules checked on every run: C-15 (the cookie sent is the latest issued),
 /// C-24 (disjoint lists), C-26 (out-of-scope IDs not sent again unless re-delivered),
-/// C-27 (every delivered ID is listed in the next software request), C-28 (continuation).
+/// C-27 (every delivered ID is listed in the next software request), C-28 (continuation),
+/// C-32 (a filter only after StartCategoryScan, within its preferred ids), and the
+/// InstalledNonLeafUpdateIDs cap (`max_installed`: 400 by default, reference 7.3.5).
 fn check_client_rules(
+    max_installed: usize,
     initial: Option<wusp::types::Cookie>,
     sent: &[Request],
     replies: &[Option<wusp::Response>],
@@ -125,6 +129,7 @@ fn check_client_rules(
     let mut dropped: HashSet<i32> = HashSet::new();
     let mut must_list: HashSet<i32> = HashSet::new();
     let mut must_continue = false;
+    let mut preferred: Option<HashSet<String>> = None;
     for (req, reply) in sent.iter().zip(replies) {
         if let Some(c) = cookie_of(req) {
             assert_eq!(Some(&c), latest.as_ref(), "C-15: {:?}", req.operation());
@@ -140,6 +145,17 @@ fn check_client_rules(
             let set: HashSet<i32> = all.iter().copied().collect();
             assert_eq!(set.len(), all.len(), "C-24");
             assert!(set.is_disjoint(&dropped), "C-26");
+            assert!(p.installed_non_leaf_update_ids.items().len() <= max_installed);
+            let filter: HashSet<String> = p
+                .filter_category_ids
+                .items()
+                .iter()
+                .filter_map(|c| c.id.value().map(Guid::normalized))
+                .collect();
+            if !filter.is_empty() {
+                let preferred = preferred.as_ref().expect("C-32: StartCategoryScan first");
+                assert!(filter.is_subset(preferred), "C-32");
+            }
             let software = p.skip_software_sync.value() == Some(&false);
             if software {
                 assert!(must_list.is_subset(&set), "C-27");
@@ -173,6 +189,15 @@ fn check_client_rules(
                             .iter()
                             .any(|u| u.is_leaf.value() == Some(&false));
                 }
+            }
+            Some(R::StartCategoryScan(r)) => {
+                preferred = Some(
+                    r.preferred_category_ids
+                        .items()
+                        .iter()
+                        .map(Guid::normalized)
+                        .collect(),
+                );
             }
             Some(R::SyncPrinterCatalog(r)) => {
                 if let Some(c) = r.result.value().and_then(|x| x.new_cookie.value()) {
