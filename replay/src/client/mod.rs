@@ -714,6 +714,8 @@ impl Sync {
                 // client: NEED_REFRESH -> NEED_REGISTER when its GetConfig requires
                 // registration (reference 5.2), instead of waiting for RegistrationRequired.
                 self.state.registered = false;
+                // RefreshCache re-keys the cache: revision IDs of this scan no longer hold.
+                self.scan_excluded.clear();
                 // A new server may prefer other categories: StartCategoryScan again before
                 // the software loop goes on (C-32 per server).
                 if self.phase == Phase::SwSync && !self.categories.is_empty() {
