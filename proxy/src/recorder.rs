@@ -25,7 +25,7 @@ use crate::Error;
 
 /// KiB of records that may wait for the writer; a slow disk slows the proxy instead of
 /// eating memory.
-const BUDGET_KIB: u32 = 4 * 1024;
+const BUDGET_KIB: u32 = 2 * 1024;
 
 /// A record on its way to the writer, with the budget it holds until written.
 type Queued = (Record, OwnedSemaphorePermit);
