@@ -273,30 +273,48 @@ impl<'de> Deserialize<'de> for OmittedBody {
     }
 }
 
-#[derive(Serialize, Deserialize, Default)]
+/// The read form of a [`Body`].
+#[derive(Deserialize, Default)]
 struct BodyRepr {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     base64: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     omitted: Option<OmittedBody>,
+}
+
+/// The written form of a [`Body`], borrowing its bytes: a kept body is not copied to be
+/// written (the proxy's recorder thread writes 200 KB SyncUpdates pages).
+#[derive(Serialize)]
+struct BodyReprOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    omitted: Option<&'a OmittedBody>,
 }
 
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Inside `json::write_record` a large body is a placeholder, written afterwards.
+        let deferred = self.bytes().and_then(crate::json::placeholder);
         let repr = match self {
-            Body::Text(t) => BodyRepr {
-                text: Some(t.clone()),
-                ..Default::default()
+            Body::Text(t) => BodyReprOut {
+                text: Some(deferred.map_or(std::borrow::Cow::Borrowed(t), Into::into)),
+                base64: None,
+                omitted: None,
             },
-            Body::Binary(b) => BodyRepr {
-                base64: Some(BASE64.encode(b)),
-                ..Default::default()
+            Body::Binary(b) => BodyReprOut {
+                text: None,
+                base64: Some(deferred.unwrap_or_else(|| BASE64.encode(b))),
+                omitted: None,
             },
-            Body::Omitted(o) => BodyRepr {
-                omitted: Some(o.clone()),
-                ..Default::default()
+            Body::Omitted(o) => BodyReprOut {
+                text: None,
+                base64: None,
+                omitted: Some(o),
             },
         };
         repr.serialize(s)

@@ -30,6 +30,7 @@ mod compression;
 mod error;
 pub mod har;
 mod headers;
+mod json;
 mod reader;
 mod record;
 pub mod redact;

@@ -149,7 +149,7 @@ impl CaptureWriter {
         if self.broken {
             self.line.push(b'\n');
         }
-        serde_json::to_writer(&mut self.line, record).map_err(|source| Error::Encode {
+        crate::json::write_record(&mut self.line, record).map_err(|source| Error::Encode {
             path: self.path.clone(),
             record: number,
             source,

@@ -1,6 +1,14 @@
 //! The recorder: capture records go through a channel to one writer thread, off the
 //! forwarding path (JSON encoding, base64 and the file write happen there).
 //!
+//! Memory is bounded by bytes, not by records: each queued record holds permits of a
+//! semaphore worth its size in KiB (bodies plus a little for heads), [`BUDGET_KIB`] in all,
+//! and gives them back once written. When the disk is slower than the traffic, the budget
+//! runs out and the exchanges that complete next wait for room before their connection
+//! goes on to its next request: forwarding slows down to the disk's pace and memory stays
+//! bounded (a record larger than the whole budget waits for the queue to empty and then
+//! goes alone).
+//!
 //! A write error (a full disk) stops recording once, loudly (one `error` event), and
 //! forwarding goes on: connection tasks see [`Recorder::active`] turn false and stop
 //! collecting bodies.
@@ -11,17 +19,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use captures::{CaptureWriter, Record};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::Error;
 
-/// Records waiting for the writer; a slow disk slows the proxy instead of eating memory.
-const QUEUE: usize = 1024;
+/// KiB of records that may wait for the writer; a slow disk slows the proxy instead of
+/// eating memory.
+const BUDGET_KIB: u32 = 2 * 1024;
+
+/// A record on its way to the writer, with the budget it holds until written.
+type Queued = (Record, OwnedSemaphorePermit);
 
 /// The sending side, cloned into every connection task.
 #[derive(Clone, Debug)]
 pub(crate) struct Recorder {
-    tx: Option<mpsc::Sender<Record>>,
+    tx: Option<mpsc::UnboundedSender<Queued>>,
+    budget: Arc<Semaphore>,
     active: Arc<AtomicBool>,
 }
 
@@ -34,6 +47,7 @@ impl Recorder {
     pub(crate) fn disabled() -> Self {
         Self {
             tx: None,
+            budget: Arc::new(Semaphore::new(0)),
             active: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -41,13 +55,14 @@ impl Recorder {
     /// Opens (or appends to) the capture at `path` and starts the writer thread.
     pub(crate) fn open(path: &Path) -> Result<(Self, WriterThread), Error> {
         let mut writer = CaptureWriter::create_or_append(path)?;
-        let (tx, mut rx) = mpsc::channel::<Record>(QUEUE);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
         let active = Arc::new(AtomicBool::new(true));
         let flag = active.clone();
         let thread = std::thread::Builder::new()
             .name("wutap-recorder".into())
             .spawn(move || {
-                while let Some(record) = rx.blocking_recv() {
+                // The permit is dropped with the record, after its write: room for more.
+                while let Some((record, _permit)) = rx.blocking_recv() {
                     if !flag.load(Ordering::Relaxed) {
                         continue;
                     }
@@ -69,6 +84,7 @@ impl Recorder {
         Ok((
             Self {
                 tx: Some(tx),
+                budget: Arc::new(Semaphore::new(BUDGET_KIB as usize)),
                 active,
             },
             WriterThread(Some(thread)),
@@ -80,14 +96,39 @@ impl Recorder {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Queues a record (waits when the queue is full).
+    /// Queues a record, first waiting for its share of the budget when the writer lags.
     pub(crate) async fn record(&self, record: Record) {
         if let Some(tx) = &self.tx
             && self.active()
         {
-            let _ = tx.send(record).await;
+            let cost = cost_kib(&record);
+            // The semaphore is never closed: an error cannot happen, and dropping the
+            // record then is the safe answer.
+            if let Ok(permit) = self.budget.clone().acquire_many_owned(cost).await {
+                let _ = tx.send((record, permit));
+            }
         }
     }
+}
+
+/// What a record holds in memory, in KiB permits: its bodies plus 1 KiB for the rest,
+/// at most the whole budget.
+fn cost_kib(record: &Record) -> u32 {
+    let bodies = match record {
+        Record::Exchange(e) => kept(&e.request.body) + kept(&e.response.body),
+        Record::Error(e) => {
+            e.request.as_ref().map_or(0, |r| kept(&r.body))
+                + e.response.as_ref().map_or(0, |r| kept(&r.body))
+        }
+        Record::Connection(_) | Record::Header(_) => 0,
+    };
+    let kib = bodies.div_ceil(1024).saturating_add(1);
+    u32::try_from(kib).unwrap_or(u32::MAX).min(BUDGET_KIB)
+}
+
+/// Bytes a body keeps in memory (an omitted body keeps only its digests).
+fn kept(body: &captures::Body) -> u64 {
+    body.bytes().map_or(0, |b| b.len() as u64)
 }
 
 impl WriterThread {
@@ -125,6 +166,7 @@ fn log_record(record: &Record) {
 mod tests {
     use super::*;
     use captures::{ConnectionMode, ConnectionRecord, Timestamp};
+    use std::time::Duration;
 
     fn conn(n: u64) -> Record {
         Record::Connection(ConnectionRecord {
@@ -157,5 +199,54 @@ mod tests {
         let conns: Vec<_> = records.iter().filter_map(|(_, r)| r.conn()).collect();
         assert_eq!(conns, vec![1, 2, 3]);
         assert!(!Recorder::disabled().active());
+    }
+
+    #[test]
+    fn records_cost_their_bodies_in_kib_within_the_budget() {
+        assert_eq!(cost_kib(&conn(1)), 1);
+        let exchange = |n: usize| {
+            Record::Exchange(captures::Exchange {
+                id: 1,
+                conn: 1,
+                client: None,
+                server: None,
+                scheme: "https".into(),
+                tls: None,
+                upstream_tls: None,
+                time: captures::Timing::starting(Timestamp::now()),
+                request: captures::Request::default(),
+                response: captures::Response {
+                    body: captures::Body::Binary(vec![0xff; n]),
+                    ..Default::default()
+                },
+            })
+        };
+        assert_eq!(cost_kib(&exchange(204 * 1024)), 205);
+        assert_eq!(cost_kib(&exchange(1025)), 3);
+        assert_eq!(cost_kib(&exchange(64 << 20)), BUDGET_KIB);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_writer_holds_back_senders_once_the_budget_is_spent() {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
+        let rec = Recorder {
+            tx: Some(tx),
+            budget: Arc::new(Semaphore::new(BUDGET_KIB as usize)),
+            active: Arc::new(AtomicBool::new(true)),
+        };
+        // Budget minus one KiB is spent by queued connection records nobody writes.
+        for n in 0..u64::from(BUDGET_KIB - 1) {
+            rec.record(conn(n)).await;
+        }
+        rec.record(conn(0)).await;
+        assert_eq!(rec.budget.available_permits(), 0);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), rec.record(conn(1))).await;
+        assert!(blocked.is_err(), "a record went in beyond the budget");
+        // The writer takes one: room for one more.
+        drop(rx.recv().await);
+        tokio::time::timeout(Duration::from_secs(5), rec.record(conn(2)))
+            .await
+            .unwrap();
+        assert_eq!(rec.budget.available_permits(), 0);
     }
 }
