@@ -30,7 +30,76 @@ pub enum Command {
     Ca(CaCommand),
     /// Act as a Windows Update client against a server: a first or differential sync.
     Replay(ReplayArgs),
+    // --- analyzer (issue 6) ---
+    /// Judge captures against the reference's rules: sessions, cache use, findings.
+    Analyze(AnalyzeArgs),
+    /// List every rule with level, statement, citation and whether it is checked.
+    Rules(RulesArgs),
+    // --- end analyzer ---
 }
+
+// --- analyzer (issue 6): `wutap analyze` and `wutap rules` ---
+
+/// Arguments of `analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files (.jsonl, .jsonl.zst, .jsonl.gz, .har), analyzed together in time order.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Text)]
+    pub format: AnalyzeFormat,
+    /// Only these rules (comma-separated ids, e.g. C-15,S-11).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub rules: Vec<String>,
+    /// Only findings at this level or above (should = MUST and SHOULD).
+    #[arg(long, value_enum)]
+    pub level: Option<RuleLevel>,
+    /// Measure against the spec text or against real Windows where they disagree.
+    #[arg(long, value_enum, default_value_t = AnalyzeProfile::Native)]
+    pub profile: AnalyzeProfile,
+}
+
+/// Arguments of `rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Report formats of `analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    /// Verdict lines, then findings.
+    Text,
+    /// One JSON document (design/cli.md).
+    Json,
+    /// JUnit XML for CI.
+    Junit,
+}
+
+/// Rule levels for `--level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuleLevel {
+    /// MUST only.
+    Must,
+    /// MUST and SHOULD.
+    Should,
+    /// Everything.
+    Obs,
+}
+
+/// Profiles for `--profile` (reference section 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeProfile {
+    /// The normative text of MS-WUSP.
+    Spec,
+    /// What real Windows and WSUS do.
+    Native,
+}
+
+// --- end analyzer ---
 
 /// Arguments of `replay`.
 #[derive(Debug, Args)]

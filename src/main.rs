@@ -6,6 +6,8 @@
 // A binary has no public API: `pub` here only means "visible to the other modules".
 #![allow(unreachable_pub)]
 
+// analyzer (issue 6)
+mod analyze_cmd;
 mod ca_cmd;
 mod capture;
 mod cli;
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Ca(c) => ca_cmd::run(c),
         Command::Replay(args) => replay_cmd::run(args),
+        // analyzer (issue 6)
+        Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Rules(args) => analyze_cmd::rules(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `wutap` binary on real files.
 
+mod analyze;
 mod capture_cli;
 mod replay_cmd;
 mod replay_seed;

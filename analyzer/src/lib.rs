@@ -1,0 +1,118 @@
+//! `analyzer`: judges captured WUSP traffic against the reference's rules.
+//!
+//! # Where it sits
+//!
+//! ```text
+//!  capture.jsonl / .har ──► input (captures' reader, wusp decoding, Xpress included)
+//!                              │ exchanges in time order
+//!                              ▼
+//!                           engine: sessions per client and server (reference 0.3),
+//!                                   the client-cache model Known (reference 6.2) carried
+//!                                   across sessions and captures, the T/C/S rules
+//!                              │ findings
+//!                              ▼
+//!                           report: verdict per session, text / JSON / JUnit
+//! ```
+//!
+//! Pure logic: no async runtime, no printing; it returns values and emits `tracing` events.
+//! [`catalogue`] lists every rule of reference sections 6 and 7.5 with whether it is checked.
+//! A rule the data cannot decide is reported `unverifiable`, never as passed.
+
+pub mod catalogue;
+mod engine;
+mod finding;
+mod input;
+mod report;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use catalogue::{Check, Level, RULES, Rule};
+pub use finding::{Finding, Profile, Status};
+pub use input::InputProblem;
+pub use report::{
+    Analysis, CacheCounts, ExchangeEntry, Session, SessionKind, Skipped, Summary, rules_json,
+    rules_text,
+};
+
+/// Why an analysis could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input file could not be opened or read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: captures::Error,
+    },
+    /// A rule id given in the options is not in the catalogue.
+    #[error("no rule {0:?} in the catalogue (see `wutap rules`)")]
+    UnknownRule(String),
+}
+
+/// What to report and against which profile.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Spec or native (section 10).
+    pub profile: Profile,
+    /// Only these rule ids (all when empty).
+    pub rules: Vec<String>,
+    /// Only findings at this level or above (`should` = MUST and SHOULD).
+    pub level: Option<Level>,
+}
+
+/// Analyzes capture files (wutap captures and HAR) together, ordered in time.
+pub fn analyze(paths: &[impl AsRef<Path>], options: &Options) -> Result<Analysis, Error> {
+    for id in &options.rules {
+        if catalogue::find(id).is_none() {
+            return Err(Error::UnknownRule(id.clone()));
+        }
+    }
+    let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+    let inputs = input::plan_inputs(&paths)?;
+    let mut engine = engine::Engine::new(options.profile);
+    let mut skipped = Vec::new();
+    let mut input_problems = Vec::new();
+    for inp in &inputs {
+        let mut records = inp.records()?;
+        for record in records.by_ref() {
+            match input::classify_record(inp, &record) {
+                Some(input::Classified::Wusp(ex)) => engine.feed(&ex),
+                Some(input::Classified::Content(get)) => engine.feed_content(&get),
+                Some(input::Classified::Skipped(exchange, reason)) => {
+                    tracing::debug!(%exchange, %reason, "skipped");
+                    skipped.push(Skipped { exchange, reason });
+                }
+                None => {}
+            }
+        }
+        input_problems.append(&mut records.problems);
+    }
+    let mut sessions = engine.finish();
+    for s in &mut sessions {
+        s.findings.retain(|f| {
+            (options.rules.is_empty()
+                || options.rules.iter().any(|r| r.eq_ignore_ascii_case(f.rule)))
+                && options.level.is_none_or(|l| f.level <= l)
+        });
+    }
+    let mut analysis = Analysis {
+        profile: options.profile,
+        sessions,
+        skipped,
+        input_problems,
+        summary: Summary::default(),
+    };
+    analysis.recount();
+    tracing::info!(
+        sessions = analysis.summary.sessions,
+        must = analysis.summary.must_violations,
+        "analysis done"
+    );
+    Ok(analysis)
+}

@@ -1,0 +1,1602 @@
+//! Each implemented rule: a capture where it fires and one where it holds, built from
+//! `wusp` types by [`crate::testkit`].
+
+use std::collections::BTreeSet;
+
+use captures::{Body, Record};
+use wusp::messages::*;
+use wusp::types::*;
+use wusp::values::{Base64, DateTime};
+use wusp::{ErrorCode, Field};
+
+use crate::testkit::*;
+use crate::{Analysis, Finding, Options, Profile, SessionKind, Status};
+
+fn violated(a: &Analysis) -> BTreeSet<&'static str> {
+    a.sessions
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.status == Status::Violated)
+        .map(|f| f.rule)
+        .collect()
+}
+
+fn of<'a>(a: &'a Analysis, rule: &str) -> Vec<&'a Finding> {
+    a.sessions
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.rule == rule)
+        .collect()
+}
+
+fn run(kits: &[&Kit]) -> Analysis {
+    analyze(kits, &Options::default())
+}
+
+/// The exchange records of a kit, as mutable exchanges.
+fn exchange_mut(k: &mut Kit, n: usize) -> &mut captures::Exchange {
+    match &mut k.records_mut()[n] {
+        Record::Exchange(e) => e,
+        _ => panic!("record {n} is no exchange"),
+    }
+}
+
+#[test]
+fn clean_first_and_differential_sync_hold_every_rule() {
+    let first = first_sync();
+    let diff = differential(&first);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(a.summary.unverifiable, 0, "{}", a.to_text());
+    assert_eq!(a.sessions.len(), 2);
+    assert_eq!(a.sessions[0].kind, SessionKind::First);
+    assert_eq!(a.sessions[0].client, CLIENT_ID);
+    assert_eq!(a.sessions[1].kind, SessionKind::Differential);
+    assert_eq!(
+        a.sessions[1].client, CLIENT_ID,
+        "cookie lineage links the captures"
+    );
+    assert_eq!(
+        a.sessions[1].verdict,
+        "differential sync OK: 2 pages, 2 new updates, cache sent 3/3 + 4/4"
+    );
+    assert_eq!(
+        a.sessions[0].verdict,
+        "first sync OK: 4 pages, 7 new updates"
+    );
+    let pages: Vec<Option<u32>> = a.sessions[1].exchanges.iter().map(|e| e.page).collect();
+    assert_eq!(pages, [Some(1), Some(2), None, None, None]);
+    assert!(!a.has_problems());
+}
+
+#[test]
+fn inputs_are_ordered_in_time_whatever_the_argument_order() {
+    let first = first_sync();
+    let diff = differential(&first);
+    let a = run(&[&diff, &first]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(a.sessions[0].kind, SessionKind::First);
+}
+
+#[test]
+fn differential_alone_is_unverifiable_not_passed() {
+    let first = first_sync();
+    let diff = differential(&first);
+    let a = run(&[&diff]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(a.sessions[0].kind, SessionKind::Differential);
+    let c22 = of(&a, "C-22");
+    assert_eq!(c22.len(), 1, "{}", a.to_text());
+    assert_eq!(c22[0].status, Status::Unverifiable);
+    assert_eq!(of(&a, "C-02")[0].status, Status::Unverifiable);
+    assert!(
+        a.sessions[0].verdict.contains("no earlier capture"),
+        "{}",
+        a.sessions[0].verdict
+    );
+}
+
+#[test]
+fn c27_fires_when_the_cached_lists_are_emptied() {
+    let first = first_sync();
+    let diff = differential_with(&first, |_, r| {
+        if let Some(p) = r.parameters.value_mut() {
+            p.installed_non_leaf_update_ids = Field::Absent;
+            p.other_cached_update_ids = Field::Absent;
+        }
+    });
+    let a = run(&[&first, &diff]);
+    let c27 = of(&a, "C-27");
+    assert!(!c27.is_empty(), "{}", a.to_text());
+    assert_eq!(c27[0].status, Status::Violated);
+    assert!(c27[0].message.contains("7 of 7"), "{}", c27[0].message);
+    // The unmutated server answer names revisions the request no longer lists.
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-27", "S-12"]),
+        "{}",
+        a.to_text()
+    );
+    assert!(
+        a.sessions[1].verdict.contains("cache sent 0/3 + 0/4"),
+        "{}",
+        a.sessions[1].verdict
+    );
+    // Under the spec profile the same gap is unverifiable (reference 10 #12).
+    let spec = analyze(
+        &[&first, &diff],
+        &Options {
+            profile: Profile::Spec,
+            ..Default::default()
+        },
+    );
+    assert!(
+        of(&spec, "C-27")
+            .iter()
+            .all(|f| f.status == Status::Unverifiable)
+    );
+    assert!(of(&spec, "C-27").iter().all(|f| f.profile == Profile::Spec));
+}
+
+#[test]
+fn c15_fires_for_a_superseded_cookie() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    // Page 2 sends the cookie page 1 used instead of page 1's NewCookie.
+    let page1 = exchange_mut(&mut diff, 0).request.body.clone();
+    let e = exchange_mut(&mut diff, 1);
+    let old = wusp::Envelope::decode(page1.bytes().unwrap_or_default()).unwrap();
+    let mut new = wusp::Envelope::decode(e.request.body.bytes().unwrap_or_default()).unwrap();
+    let (
+        wusp::soap::Body::Request(wusp::Request::SyncUpdates(o)),
+        wusp::soap::Body::Request(wusp::Request::SyncUpdates(n)),
+    ) = (&old.body, &mut new.body)
+    else {
+        panic!("not SyncUpdates")
+    };
+    n.cookie = o.cookie.clone();
+    e.request.body = Body::from_bytes(new.encode().into_bytes());
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-15"]), "{}", a.to_text());
+    assert!(of(&a, "C-15")[0].message.contains("superseded"));
+}
+
+#[test]
+fn c28_fires_when_the_last_page_is_removed() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().remove(1);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-28"]), "{}", a.to_text());
+    let f = of(&a, "C-28");
+    assert_eq!(f[0].exchanges, ["diff.jsonl#1", "diff.jsonl#3"]);
+    assert!(a.sessions[1].verdict.contains("software loop incomplete"));
+    assert!(a.has_problems(), "C-28 is a MUST");
+}
+
+#[test]
+fn c28_is_unverifiable_when_the_capture_ends_inside_the_loop() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().truncate(1);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(of(&a, "C-28")[0].status, Status::Unverifiable);
+}
+
+#[test]
+fn c28_fires_for_a_driver_pass_after_a_non_leaf_page() {
+    let mut k = Kit::new("c.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(1, false)]),
+            ..Default::default()
+        },
+    );
+    k.driver_pass(&[1]);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-28"]), "{}", a.to_text());
+    assert!(of(&a, "C-28")[0].message.contains("non-leaf"));
+}
+
+#[test]
+fn c22_fires_for_extended_info_before_the_sync() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    let start = exchange_mut(&mut diff, 0).time.start;
+    let ext = exchange_mut(&mut diff, 3);
+    let earlier = captures::Timestamp::from_unix_micros(start.unix_micros() - 1_000).unwrap();
+    ext.time.start = earlier;
+    let a = run(&[&first, &diff]);
+    let c22 = of(&a, "C-22");
+    assert_eq!(c22.len(), 1, "{}", a.to_text());
+    assert_eq!(c22[0].status, Status::Violated);
+    assert!(c22[0].observed.contains("20, 21"), "{}", c22[0].observed);
+    // Revision 11 still has its fragments from the first sync at that time: a re-fetch too.
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-22", "C-49"]),
+        "{}",
+        a.to_text()
+    );
+}
+
+#[test]
+fn c49_fires_for_extended_info_asked_again_and_holds_after_changed_updates() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().truncate(3);
+    diff.ext(&[10, 11, 20]);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-49"]), "{}", a.to_text());
+    let f = &of(&a, "C-49")[0];
+    assert_eq!(
+        f.observed, "re-fetched: 10",
+        "11 was reported changed: asking again is fine"
+    );
+    assert!(a.sessions[1].verdict.contains("1 extended-info re-fetches"));
+}
+
+#[test]
+fn s11_fires_when_the_server_resends_a_cached_revision() {
+    let first = first_sync();
+    let mut diff = first.next_capture("diff.jsonl", 1);
+    let r = diff.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    diff.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(13, true), update(20, true)]),
+            ..Default::default()
+        },
+    );
+    diff.driver_pass(&[1, 2, 3]);
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["S-11"]), "{}", a.to_text());
+    assert_eq!(of(&a, "S-11")[0].observed, "re-sent: 13");
+    assert!(a.sessions[1].verdict.contains("1 cached revisions re-sent"));
+}
+
+#[test]
+fn t10_fires_for_a_request_body_cut_mid_xml() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    let e = exchange_mut(&mut diff, 1);
+    let text = String::from_utf8(e.request.body.bytes().unwrap_or_default().to_vec()).unwrap();
+    e.request.body = Body::from_bytes(text.as_bytes()[..text.len() * 2 / 3].to_vec());
+    let a = run(&[&first, &diff]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-10"]), "{}", a.to_text());
+    assert!(
+        of(&a, "T-10")[0]
+            .message
+            .contains("SyncUpdates request does not decode")
+    );
+}
+
+#[test]
+fn transport_rules_fire_on_bad_framing() {
+    let mut k = Kit::new("t.jsonl", 0);
+    k.accept = "gzip";
+    k.handshake();
+    // A fault sent with HTTP 200 and a response that is not SOAP.
+    let req = GetConfig {
+        protocol_version: Field::Value("2.90".into()),
+        ..Default::default()
+    };
+    let q = wusp::Envelope::request(req).encode().into_bytes();
+    let fault = wusp::Fault::wsus(
+        ErrorCode::ServerBusy,
+        "",
+        wusp::values::Guid("6a1f4b2e-1d2c-4e5f-8a9b-0c1d2e3f4a5b".into()),
+        None,
+    );
+    let r = wusp::Envelope::fault(fault).encode().into_bytes();
+    k.raw(wusp::Operation::GetConfig, q.clone(), 200, r);
+    let n = k.raw(
+        wusp::Operation::GetConfig,
+        q,
+        200,
+        b"<html>busy</html>".to_vec(),
+    );
+    // SOAPAction naming another operation.
+    let last = k.records_mut().len() - 1;
+    if let Record::Exchange(e) = &mut k.records_mut()[last] {
+        e.request.headers = {
+            let mut h = captures::Headers::new();
+            h.push("Content-Type", "text/xml");
+            h.push(
+                "SOAPAction",
+                format!("\"{}\"", wusp::Operation::GetCookie.soap_action()),
+            );
+            h
+        };
+    }
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["T-03", "T-07", "T-09", "T-10", "T-16"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    assert!(of(&a, "T-10").iter().any(|f| f.exchanges == [n.clone()]));
+    // With the native headers and xpress none of them fires (clean_first_and_… above).
+}
+
+#[test]
+fn t08_fires_for_xpress_not_offered() {
+    let mut k = first_sync();
+    let last = k.records_mut().len() - 1;
+    if let Record::Exchange(e) = &mut k.records_mut()[last] {
+        e.request.headers = {
+            let mut h = captures::Headers::new();
+            h.push("Content-Type", "text/xml; charset=utf-8");
+            h.push(
+                "SOAPAction",
+                format!("\"{}\"", wusp::Operation::ReportEventBatch.soap_action()),
+            );
+            h
+        };
+    }
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-08"]), "{}", a.to_text());
+}
+
+#[test]
+fn handshake_rules_fire_on_a_bad_handshake_and_hold_on_a_good_one() {
+    let mut k = Kit::new("h.jsonl", 0);
+    k.handshake();
+    // A second GetCookie with a wrong lastChange and no authorization cookie, while the
+    // cookie is valid (C-06, C-07, C-18).
+    let c = k.issue();
+    k.ok(
+        GetCookie {
+            auth_cookies: Field::Absent,
+            last_change: Field::Value(DateTime("2020-01-01T00:00:00Z".into())),
+            current_time: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(c),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-06", "C-07", "C-18"]),
+        "{}",
+        a.to_text()
+    );
+    let good = {
+        let mut k = Kit::new("g.jsonl", 0);
+        k.handshake();
+        run(&[&k])
+    };
+    assert_eq!(violated(&good), BTreeSet::new(), "{}", good.to_text());
+}
+
+#[test]
+fn client_id_dns_and_registration_rules() {
+    let mut k = Kit::new("r.jsonl", 0);
+    k.handshake();
+    k.register("other.test");
+    k.ok(
+        GetAuthorizationCookie {
+            client_id: Field::Value("Not A Guid!".into()),
+            dns_name: Field::Empty,
+            ..Default::default()
+        },
+        GetAuthorizationCookieResponse {
+            result: Field::Absent,
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["C-04", "C-13", "S-06"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+}
+
+#[test]
+fn sync_request_rules_fire() {
+    let first = first_sync();
+    let diff = differential_with(&first, |page, r| {
+        let p = r.parameters.value_mut().unwrap();
+        if page == 1 {
+            p.express_query = Field::Value(true); // C-19
+            p.system_spec = Field::list(vec![Device::default()]); // C-20
+            p.installed_non_leaf_update_ids = Field::list(vec![1, 2, 3, 10]); // C-23 (10 is a leaf), C-24
+        } else {
+            p.other_cached_update_ids = Field::list(vec![10, 11, 12, 13, 20, 99]); // C-26 (12), C-22 (99)
+        }
+    });
+    let a = run(&[&first, &diff]);
+    let v = violated(&a);
+    for rule in ["C-19", "C-20", "C-22", "C-23", "C-24", "C-26"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    assert!(of(&a, "C-22").iter().any(|f| f.observed.contains("99")));
+}
+
+#[test]
+fn c14_and_c21_fire() {
+    let mut k = Kit::new("c.jsonl", 0);
+    k.handshake();
+    let mut r = k.sync_request(&[5], &[]);
+    r.cookie = Field::Absent;
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("C-14") && v.contains("C-21"), "{}", a.to_text());
+}
+
+#[test]
+fn c30_fires_for_a_second_driver_pass() {
+    let mut k = first_sync();
+    k.driver_pass(&[1, 2, 3]);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-30"]), "{}", a.to_text());
+}
+
+#[test]
+fn c34_fires_for_too_many_revisions_and_missing_locales() {
+    let mut k = first_sync();
+    let ids: Vec<i32> = (1..=51).collect();
+    k.ok(
+        GetExtendedUpdateInfo {
+            cookie: Field::Value(k.cookie.clone()),
+            revision_ids: Field::list(ids),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Eula]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfoResponse::default(),
+    );
+    let a = run(&[&k]);
+    let c34 = of(&a, "C-34");
+    assert_eq!(c34.len(), 2, "{}", a.to_text());
+}
+
+#[test]
+fn server_sync_rules_fire() {
+    let mut k = Kit::new("s.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    // S-24 (Truncated with nothing), S-12 (out of scope not listed), S-17 (driver in the
+    // software pass), S-13 (no Deployment).
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![
+                driver(7),
+                UpdateInfo {
+                    deployment: Field::Absent,
+                    ..update(8, true)
+                },
+            ]),
+            out_of_scope_revision_ids: Field::list(vec![99]),
+            ..Default::default()
+        },
+    );
+    let r = k.sync_request(&[], &[8]);
+    let id = k.ok(
+        r,
+        SyncUpdatesResponse {
+            result: Field::Value(SyncInfo {
+                truncated: Field::Value(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["S-09", "S-12", "S-13", "S-17", "S-24"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    assert!(of(&a, "S-09")[0].exchanges == [id]);
+}
+
+#[test]
+fn server_handshake_and_extended_rules_fire() {
+    let mut k = Kit::new("x.jsonl", 0);
+    k.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(Config::default()),
+            ..Default::default()
+        },
+    );
+    k.ok(
+        GetCookie {
+            current_time: Field::Value(DateTime("2030-01-01T00:00:00Z".into())),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(Cookie {
+                expiration: Field::Value(DateTime("2029-01-01T00:00:00Z".into())),
+                encrypted_data: Field::Value(Base64::encode(b"c")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    k.cookie = Cookie {
+        encrypted_data: Field::Value(Base64::encode(b"c")),
+        ..Default::default()
+    };
+    k.ok(
+        GetExtendedUpdateInfo {
+            cookie: Field::Value(k.cookie.clone()),
+            revision_ids: Field::list(vec![1]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Extended]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfoResponse {
+            result: Field::Value(ExtendedUpdateInfo {
+                updates: Field::list(vec![UpdateData {
+                    id: Field::Value(2),
+                    ..Default::default()
+                }]),
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&[0u8; 19])),
+                    url: Field::Value("http://wsus.test/Content/00/00.exe".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    k.ok(
+        ReportEventBatch {
+            cookie: Field::Value(k.cookie.clone()),
+            ..Default::default()
+        },
+        ReportEventBatchResponse::default(),
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["S-01", "S-07", "S-28", "T-12", "S-35"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+}
+
+#[test]
+fn faults_answer_with_500_and_a_wusp_detail() {
+    let mut k = first_sync();
+    let r = k.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    k.fault(r, ErrorCode::ServerBusy);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    let mut k = first_sync();
+    let r = k.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    k.fault(r, ErrorCode::Other("Oops".into()));
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-06"]), "{}", a.to_text());
+}
+
+#[test]
+fn rule_and_level_filters_apply_to_findings_and_counts() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().remove(1);
+    let only = analyze(
+        &[&first, &diff],
+        &Options {
+            rules: vec!["c-15".into()],
+            ..Default::default()
+        },
+    );
+    assert_eq!(violated(&only), BTreeSet::new());
+    assert_eq!(only.summary.must_violations, 0);
+    assert!(!only.has_problems());
+    let should = analyze(
+        &[&first, &diff],
+        &Options {
+            level: Some(crate::Level::Must),
+            ..Default::default()
+        },
+    );
+    assert_eq!(violated(&should), BTreeSet::from(["C-28"]));
+    let err = crate::analyze(
+        &[std::path::Path::new("x")],
+        &Options {
+            rules: vec!["Z-99".into()],
+            ..Default::default()
+        },
+    );
+    assert!(matches!(err, Err(crate::Error::UnknownRule(_))));
+}
+
+#[test]
+fn damaged_and_foreign_input_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = first_sync();
+    let path = first.write(dir.path());
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"type\":\"exchange\",\"id\":99,\"con\n");
+    std::fs::write(&path, text).unwrap();
+    let mut other = Kit::new("other.jsonl", 0);
+    other.raw(
+        wusp::Operation::GetConfig,
+        b"not xml at all".to_vec(),
+        200,
+        b"".to_vec(),
+    );
+    if let Record::Exchange(e) = &mut other.records_mut()[0] {
+        e.request.target = "/favicon.ico".into();
+        e.request.method = "GET".into();
+    }
+    let p2 = other.write(dir.path());
+    let a = crate::analyze(&[path, p2], &Options::default()).unwrap();
+    assert_eq!(a.input_problems.len(), 1, "{:?}", a.input_problems);
+    assert!(a.has_problems());
+    assert!(
+        a.skipped.iter().any(|s| s.reason.contains("not WUSP")),
+        "{:?}",
+        a.skipped
+    );
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+}
+
+#[test]
+fn reports_render_in_all_three_formats() {
+    let first = first_sync();
+    let mut diff = differential(&first);
+    diff.records_mut().remove(1);
+    let a = run(&[&first, &diff]);
+    let text = a.to_text();
+    let first_lines: Vec<&str> = text.lines().take(3).collect();
+    assert!(first_lines[1].starts_with("s1 first sync OK"), "{text}");
+    assert!(
+        first_lines[2].starts_with("s2 differential sync PROBLEMS (C-28)"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
+    assert_eq!(json["summary"]["must_violations"], 1);
+    assert_eq!(json["sessions"][1]["kind"], "differential");
+    let findings = json["sessions"][1]["findings"].as_array().unwrap();
+    let c28 = findings.iter().find(|f| f["rule"] == "C-28").unwrap();
+    assert_eq!(c28["status"], "violated");
+    assert_eq!(c28["level"], "must");
+    assert_eq!(c28["cite"], "§3.1.5.7, §2.2.2.2.4");
+    assert_eq!(c28["exchanges"][0], "diff.jsonl#1");
+    assert_eq!(json["sessions"][1]["cache"]["known"], 7);
+    assert!(json["skipped"].as_array().is_some());
+    let junit = a.to_junit();
+    assert!(junit.contains("<failure type=\"must\""), "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 2);
+}
+
+#[test]
+fn rules_listing_has_every_rule_with_reasons() {
+    let v: serde_json::Value = serde_json::from_str(&crate::rules_json()).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 104);
+    assert_eq!(arr[0]["rule"], "T-01");
+    assert_eq!(arr[0]["level"], "must");
+    assert_eq!(arr[0]["checked"], true);
+    for r in arr {
+        assert_eq!(
+            r["checked"].as_bool().unwrap(),
+            r.get("reason").is_none(),
+            "{r}"
+        );
+    }
+    assert!(crate::rules_text().contains("C-49 SHOULD"));
+}
+
+#[test]
+fn recovery_after_invalid_cookie_rekeys_the_cache_without_findings() {
+    let mut k = first_sync();
+    // The next day's sync faults InvalidCookie; the client recovers (GetConfig,
+    // GetAuthorizationCookie, GetCookie, RefreshCache) and retries. The server only
+    // re-keys 1, 2, 3, 10, 11 (12 and 13 are dropped).
+    let mut d = k.next_capture("diff.jsonl", 1);
+    let r = d.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    d.fault(r, ErrorCode::InvalidCookie);
+    d.handshake_with(false);
+    let identity = |id: i32| UpdateIdentity {
+        update_id: Field::Value(wusp::values::Guid(format!(
+            "00000000-0000-0000-0000-{id:012}"
+        ))),
+        revision_number: Field::Value(200),
+        ..Default::default()
+    };
+    let results = [1, 2, 3, 10, 11]
+        .iter()
+        .map(|id| RefreshCacheResult {
+            revision_id: Field::Value(*id),
+            global_id: Field::Value(identity(*id)),
+            is_leaf: Field::Value(*id >= 10),
+            deployment: update(*id, true).deployment,
+            ..Default::default()
+        })
+        .collect();
+    d.ok(
+        RefreshCache {
+            cookie: Field::Value(d.cookie.clone()),
+            global_ids: Field::list(
+                [1, 2, 3, 10, 11, 12, 13]
+                    .into_iter()
+                    .map(identity)
+                    .collect(),
+            ),
+            ..Default::default()
+        },
+        RefreshCacheResponse {
+            result: Field::list(results),
+            ..Default::default()
+        },
+    );
+    let r = d.sync_request(&[1, 2, 3], &[10, 11]);
+    d.sync(r, SyncInfo::default());
+    // The driver pass faults once and is retried: one answered driver pass.
+    let r = {
+        let mut r = d.sync_request(&[1, 2, 3], &[]);
+        let p = r.parameters.value_mut().unwrap();
+        p.skip_software_sync = Field::Value(true);
+        r
+    };
+    d.fault(r, ErrorCode::ServerBusy);
+    d.driver_pass(&[1, 2, 3]);
+    let a = run(&[&k, &d]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    // Without the RefreshCache the dropped revisions 12 and 13 would be missing (C-27).
+    k = first_sync();
+    let mut d = k.next_capture("diff.jsonl", 1);
+    let r = d.sync_request(&[1, 2, 3], &[10, 11]);
+    d.sync(r, SyncInfo::default());
+    let a = run(&[&k, &d]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-27"]), "{}", a.to_text());
+    assert_eq!(of(&a, "C-27")[0].observed, "missing: 12, 13");
+}
+
+#[test]
+fn c17_and_c18_fire_for_a_needless_handshake_in_a_differential_sync() {
+    let k = first_sync();
+    let mut d = k.next_capture("diff.jsonl", 0);
+    d.handshake_with(false);
+    let r = d.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    d.sync(r, SyncInfo::default());
+    let a = run(&[&k, &d]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-17", "C-18"]),
+        "{}",
+        a.to_text()
+    );
+    assert!(
+        a.sessions[1]
+            .verdict
+            .contains("handshake again: GetConfig, GetAuthorizationCookie, GetCookie"),
+        "{}",
+        a.sessions[1].verdict
+    );
+}
+
+/// The first sync with its first software page faulted by `code` and `after` run before
+/// the retry; returns the kit and the retried request.
+fn faulted(code: ErrorCode, after: impl FnOnce(&mut Kit)) -> Analysis {
+    let mut k = Kit::new("f.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.fault(r, code);
+    after(&mut k);
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    k.driver_pass(&[]);
+    run(&[&k])
+}
+
+#[test]
+fn recovery_rules_c39_c40_c41() {
+    // Correct recoveries hold.
+    for code in [ErrorCode::InvalidCookie, ErrorCode::ConfigChanged] {
+        let a = faulted(code, |k| k.handshake_with(false));
+        assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    }
+    // InvalidCookie, then straight to GetCookie (skipping GetConfig): C-39.
+    let a = faulted(ErrorCode::InvalidCookie, |k| {
+        let c = k.issue();
+        k.ok(
+            GetCookie::default(),
+            GetCookieResponse {
+                result: Field::Value(c.clone()),
+                ..Default::default()
+            },
+        );
+        k.cookie = c;
+    });
+    assert!(violated(&a).contains("C-39"), "{}", a.to_text());
+    // InvalidCookie, then the rejected cookie again: C-40 (and C-39).
+    let a = faulted(ErrorCode::InvalidCookie, |_| {});
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-39", "C-40"]),
+        "{}",
+        a.to_text()
+    );
+    // CookieExpired, then a GetCookie without oldCookie: C-41.
+    let a = faulted(ErrorCode::CookieExpired, |k| {
+        k.ok(
+            GetAuthorizationCookie {
+                client_id: Field::Value(CLIENT_ID.into()),
+                dns_name: Field::Value("pc01.test".into()),
+                ..Default::default()
+            },
+            GetAuthorizationCookieResponse::default(),
+        );
+        let c = k.issue();
+        k.ok(
+            GetCookie {
+                last_change: Field::Value(DateTime("2026-09-01T10:00:00Z".into())),
+                protocol_version: Field::Value("2.90".into()),
+                ..Default::default()
+            },
+            GetCookieResponse {
+                result: Field::Value(c.clone()),
+                ..Default::default()
+            },
+        );
+        k.cookie = c;
+    });
+    assert!(violated(&a).contains("C-41"), "{}", a.to_text());
+    assert!(!violated(&a).contains("C-39"), "{}", a.to_text());
+}
+
+#[test]
+fn c16_fires_for_an_expired_cookie() {
+    let first = first_sync();
+    let mut late = first.next_capture("late.jsonl", 3);
+    let r = late.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    late.sync(r, SyncInfo::default());
+    let a = run(&[&first, &late]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-16"]), "{}", a.to_text());
+}
+
+#[test]
+fn registration_rules_c10_c11_c12() {
+    let mut k = Kit::new("r.jsonl", 0);
+    k.handshake_with(false);
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-10"]), "{}", a.to_text());
+
+    let mut k = Kit::new("r.jsonl", 0);
+    k.config.is_registration_required = Field::Value(false);
+    k.handshake();
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-11"]), "{}", a.to_text());
+
+    let mut k = Kit::new("r.jsonl", 0);
+    k.handshake();
+    k.register("pc01.test");
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-12"]), "{}", a.to_text());
+}
+
+#[test]
+fn cookie_and_version_rules_c08_c09() {
+    let mut k = Kit::new("v.jsonl", 0);
+    k.handshake();
+    let c = k.issue();
+    k.ok(
+        GetCookie {
+            old_cookie: Field::Value(Cookie {
+                encrypted_data: Field::Value(Base64::encode(b"forged")),
+                ..Default::default()
+            }),
+            protocol_version: Field::Value("2".into()),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(c),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("C-08") && v.contains("C-09"), "{}", a.to_text());
+    // 2.90 is fine natively, informational under the spec profile.
+    let k = first_sync();
+    let spec = analyze(
+        &[&k],
+        &Options {
+            profile: Profile::Spec,
+            ..Default::default()
+        },
+    );
+    let c09 = of(&spec, "C-09");
+    assert_eq!(c09.len(), 2, "GetConfig and GetCookie: {}", spec.to_text());
+    assert!(c09.iter().all(|f| f.level == crate::Level::Obs));
+    assert!(of(&run(&[&k]), "C-09").is_empty());
+}
+
+#[test]
+fn file_location_rules_c36_s32_s33() {
+    let mut k = first_sync();
+    k.ok(
+        GetFileLocations {
+            cookie: Field::Value(k.cookie.clone()),
+            file_digests: Field::list(vec![Base64::encode(&[1u8; 19])]),
+            ..Default::default()
+        },
+        GetFileLocationsResponse {
+            result: Field::Value(GetFileLocationsResults {
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&[2u8; 20])),
+                    url: Field::Value(content_url(&[2u8; 20])),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-36", "S-32", "S-33"]),
+        "{}",
+        a.to_text()
+    );
+    let mut k = first_sync();
+    let c = k.issue();
+    k.ok(
+        GetFileLocations {
+            cookie: Field::Value(k.cookie.clone()),
+            file_digests: Field::list(vec![Base64::encode(&[2u8; 20])]),
+            ..Default::default()
+        },
+        GetFileLocationsResponse {
+            result: Field::Value(GetFileLocationsResults {
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&[2u8; 20])),
+                    url: Field::Value(content_url(&[2u8; 20])),
+                    ..Default::default()
+                }]),
+                new_cookie: Field::Value(c),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+}
+
+#[test]
+fn c38_fires_for_refresh_cache_out_of_the_blue() {
+    let mut k = first_sync();
+    k.ok(
+        RefreshCache {
+            cookie: Field::Value(k.cookie.clone()),
+            ..Default::default()
+        },
+        RefreshCacheResponse::default(),
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-38"]), "{}", a.to_text());
+    assert_eq!(of(&a, "C-38").len(), 2, "no fault before, and no globalIDs");
+}
+
+#[test]
+fn configuration_rules_s02_s04_s05() {
+    let mut k = Kit::new("c.jsonl", 0);
+    let mut cfg = wsus_config();
+    cfg.auth_info = Field::list(vec![AuthPlugInInfo {
+        plug_in_id: Field::Value("Anonymous".into()),
+        service_url: Field::Value("/ClientWebService/client.asmx".into()),
+        ..Default::default()
+    }]);
+    cfg.properties = Field::list(vec![ConfigurationProperty {
+        name: Field::Value("IsInventoryRequired".into()),
+        value: Field::Value("1".into()),
+        ..Default::default()
+    }]);
+    k.config = cfg;
+    k.handshake();
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-03", "S-02", "S-04", "S-05"]),
+        "{}",
+        a.to_text()
+    );
+}
+
+#[test]
+fn s10_and_s31_fire_when_the_server_accepts_invalid_requests() {
+    let first = first_sync();
+    let diff = differential_with(&first, |page, r| {
+        if page == 1 {
+            r.parameters.value_mut().unwrap().system_spec = Field::list(vec![Device::default()]);
+        }
+    });
+    let a = run(&[&first, &diff]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-20", "S-10"]),
+        "{}",
+        a.to_text()
+    );
+    // A refused request holds S-10.
+    let mut k = first_sync();
+    let mut r = k.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    r.parameters.value_mut().unwrap().system_spec = Field::list(vec![Device::default()]);
+    k.fault(r, ErrorCode::InvalidParameters);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-20"]), "{}", a.to_text());
+}
+
+#[test]
+fn sync_content_rules_s14_s18_s19_s21_s26() {
+    let mut k = Kit::new("s.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    let mut same = update(6, true);
+    same.xml = update(5, true).xml; // another revision id, the same UpdateID: S-14
+    let mut blocked = update(7, true);
+    let dep = blocked.deployment.value_mut().unwrap();
+    dep.action = Field::Value(wusp::values::DeploymentAction::Block); // S-19
+    dep.last_change_time = Field::Value(wusp::values::Date("2026/10/01".into())); // S-26
+    dep.auto_select = Field::Value("1".into()); // S-21
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(5, true), same, blocked]),
+            ..Default::default()
+        },
+    );
+    // A revision requiring revision 5's UpdateID, which was delivered as a leaf: S-18.
+    let r = k.sync_request(&[], &[5, 6, 7]);
+    let needs5 = wusp::fragment::CoreFragmentBuilder::new(
+        "00000000-0000-0000-0000-000000000008",
+        200,
+        wusp::fragment::UpdateType::Software,
+    )
+    .prerequisite("00000000-0000-0000-0000-000000000005")
+    .build();
+    let mut u8 = update(8, true);
+    u8.xml = Field::Value(wusp::values::XmlText::from_text(&needs5));
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![u8]),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["S-14", "S-18", "S-19", "S-21", "S-26"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    // Both delivered revisions of that UpdateID are wrong.
+    assert_eq!(of(&a, "S-18")[0].observed, "5, 6");
+}
+
+#[test]
+fn s27_fires_for_a_refresh_result_not_requested() {
+    let mut k = Kit::new("s.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.fault(r, ErrorCode::InvalidCookie);
+    k.handshake_with(false);
+    k.ok(
+        RefreshCache {
+            cookie: Field::Value(k.cookie.clone()),
+            global_ids: Field::list(vec![UpdateIdentity {
+                update_id: Field::Value(wusp::values::Guid(
+                    "00000000-0000-0000-0000-000000000001".into(),
+                )),
+                revision_number: Field::Value(200),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        },
+        RefreshCacheResponse {
+            result: Field::list(vec![RefreshCacheResult {
+                revision_id: Field::Value(9),
+                global_id: Field::Value(UpdateIdentity {
+                    update_id: Field::Value(wusp::values::Guid(
+                        "00000000-0000-0000-0000-000000000009".into(),
+                    )),
+                    revision_number: Field::Value(200),
+                    ..Default::default()
+                }),
+                is_leaf: Field::Value(true),
+                deployment: update(9, true).deployment,
+                ..Default::default()
+            }]),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["S-27"]), "{}", a.to_text());
+}
+
+/// A first sync whose GetExtendedUpdateInfo gives one file (`content`, listed with `size`)
+/// at `url`.
+fn with_file(content: &[u8], size: u64, url: &str) -> Kit {
+    let mut k = first_sync();
+    let sha1 = sha1_of(content);
+    let fragment = wusp::fragment::ExtendedFragmentBuilder::new()
+        .file(wusp::fragment::FileMetadata::from_sha1(
+            &sha1, "x.exe", size,
+        ))
+        .build();
+    k.ok(
+        GetExtendedUpdateInfo {
+            cookie: Field::Value(k.cookie.clone()),
+            revision_ids: Field::list(vec![13]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Extended]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfoResponse {
+            result: Field::Value(ExtendedUpdateInfo {
+                updates: Field::list(vec![UpdateData {
+                    id: Field::Value(13),
+                    xml: Field::Value(wusp::values::XmlText::from_text(&fragment)),
+                    ..Default::default()
+                }]),
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&sha1)),
+                    url: Field::Value(url.into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    k
+}
+
+#[test]
+fn content_rules_hold_for_a_whole_file_and_fire_on_bad_downloads() {
+    let body = b"MZ the update file".to_vec();
+    let url = content_url(&sha1_of(&body));
+    // Whole file in one 206: T-15 holds, sizes agree.
+    let mut k = with_file(&body, body.len() as u64, &url);
+    let n = body.len();
+    k.content(
+        &url,
+        Some("bytes=0-"),
+        206,
+        body.clone(),
+        Some(&format!("bytes 0-{}/{n}", n - 1)),
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert_eq!(a.summary.unverifiable, 0, "{}", a.to_text());
+    // Other bytes under that URL: T-15; a size unlike File/@Size: S-38.
+    let mut k = with_file(&body, 999, &url);
+    k.content(&url, None, 200, b"something else".to_vec(), None);
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["S-38", "T-15"]),
+        "{}",
+        a.to_text()
+    );
+    // A Range GET answered 200: T-14; a partial range: T-15 unverifiable once.
+    let mut k = with_file(&body, n as u64, &url);
+    k.content(&url, Some("bytes=0-3"), 200, body.clone(), None);
+    k.content(
+        &url,
+        Some("bytes=0-3"),
+        206,
+        body[..4].to_vec(),
+        Some(&format!("bytes 0-3/{n}")),
+    );
+    k.content(
+        &url,
+        Some("bytes=4-7"),
+        206,
+        body[4..8].to_vec(),
+        Some(&format!("bytes 4-7/{n}")),
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-14"]), "{}", a.to_text());
+    let t15 = of(&a, "T-15");
+    assert_eq!(t15.len(), 1, "{}", a.to_text());
+    assert_eq!(t15[0].status, Status::Unverifiable);
+}
+
+#[test]
+fn location_rules_t14_s39_c47() {
+    let body = b"file".to_vec();
+    let k = with_file(&body, 4, "ftp://wsus.test/Content/00/x.exe");
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-14"]), "{}", a.to_text());
+    let mut k = with_file(&body, 4, "http://cdn.test/files/x.exe");
+    k.content(
+        "http://wsus.test:8530/Content/AA/other.exe",
+        None,
+        200,
+        body,
+        None,
+    );
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-47", "S-39"]),
+        "{}",
+        a.to_text()
+    );
+    assert_eq!(of(&a, "S-39")[0].level, crate::Level::Obs);
+}
+
+fn event(
+    event_id: i16,
+    instance: &str,
+    strings: usize,
+    misc: &[&str],
+    update: &str,
+    device: Option<&str>,
+) -> ReportingEvent {
+    ReportingEvent {
+        basic_data: Field::Value(BasicData {
+            target_id: Field::Value(ComputerTargetIdentifier {
+                sid: Field::Value(CLIENT_ID.into()),
+                ..Default::default()
+            }),
+            sequence_number: Field::Value(0),
+            time_at_target: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+            event_instance_id: Field::Value(wusp::values::Guid(instance.into())),
+            namespace_id: Field::Value(1),
+            event_id: Field::Value(event_id),
+            source_id: Field::Value(101),
+            update_id: Field::Value(UpdateRevisionIdentifier {
+                update_id: Field::Value(wusp::values::Guid(update.into())),
+                revision_number: Field::Value(200),
+                ..Default::default()
+            }),
+            win32_hresult: Field::Value(0),
+            ..Default::default()
+        }),
+        extended_data: Field::Value(ExtendedData {
+            replacement_strings: Field::list((0..strings).map(|i| i.to_string()).collect()),
+            misc_data: Field::list(misc.iter().map(|m| m.to_string()).collect()),
+            processor_architecture: Field::Value(
+                wusp::values::ProcessorArchitecture::Amd64Compatible,
+            ),
+            device_id: device.map_or(Field::Absent, |d| Field::Value(d.into())),
+            ..Default::default()
+        }),
+        private_data: Field::Empty,
+        ..Default::default()
+    }
+}
+
+fn report_with(events: Vec<ReportingEvent>) -> Analysis {
+    let mut k = first_sync();
+    k.ok(
+        ReportEventBatch {
+            cookie: Field::Value(k.cookie.clone()),
+            client_time: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+            event_batch: Field::list(events),
+            ..Default::default()
+        },
+        ReportEventBatchResponse {
+            result: Field::Value(true),
+            ..Default::default()
+        },
+    );
+    run(&[&k])
+}
+
+#[test]
+fn reporting_rules_hold_for_native_events() {
+    let u10 = "00000000-0000-0000-0000-000000000010";
+    let zero = "00000000-0000-0000-0000-000000000000";
+    let a = report_with(vec![
+        event(
+            147,
+            "11111111-1111-1111-1111-111111111111",
+            1,
+            &["G=1507.2601.30012.0", "J=703"],
+            zero,
+            None,
+        ),
+        event(
+            162,
+            "22222222-2222-2222-2222-222222222222",
+            0,
+            &["B=2336"],
+            u10,
+            None,
+        ),
+        event(
+            182,
+            "33333333-3333-3333-3333-333333333333",
+            2,
+            &[],
+            u10,
+            Some(""),
+        ),
+    ]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+}
+
+#[test]
+fn reporting_rules_fire_c42_to_c46() {
+    let u10 = "00000000-0000-0000-0000-000000000010";
+    let same = "11111111-1111-1111-1111-111111111111";
+    let mut bad = event(148, same, 0, &["no tag"], u10, Some("1")); // C-44, C-45, C-46
+    if let Some(b) = bad.basic_data.value_mut() {
+        b.namespace_id = Field::Value(2); // C-42
+    }
+    let a = report_with(vec![
+        event(147, same, 1, &[], u10, None),
+        bad,
+        event(
+            999,
+            "44444444-4444-4444-4444-444444444444",
+            0,
+            &[],
+            u10,
+            None,
+        ), // C-43
+    ]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-42", "C-43", "C-44", "C-45", "C-46"]),
+        "{}",
+        a.to_text()
+    );
+    let c42 = &of(&a, "C-42")[0].observed;
+    assert!(
+        c42.contains("NamespaceID") && c42.contains("seen before"),
+        "{c42}"
+    );
+}
+
+#[test]
+fn handshake_order_rules_c01_c05() {
+    // A fresh first sync that starts with GetAuthorizationCookie: C-01.
+    let mut k = Kit::new("o.jsonl", 0);
+    k.ok(
+        GetAuthorizationCookie {
+            client_id: Field::Value(CLIENT_ID.into()),
+            dns_name: Field::Value("pc01.test".into()),
+            ..Default::default()
+        },
+        GetAuthorizationCookieResponse::default(),
+    );
+    let c = k.issue();
+    k.ok(
+        GetCookie::default(),
+        GetCookieResponse {
+            result: Field::Value(c.clone()),
+            ..Default::default()
+        },
+    );
+    k.cookie = c;
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert!(violated(&a).contains("C-01"), "{}", a.to_text());
+    // GetConfig, then a Client-service call before the authorization: C-05.
+    let mut k = Kit::new("o.jsonl", 0);
+    k.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(wsus_config()),
+            ..Default::default()
+        },
+    );
+    k.register("pc01.test");
+    let a = run(&[&k]);
+    assert!(violated(&a).contains("C-05"), "{}", a.to_text());
+    assert!(!violated(&a).contains("C-01"));
+}
+
+#[test]
+fn loop_rules_c25_c29_c48() {
+    // A driver delivered in the driver pass, then listed as "other" cached: C-25.
+    let mut k = Kit::new("d.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(10, true)]),
+            ..Default::default()
+        },
+    );
+    // One more software call after the loop ended: C-29.
+    let r = k.sync_request(&[], &[10]);
+    k.sync(r, SyncInfo::default());
+    let mut r = k.sync_request(&[], &[]);
+    r.parameters.value_mut().unwrap().skip_software_sync = Field::Value(true);
+    r.parameters.value_mut().unwrap().system_spec = Field::list(vec![Device::default()]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![driver(50)]),
+            ..Default::default()
+        },
+    );
+    let mut d = k.next_capture("d2.jsonl", 1);
+    let mut r = d.sync_request(&[], &[10, 50]);
+    r.parameters.value_mut().unwrap().cached_driver_ids = Field::Empty; // C-48 (OBS)
+    d.sync(r, SyncInfo::default());
+    let a = run(&[&k, &d]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-25", "C-29", "C-48"]),
+        "{}",
+        a.to_text()
+    );
+    assert_eq!(of(&a, "C-48")[0].level, crate::Level::Obs);
+}
+
+#[test]
+fn category_scan_rules_c31_c32_c33() {
+    let scan = |k: &mut Kit| {
+        k.ok(
+            StartCategoryScan {
+                requested_categories: Field::list(vec![CategoryRelationship {
+                    index_of_and_group: Field::Value(0),
+                    category_id: Field::Value(wusp::values::Guid(
+                        "aaaaaaaa-0000-0000-0000-000000000001".into(),
+                    )),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            StartCategoryScanResponse {
+                preferred_category_ids: Field::list(vec![wusp::values::Guid(
+                    "aaaaaaaa-0000-0000-0000-000000000001".into(),
+                )]),
+                ..Default::default()
+            },
+        );
+    };
+    let filtered = |k: &Kit, id: &str| {
+        let mut r = k.sync_request(&[], &[]);
+        let p = r.parameters.value_mut().unwrap();
+        p.filter_category_ids = Field::list(vec![CategoryIdentifier {
+            id: Field::Value(wusp::values::Guid(id.into())),
+            ..Default::default()
+        }]);
+        p.need_two_group_out_of_scope_updates = Field::Value(true);
+        r
+    };
+    // Holds: scan, then a filter from the preferred IDs.
+    let mut k = Kit::new("cs.jsonl", 0);
+    k.handshake();
+    scan(&mut k);
+    let r = filtered(&k, "aaaaaaaa-0000-0000-0000-000000000001");
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    // A filter not preferred: C-32.
+    let mut k = Kit::new("cs.jsonl", 0);
+    k.handshake();
+    scan(&mut k);
+    let r = filtered(&k, "bbbbbbbb-0000-0000-0000-000000000002");
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-32"]), "{}", a.to_text());
+    // A 3.0 server: no category scan, no filter (C-31, C-33).
+    let mut k = Kit::new("cs.jsonl", 0);
+    if let Some(p) = k.config.properties.value_mut() {
+        p.retain(|p| {
+            p.name
+                .value()
+                .is_some_and(|n| n == "MaxExtendedUpdatesPerRequest")
+        });
+    }
+    k.handshake();
+    scan(&mut k);
+    let r = filtered(&k, "aaaaaaaa-0000-0000-0000-000000000001");
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("C-31") && v.contains("C-33"), "{}", a.to_text());
+}
+
+#[test]
+fn c35_and_c37_fire() {
+    let mut k = first_sync();
+    k.ok(
+        GetExtendedUpdateInfo2 {
+            cookie: Field::Value(k.cookie.clone()),
+            update_ids: Field::list(vec![UpdateIdentity {
+                update_id: Field::Value(wusp::values::Guid("not-a-guid".into())),
+                ..Default::default()
+            }]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::FileUrl]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfo2Response::default(),
+    );
+    let a = run(&[&k]);
+    assert!(violated(&a).contains("C-35"), "{}", a.to_text());
+
+    let body = b"file".to_vec();
+    let url = content_url(&sha1_of(&body));
+    let mut k = with_file(&body, 4, &url);
+    let req = GetExtendedUpdateInfo {
+        cookie: Field::Value(k.cookie.clone()),
+        revision_ids: Field::list(vec![13]),
+        info_types: Field::list(vec![
+            wusp::values::XmlUpdateFragmentType::LocalizedProperties,
+        ]),
+        locales: Field::list(vec!["en".into()]),
+        ..Default::default()
+    };
+    k.fault(req, ErrorCode::FileLocationChanged);
+    k.content(&url, None, 200, body, None);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-37"]), "{}", a.to_text());
+}
+
+#[test]
+fn delivery_rules_s15_s16_s20_s22_s23_t11() {
+    let mut k = Kit::new("dl.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    // S-15: a core fragment with Files; T-11: an Action outside the enumeration.
+    let mut files = update(1, false);
+    let text = format!("{}<Files><File Digest=\"x\" /></Files>", core_xml(1, false));
+    files.xml = Field::Value(wusp::values::XmlText::from_text(&text));
+    let mut odd = update(2, false);
+    odd.deployment.value_mut().unwrap().action =
+        Field::Value(wusp::values::DeploymentAction::Other("Sometimes".into()));
+    // S-20: a category to install; S-22: HardwareIds on software.
+    let cat = wusp::fragment::CoreFragmentBuilder::new(
+        "00000000-0000-0000-0000-000000000003",
+        200,
+        wusp::fragment::UpdateType::Category,
+    )
+    .build();
+    let mut category = update(3, false);
+    category.xml = Field::Value(wusp::values::XmlText::from_text(&cat));
+    let mut hw = update(4, true);
+    hw.deployment.value_mut().unwrap().hardware_ids = Field::list(vec!["PCI\\X".into()]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![files, odd, category, hw]),
+            driver_sync_not_needed: Field::Value("maybe".into()), // S-23
+            ..Default::default()
+        },
+    );
+    // S-16: a revision requiring an UpdateID the request does not list as installed.
+    let r = k.sync_request(&[1], &[2, 3, 4]);
+    let needs3 = wusp::fragment::CoreFragmentBuilder::new(
+        "00000000-0000-0000-0000-000000000009",
+        200,
+        wusp::fragment::UpdateType::Software,
+    )
+    .prerequisite("00000000-0000-0000-0000-000000000003")
+    .build();
+    let mut u9 = update(9, true);
+    u9.xml = Field::Value(wusp::values::XmlText::from_text(&needs3));
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![u9]),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    let v = violated(&a);
+    for rule in ["S-15", "S-16", "S-20", "S-22", "S-23", "T-11"] {
+        assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
+    }
+    assert_eq!(of(&a, "S-16")[0].observed, "9");
+}

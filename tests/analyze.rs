@@ -1,0 +1,204 @@
+//! `wutap analyze` and `wutap rules` on the committed samples and mutated copies.
+
+use crate::util::*;
+
+const FIRST: &str = "captures/samples/first-sync.jsonl";
+const DIFF: &str = "captures/samples/differential-sync.jsonl";
+
+fn sample(name: &str) -> String {
+    format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn analyze_json(args: &[&str], code: i32) -> serde_json::Value {
+    let mut all = vec!["analyze", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    assert_code(&out, code);
+    serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", stdout(&out)))
+}
+
+fn rules_of(v: &serde_json::Value, status: &str) -> Vec<String> {
+    let mut r: Vec<String> = v["sessions"]
+        .as_array()
+        .expect("sessions array")
+        .iter()
+        .flat_map(|s| s["findings"].as_array().expect("findings array").iter())
+        .filter(|f| f["status"] == status)
+        .map(|f| f["rule"].as_str().expect("rule id").to_string())
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+#[test]
+fn the_samples_together_have_no_must_violation() {
+    let (first, diff) = (sample(FIRST), sample(DIFF));
+    // Given in reverse order: the analyzer orders inputs in time.
+    let out = run(&["analyze", &diff, &first]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1], "s1 first sync OK: 5 pages, 10 new updates",
+        "{text}"
+    );
+    assert_eq!(
+        lines[2], "s2 differential sync OK: 2 pages, 5 new updates, cache sent 4/4 + 6/6",
+        "{text}"
+    );
+
+    let v = analyze_json(&[&first, &diff], 0);
+    assert_eq!(v["summary"]["sessions"], 2);
+    assert_eq!(v["summary"]["must_violations"], 0);
+    assert_eq!(v["summary"]["should_violations"], 0);
+    assert_eq!(v["sessions"][0]["kind"], "first");
+    assert_eq!(v["sessions"][1]["kind"], "differential");
+    assert_eq!(v["sessions"][0]["client"], v["sessions"][1]["client"]);
+    assert_eq!(v["sessions"][1]["cache"]["installed_non_leaf_sent"], 4);
+    assert_eq!(v["sessions"][1]["cache"]["other_cached_sent"], 6);
+    assert_eq!(v["sessions"][1]["cache"]["known"], 10);
+    assert_eq!(v["sessions"][1]["exchanges"][1]["operation"], "SyncUpdates");
+    assert_eq!(v["sessions"][1]["exchanges"][1]["page"], 2);
+    // The content download is judged in the session (T-15: its SHA-1 is its FileDigest).
+    assert_eq!(v["skipped"].as_array().map(Vec::len), Some(0));
+    let ops: Vec<&str> = v["sessions"][0]["exchanges"]
+        .as_array()
+        .expect("exchanges")
+        .iter()
+        .filter_map(|e| e["operation"].as_str())
+        .collect();
+    assert!(ops.contains(&"Content"), "{ops:?}");
+    assert!(rules_of(&v, "violated").is_empty(), "{v:#}");
+
+    let junit = run(&["analyze", "--format", "junit", &first, &diff]);
+    assert_code(&junit, 0);
+    assert!(stdout(&junit).contains("<testsuites name=\"wutap analyze\""));
+}
+
+#[test]
+fn the_differential_sample_alone_is_unverifiable_where_history_is_missing() {
+    let v = analyze_json(&[&sample(DIFF)], 0);
+    assert_eq!(v["sessions"][0]["kind"], "differential");
+    assert_eq!(rules_of(&v, "unverifiable"), ["C-02", "C-22", "S-16"]);
+    assert!(rules_of(&v, "violated").is_empty());
+}
+
+/// The differential sample without its second (last) software page (line 3).
+fn without_last_page(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(sample(DIFF)).expect("read the sample");
+    let mutated: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, l)| l)
+        .collect();
+    let path = dir.join("diff-mutated.jsonl");
+    std::fs::write(&path, mutated.join("\n") + "\n").expect("write the mutated copy");
+    path
+}
+
+#[test]
+fn the_last_page_removed_is_a_c28_violation_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = without_last_page(dir.path());
+    let first = sample(FIRST);
+    let v = analyze_json(&[&first, path.to_str().unwrap()], 1);
+    assert_eq!(rules_of(&v, "violated"), ["C-28"], "{v:#}");
+    assert_eq!(v["summary"]["must_violations"], 1);
+    let out = run(&["analyze", &first, path.to_str().unwrap()]);
+    assert_code(&out, 1);
+    let s = stdout(&out);
+    assert!(
+        s.lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("s2 differential sync PROBLEMS (C-28)"),
+        "{s}"
+    );
+    assert!(s.contains("C-28 MUST violated"), "{s}");
+    // Filtering the rule away leaves nothing to fail on.
+    let out = run(&[
+        "analyze",
+        "--rules",
+        "C-15,S-11",
+        &first,
+        path.to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+}
+
+#[test]
+fn har_input_gives_the_same_findings_as_the_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let mutated = without_last_page(dir.path());
+    let har = dir.path().join("diff.har");
+    assert_code(
+        &run(&[
+            "capture",
+            "export-har",
+            mutated.to_str().unwrap(),
+            "--out",
+            har.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let first = sample(FIRST);
+    let from_capture = analyze_json(&[&first, mutated.to_str().unwrap()], 1);
+    let from_har = analyze_json(&[&first, har.to_str().unwrap()], 1);
+    // The same findings, exchange ids aside (they name the file).
+    let strip = |v: &serde_json::Value| {
+        v.to_string()
+            .replace("diff-mutated.jsonl#", "#")
+            .replace("diff.har#", "#")
+    };
+    assert_eq!(rules_of(&from_har, "violated"), ["C-28"]);
+    for i in 0..2 {
+        assert_eq!(
+            from_har["sessions"][i]["verdict"],
+            from_capture["sessions"][i]["verdict"]
+        );
+        assert_eq!(
+            strip(&from_har["sessions"][i]["findings"]),
+            strip(&from_capture["sessions"][i]["findings"])
+        );
+    }
+}
+
+#[test]
+fn rules_lists_every_rule_in_the_contract_shape() {
+    let out = run(&["rules", "--format", "json"]);
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rules = v.as_array().unwrap();
+    assert_eq!(rules.len(), 104);
+    for r in rules {
+        for key in ["rule", "level", "checked", "statement", "cite"] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+        if r["checked"] == false {
+            assert!(r["reason"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+        }
+    }
+    assert_eq!(rules[43]["rule"], "C-28");
+    assert_eq!(rules[43]["checked"], true);
+    let text = run(&["rules"]);
+    assert_code(&text, 0);
+    assert!(stdout(&text).starts_with("104 rules, "));
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let out = run(&["analyze", "/nonexistent/capture.jsonl"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("/nonexistent/capture.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["analyze", "--rules", "Z-99", &sample(DIFF)]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("Z-99"));
+    assert_code(&run(&["analyze", "--profile", "windows", &sample(DIFF)]), 2);
+}
