@@ -36,6 +36,26 @@ pub enum Command {
     /// List every rule with level, statement, citation and whether it is checked.
     Rules(RulesArgs),
     // --- end analyzer ---
+    /// Browse captures in a terminal UI: sessions, the sequence diff, exchanges, findings.
+    Tui(TuiArgs),
+}
+
+/// Arguments of `tui`.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Capture files (.jsonl, .jsonl.zst, .jsonl.gz, .har).
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+    /// Keep reading lines appended to the captures (a `wutap proxy --capture` still
+    /// writing them); the analysis is redone as records arrive.
+    #[arg(long)]
+    pub follow: bool,
+    /// Where `x` and `c` write exported exchanges (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
+    /// Benchmarks: draw the first frame headless, print it and the time taken, exit.
+    #[arg(long, hide = true)]
+    pub first_frame_exit: bool,
 }
 
 // --- analyzer (issue 6): `wutap analyze` and `wutap rules` ---

@@ -14,6 +14,7 @@ mod cli;
 mod replay_cmd;
 mod replay_seed;
 mod serve;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         // analyzer (issue 6)
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Rules(args) => analyze_cmd::rules(args),
+        Command::Tui(args) => tui::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
