@@ -38,6 +38,69 @@ pub enum Command {
     // --- end analyzer ---
     /// Browse captures in a terminal UI: sessions, the sequence diff, exchanges, findings.
     Tui(TuiArgs),
+    /// The TLS-intercepting recording proxy between Windows Update clients and a WSUS.
+    Proxy(Box<ProxyArgs>),
+}
+
+/// Arguments of `proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Listener: the explicit proxy (default 127.0.0.1:8080), or the HTTP side in reverse
+    /// mode (default 127.0.0.1:8530 unless only --https-listen is given). A bare PORT means
+    /// 127.0.0.1:PORT; beyond loopback needs --allow-host.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub listen: Option<SocketAddr>,
+    /// Reverse mode: forward everything to this server, http://HOST:PORT or https://HOST:PORT
+    /// (the client's Host header is forwarded unchanged).
+    #[arg(long, value_name = "URL")]
+    pub reverse: Option<String>,
+    /// Reverse mode: an HTTPS listener, with a leaf from wutap's CA for the name the client uses.
+    #[arg(long = "https-listen", value_name = "ADDR", value_parser = parse_listen_addr, requires = "reverse")]
+    pub https_listen: Option<SocketAddr>,
+    /// Record every exchange to this capture (created or appended to, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// wutap's CA directory (default: per-user, e.g. ~/.local/share/wutap/ca).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+    /// Also trust these CA certificates (PEM) for upstream TLS, besides the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+    /// Do not verify upstream TLS certificates (only when asked: a lab WSUS).
+    #[arg(long)]
+    pub insecure_upstream: bool,
+    /// Bodies larger than this are recorded as size, SHA-1 and SHA-256 (default 16 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_MAX_BODY)]
+    pub max_body: u64,
+    /// Tunnel CONNECTs to this host unread (recorded as a connection only), repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub passthrough: Vec<String>,
+    /// Upstream host allowed (others get 403), repeatable; required beyond loopback.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_host: Vec<String>,
+    /// Live view of the exchanges (comes with the TUI issue).
+    #[arg(long)]
+    pub tui: bool,
+    /// Seconds a client has to send a complete request head (slow clients get 408).
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_secs)]
+    pub header_timeout: Option<f64>,
+    /// Seconds the upstream has to answer (then 504), also between body reads.
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_secs)]
+    pub upstream_timeout: Option<f64>,
+    /// Seconds to connect to the upstream, TLS included (then 504).
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_secs)]
+    pub connect_timeout: Option<f64>,
+    /// Seconds an idle keep-alive client connection is kept.
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_secs)]
+    pub idle_timeout: Option<f64>,
+}
+
+/// A positive number of seconds (fractions allowed).
+pub fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
 }
 
 /// Arguments of `tui`.
@@ -128,7 +191,7 @@ pub struct ReplayArgs {
     /// a differential sync; with --verify, send its recorded requests again and compare.
     #[arg(value_name = "CAPTURE")]
     pub capture_seed: Option<PathBuf>,
-    /// The server's base URL, e.g. http://127.0.0.1:8530 (plain http only for now).
+    /// The server's base URL, e.g. http://127.0.0.1:8530 or https://wsus.lab:8531.
     #[arg(long, value_name = "URL")]
     pub server: String,
     /// Start as a new client (generated client id and DNS name), ignoring a saved state.
@@ -147,6 +210,52 @@ pub struct ReplayArgs {
     /// The client of CAPTURE to use when it holds several (default: the last active one).
     #[arg(long, value_name = "ID", requires = "capture_seed")]
     pub client_id: Option<String>,
+    /// Send the traffic through this explicit proxy (`http://host:port`; CONNECT for https).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Trust this CA (PEM) for https, besides the system roots (e.g. `wutap ca export`).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Time allowed for one request (connect, send, complete answer), in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_secs)]
+    pub timeout: f64,
+    /// Resends of one request after ServerBusy, InternalServerError or a transport error.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_retries: u32,
+    /// After the sync, download the needed content with Range requests and check digests.
+    #[arg(long)]
+    pub download: bool,
+    /// Where --download writes the files (default: a temporary directory removed after).
+    #[arg(long, value_name = "DIR", requires = "download")]
+    pub download_dir: Option<PathBuf>,
+    /// Bytes per Range request of --download (native Delivery Optimization: 1 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, requires = "download",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub range_size: u64,
+    /// Load mode: this many simulated clients run concurrently (needs --syncs or --duration).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub clients: Option<u32>,
+    /// Load mode: syncs per client (a first sync, then differential ones); default 1.
+    #[arg(long, value_name = "N", requires = "clients", value_parser = clap::value_parser!(u32).range(1..))]
+    pub syncs: Option<u32>,
+    /// Load mode: start no new sync after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "clients", value_parser = parse_secs)]
+    pub duration: Option<f64>,
+    /// Load mode: seed of the client identities (same seed, same clients).
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Summary format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+/// Summary formats of `replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    /// Aligned lines.
+    Text,
+    /// One JSON document on stdout.
+    Json,
 }
 
 /// Arguments of `serve`.

@@ -11,6 +11,7 @@ mod analyze_cmd;
 mod ca_cmd;
 mod capture;
 mod cli;
+mod proxy_cmd;
 mod replay_cmd;
 mod replay_seed;
 mod serve;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Rules(args) => analyze_cmd::rules(args),
         Command::Tui(args) => tui::run(args),
+        Command::Proxy(args) => proxy_cmd::run(*args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -15,8 +15,12 @@ use crate::util::*;
 /// A running `wutap serve`, killed on drop.
 pub(crate) struct Serve {
     child: Child,
+    /// `host:port` of the plain listener.
     pub(crate) http: String,
+    /// `host:port` of the admin listener.
     pub(crate) admin: String,
+    /// `host:port` of the HTTPS listener, when `--https-listen` was given.
+    pub(crate) https: Option<String>,
 }
 
 impl Drop for Serve {
@@ -26,32 +30,32 @@ impl Drop for Serve {
     }
 }
 
+/// Starts `wutap serve` (seed 7, 200 updates unless `extra` says otherwise, an admin
+/// listener) and waits for its listening lines.
 pub(crate) fn serve(extra: &[&str]) -> Serve {
-    // Catalog seed 7 unless `extra` gives another.
     let seed: &[&str] = if extra.contains(&"--seed") {
         &[]
     } else {
         &["--seed", "7"]
     };
+    let size: &[&str] = if extra.contains(&"--catalog-size") {
+        &[]
+    } else {
+        &["--catalog-size", "200"]
+    };
     let mut child = wutap()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--catalog-size",
-            "200",
-            "--admin",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
         .args(seed)
+        .args(size)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start wutap serve");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut http, mut admin) = (None, None);
-    while http.is_none() || admin.is_none() {
+    let (mut http, mut admin, mut https) = (None, None, None);
+    let want_https = extra.contains(&"--https-listen");
+    while http.is_none() || admin.is_none() || (want_https && https.is_none()) {
         let line = lines
             .next()
             .expect("a listening line")
@@ -60,12 +64,15 @@ pub(crate) fn serve(extra: &[&str]) -> Serve {
             admin = Some(a.to_string());
         } else if let Some(a) = line.strip_prefix("listening http://") {
             http = Some(a.to_string());
+        } else if let Some(a) = line.strip_prefix("listening https://") {
+            https = Some(a.to_string());
         }
     }
     Serve {
         child,
         http: http.expect("http"),
         admin: admin.expect("admin"),
+        https,
     }
 }
 
@@ -255,10 +262,14 @@ fn a_missing_seed_capture_is_a_clear_error() {
 }
 
 #[test]
-fn https_is_refused_clearly() {
-    let out = run(&["replay", "--server", "https://127.0.0.1:9", "--fresh"]);
+fn a_server_url_that_is_not_http_is_refused_clearly() {
+    let out = run(&["replay", "--server", "ftp://127.0.0.1:9", "--fresh"]);
     assert_code(&out, 2);
-    assert!(stderr(&out).contains("https"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ftp://127.0.0.1:9") && err.contains("https://"),
+        "{err}"
+    );
 }
 
 #[test]

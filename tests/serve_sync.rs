@@ -61,13 +61,7 @@ fn serve(extra: &[&str]) -> Serve {
 }
 
 /// A raw HTTP/1.1 exchange on a fresh connection: (status, headers, body).
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Answer {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
@@ -101,15 +95,54 @@ fn http(
     (status, headers, raw[split + 4..].to_vec())
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
 
+/// An HTTP answer: status, headers, body.
+pub(crate) type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// How the scripted client reaches a server: one HTTP/1.1 exchange at a time.
+pub(crate) trait Transport {
+    /// Sends a request; returns (status, headers, body).
+    fn exchange(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8])
+    -> Answer;
+}
+
+/// An address: a fresh plain connection per exchange.
+impl Transport for str {
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Answer {
+        http(self, method, path, headers, body)
+    }
+}
+
+impl Transport for String {
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Answer {
+        self.as_str().exchange(method, path, headers, body)
+    }
+}
+
 /// Posts a request envelope; returns the HTTP status and the decoded envelope.
-fn call(addr: &str, req: impl Into<Request>, xpress: bool) -> (u16, Envelope) {
+pub(crate) fn call<T: Transport + ?Sized>(
+    addr: &T,
+    req: impl Into<Request>,
+    xpress: bool,
+) -> (u16, Envelope) {
     let req = req.into();
     let op = req.operation();
     let body = Envelope::request(req).encode();
@@ -120,7 +153,7 @@ fn call(addr: &str, req: impl Into<Request>, xpress: bool) -> (u16, Envelope) {
     if xpress {
         headers.push(("Accept-Encoding", "xpress".to_string()));
     }
-    let (status, h, bytes) = http(addr, "POST", op.service().path(), &headers, body.as_bytes());
+    let (status, h, bytes) = addr.exchange("POST", op.service().path(), &headers, body.as_bytes());
     let xml = match header(&h, "Content-Encoding") {
         Some("xpress") => wusp::xpress::decode(&bytes).expect("xpress body decodes"),
         _ => bytes,
@@ -131,7 +164,7 @@ fn call(addr: &str, req: impl Into<Request>, xpress: bool) -> (u16, Envelope) {
     )
 }
 
-fn ok<T>(env: &Envelope, pick: impl Fn(&Response) -> Option<&T>) -> T
+pub(crate) fn ok<T>(env: &Envelope, pick: impl Fn(&Response) -> Option<&T>) -> T
 where
     T: Clone,
 {
@@ -143,17 +176,17 @@ where
 
 /// Client state of the scripted client.
 #[derive(Default)]
-struct Client {
-    cookie: Field<Cookie>,
+pub(crate) struct Client {
+    pub(crate) cookie: Field<Cookie>,
     installed: Vec<i32>,
-    other: Vec<i32>,
+    pub(crate) other: Vec<i32>,
     drivers: Vec<i32>,
     /// IDs delivered as non-leaf (the scripted client treats every non-leaf as installed).
     non_leaf: BTreeSet<i32>,
 }
 
 impl Client {
-    fn handshake(&mut self, addr: &str) {
+    pub(crate) fn handshake<T: Transport + ?Sized>(&mut self, addr: &T) {
         let (_, env) = call(
             addr,
             GetConfig {
@@ -238,7 +271,10 @@ impl Client {
     }
 
     /// Runs the software loop; returns (rounds, new, changed, out-of-scope) of the whole loop.
-    fn software_loop(&mut self, addr: &str) -> (usize, Vec<i32>, Vec<i32>, Vec<i32>) {
+    pub(crate) fn software_loop<T: Transport + ?Sized>(
+        &mut self,
+        addr: &T,
+    ) -> (usize, Vec<i32>, Vec<i32>, Vec<i32>) {
         let (mut rounds, mut new, mut changed, mut oos) = (0, Vec::new(), Vec::new(), Vec::new());
         loop {
             rounds += 1;
@@ -421,6 +457,44 @@ fn injected_faults_arrive_as_http_500_soap_faults() {
     assert_eq!(status, 200);
 }
 
+/// A first sync through `t`, then GetExtendedUpdateInfo (reference 1.7 FileLocations):
+/// one content URL and its SHA-1 FileDigest.
+pub(crate) fn find_content<T: Transport + ?Sized>(t: &T) -> (String, Vec<u8>) {
+    let mut client = Client::default();
+    client.handshake(t);
+    client.software_loop(t);
+    let ids: Vec<i32> = client.other.iter().copied().take(50).collect();
+    let (status, env) = call(
+        t,
+        GetExtendedUpdateInfo {
+            cookie: client.cookie.clone(),
+            revision_ids: Field::Value(ids),
+            info_types: Field::Value(vec![XmlUpdateFragmentType::Extended]),
+            ..Default::default()
+        },
+        true,
+    );
+    assert_eq!(status, 200, "{env:?}");
+    let info = ok(&env, |r| match r {
+        Response::GetExtendedUpdateInfo(x) => x.result.value(),
+        _ => None,
+    });
+    let loc = info
+        .file_locations
+        .items()
+        .first()
+        .expect("a file location")
+        .clone();
+    let url = loc.url.value().expect("Url").clone();
+    let digest = loc
+        .file_digest
+        .value()
+        .expect("FileDigest")
+        .bytes()
+        .expect("base64");
+    (url, digest)
+}
+
 #[test]
 fn xpress_and_identity_answers_carry_the_same_xml_and_content_ranges_are_exact() {
     let server = serve(&["--catalog-size", "50"]);
@@ -452,40 +526,7 @@ fn xpress_and_identity_answers_carry_the_same_xml_and_content_ranges_are_exact()
     assert_eq!(header(&h2, "Content-Encoding"), Some("xpress"));
     assert_eq!(wusp::xpress::decode(&packed).expect("xpress"), plain);
 
-    // Find a file through GetExtendedUpdateInfo would need a session; the catalog's
-    // FileLocation URLs follow reference 1.7, so ask the first sync's extended info instead.
-    let mut client = Client::default();
-    client.handshake(&server.http);
-    client.software_loop(&server.http);
-    let ids: Vec<i32> = client.other.iter().copied().take(50).collect();
-    let (status, env) = call(
-        &server.http,
-        GetExtendedUpdateInfo {
-            cookie: client.cookie.clone(),
-            revision_ids: Field::Value(ids),
-            info_types: Field::Value(vec![XmlUpdateFragmentType::Extended]),
-            ..Default::default()
-        },
-        true,
-    );
-    assert_eq!(status, 200, "{env:?}");
-    let info = ok(&env, |r| match r {
-        Response::GetExtendedUpdateInfo(x) => x.result.value(),
-        _ => None,
-    });
-    let loc = info
-        .file_locations
-        .items()
-        .first()
-        .expect("a file location")
-        .clone();
-    let url = loc.url.value().expect("Url").clone();
-    let digest = loc
-        .file_digest
-        .value()
-        .expect("FileDigest")
-        .bytes()
-        .expect("base64");
+    let (url, digest) = find_content(&server.http);
     let path = &url[url.find("/Content/").expect("content path")..];
     let (status, h, whole) = http(&server.http, "GET", path, &[], b"");
     assert_eq!(status, 200);

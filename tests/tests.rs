@@ -2,7 +2,10 @@
 
 mod analyze;
 mod capture_cli;
+mod proxy;
 mod replay_cmd;
+mod replay_load;
+mod replay_net;
 mod replay_seed;
 mod replay_verify;
 mod serve;

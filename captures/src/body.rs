@@ -170,15 +170,18 @@ impl BodyDigest {
     }
 }
 
-/// Collects a streamed body: keeps the bytes up to `limit`, digests all of them.
+/// Collects a streamed body: keeps the bytes up to `limit`, digests the bodies over it.
 ///
 /// The proxy feeds each chunk as it forwards it; [`BodyRecorder::finish`] gives the bytes
-/// when the body fit, and size and digests otherwise.
+/// when the body fit, and size and digests otherwise. Digests are computed only once the
+/// body passes the limit (a kept body needs none), and a body announced larger than the
+/// limit ([`BodyRecorder::expecting`]) is never buffered.
 #[derive(Debug, Clone)]
 pub struct BodyRecorder {
     limit: u64,
-    kept: Option<Vec<u8>>,
-    digest: BodyDigest,
+    size: u64,
+    kept: Vec<u8>,
+    digest: Option<BodyDigest>,
 }
 
 impl BodyRecorder {
@@ -186,31 +189,50 @@ impl BodyRecorder {
     pub fn new(limit: u64) -> Self {
         Self {
             limit,
-            kept: Some(Vec::new()),
-            digest: BodyDigest::new(),
+            size: 0,
+            kept: Vec::new(),
+            digest: None,
         }
+    }
+
+    /// A recorder for a body announced as `expected` bytes (e.g. by Content-Length):
+    /// digests from the start when that is over `limit`, else keeps room for it.
+    pub fn expecting(limit: u64, expected: u64) -> Self {
+        let mut r = Self::new(limit);
+        if expected > limit {
+            r.digest = Some(BodyDigest::new());
+        } else {
+            r.kept.reserve_exact(expected as usize);
+        }
+        r
     }
 
     /// Adds the next chunk.
     pub fn update(&mut self, chunk: &[u8]) {
-        self.digest.update(chunk);
-        if self.digest.size() > self.limit {
-            self.kept = None;
-        } else if let Some(kept) = &mut self.kept {
-            kept.extend_from_slice(chunk);
+        self.size += chunk.len() as u64;
+        match &mut self.digest {
+            Some(d) => d.update(chunk),
+            None if self.size <= self.limit => self.kept.extend_from_slice(chunk),
+            None => {
+                let mut d = BodyDigest::new();
+                d.update(&self.kept);
+                d.update(chunk);
+                self.kept = Vec::new();
+                self.digest = Some(d);
+            }
         }
     }
 
     /// Bytes seen so far.
     pub fn size(&self) -> u64 {
-        self.digest.size()
+        self.size
     }
 
     /// The body: its bytes if at most `limit` were seen, else its size and digests.
     pub fn finish(self) -> Body {
-        match self.kept {
-            Some(bytes) => Body::from_bytes(bytes),
-            None => Body::Omitted(self.digest.finish()),
+        match self.digest {
+            None => Body::from_bytes(self.kept),
+            Some(d) => Body::Omitted(d.finish()),
         }
     }
 }
@@ -344,7 +366,16 @@ mod tests {
         r.update(b"cd");
         assert_eq!(r.clone().finish(), Body::Text("abcd".into()));
         r.update(b"e");
-        assert_eq!(r.finish(), Body::omitted_from(b"abcde"));
+        r.update(b"fg");
+        assert_eq!(r.size(), 7);
+        assert_eq!(r.finish(), Body::omitted_from(b"abcdefg"));
+        let mut announced = BodyRecorder::expecting(4, 6);
+        announced.update(b"abc");
+        announced.update(b"def");
+        assert_eq!(announced.finish(), Body::omitted_from(b"abcdef"));
+        let mut small = BodyRecorder::expecting(4, 3);
+        small.update(b"xyz");
+        assert_eq!(small.finish(), Body::Text("xyz".into()));
     }
 
     #[test]

@@ -34,7 +34,9 @@
 //! - No applicability evaluation: every cached non-leaf revision is treated as installed
 //!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
 //! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
-//! - No content download; the driver pass sends the SystemSpec given in [`SyncOptions`].
+//! - The driver pass sends the SystemSpec given in [`SyncOptions`].
+//! - Downloads fetch ranges in order on one connection (Delivery Optimization shuffles them
+//!   over several); load mode does not download.
 //! - HTTP, Xpress and the backoff wait belong to the caller ([`transport::run_sync`]).
 //! - Seeding: the cache a recorded client had before the capture started (IDs it listed
 //!   but whose metadata is not in the capture) is not sent; a capture without GetConfig
@@ -47,6 +49,11 @@
 //!   RegistrationRequired fault from the new server.
 //! - Reporting sends one batch at the end of the run (no random delay, no download or
 //!   install events); MiscData carries only `A`, `G`, `Q`, `c` and `D` / `U`.
+//!
+//! The machine itself does no I/O; its async shell is here too: [`transport`] (the HTTP/1.1
+//! client over TCP or rustls, explicit proxy, and [`transport::run_sync`], which drives a
+//! [`Sync`] to its end), [`download`] (content by Range with digest checks) and [`load`]
+//! (N concurrent simulated clients). `wutap replay` uses them.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -61,6 +68,8 @@ use wusp::values::{
 };
 use wusp::{Body, Envelope, ErrorCode, Field, Operation, Request, Response};
 
+pub mod download;
+pub mod load;
 mod profile;
 mod seed;
 mod state;

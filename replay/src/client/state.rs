@@ -231,6 +231,12 @@ pub struct CachedFile {
     /// `FileDecryptionData/DecryptionKey` (base64) from GetExtendedUpdateInfo2, if any.
     #[serde(default)]
     pub decryption_key: Option<String>,
+    /// SHA-256 (`AdditionalDigest Algorithm="SHA256"`, base64), when the fragment has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// `@Size` from the Extended fragment (plans the download ranges), when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// One cached revision (reference 5.1 Revision, Metadata, Deployment).
@@ -540,6 +546,8 @@ impl ClientState {
                                 url: None,
                                 decryption_information: None,
                                 decryption_key: None,
+                                sha256: f.additional_digest("SHA256").map(|d| d.trim().to_string()),
+                                size: f.size,
                             })
                             .collect();
                     }

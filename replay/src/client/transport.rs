@@ -8,7 +8,8 @@
 //! read, then Content-Encoding (Xpress, gzip) is undone. Connections are kept alive; a
 //! request that fails on a kept-alive connection before any answer byte is resent once on
 //! a new one (the server closed it meanwhile). Every exchange comes back as a
-//! [`captures::Exchange`] holding the bytes as sent and received (transfer coding undone).
+//! [`captures::Exchange`] holding the bytes as sent and received (transfer coding undone);
+//! a failed request carries a [`captures::ErrorRecord`] ([`TransportError::record`]).
 //!
 //! `https://` servers are verified against the system roots plus
 //! [`TransportOptions::extra_roots`], with SNI = the URL's host. An explicit proxy
@@ -21,8 +22,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use captures::{
-    Body, CaptureWriter, Exchange, Headers, Record, Request as CapRequest, Response as CapResponse,
-    Timestamp, Timing, TlsInfo,
+    Body, CaptureWriter, ErrorPhase, ErrorRecord, Exchange, Headers, Record, Request as CapRequest,
+    Response as CapResponse, Timestamp, Timing, TlsInfo,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
 use time::OffsetDateTime;
@@ -48,6 +49,8 @@ pub struct TransportError {
     context: String,
     /// What went wrong.
     kind: TransportErrorKind,
+    /// The failed exchange as far as it got, for the capture.
+    record: Option<Box<ErrorRecord>>,
 }
 
 /// What went wrong with a request.
@@ -132,6 +135,67 @@ impl TransportError {
         TransportError {
             context: context.into(),
             kind,
+            record: None,
+        }
+    }
+
+    /// The failed exchange as an error record (phase, message, request as sent), when the
+    /// failure happened on a request.
+    pub fn record(&self) -> Option<&ErrorRecord> {
+        self.record.as_deref()
+    }
+
+    /// Takes the error record out (to write it to a capture).
+    pub fn take_record(&mut self) -> Option<ErrorRecord> {
+        self.record.take().map(|r| *r)
+    }
+
+    /// Attaches the error record of a failed request.
+    fn with_record(
+        mut self,
+        ids: &IdSource,
+        conn: Option<&Connection>,
+        origin: &Origin,
+        start: Timestamp,
+        request_end: Option<Timestamp>,
+        request: &CapRequest,
+    ) -> TransportError {
+        self.record = Some(Box::new(ErrorRecord {
+            id: ids.next_exchange(),
+            conn: conn.map_or_else(|| ids.next_conn(), |c| c.id),
+            client: conn.and_then(|c| c.local.clone()),
+            server: conn.and_then(|c| c.peer.clone()),
+            scheme: origin.scheme().into(),
+            tls: conn.and_then(|c| c.tls.clone()),
+            upstream_tls: None,
+            time: Timing {
+                start,
+                request_end,
+                response_start: None,
+                end: Some(Timestamp::now()),
+            },
+            phase: self.phase(),
+            message: self.to_string(),
+            request: Some(request.clone()),
+            response: None,
+        }));
+        self
+    }
+
+    /// Where the failure happened, in the capture format's terms.
+    pub fn phase(&self) -> ErrorPhase {
+        match &self.kind {
+            TransportErrorKind::Connect { .. } | TransportErrorKind::Proxy { .. } => {
+                ErrorPhase::UpstreamConnect
+            }
+            TransportErrorKind::Tls { .. } => ErrorPhase::UpstreamTls,
+            TransportErrorKind::Timeout(_) | TransportErrorKind::MissingContentLength { .. } => {
+                ErrorPhase::UpstreamTimeout
+            }
+            TransportErrorKind::ClosedBeforeAnswer
+            | TransportErrorKind::Io(_)
+            | TransportErrorKind::Truncated { .. } => ErrorPhase::UpstreamReset,
+            _ => ErrorPhase::Other,
         }
     }
 
@@ -143,6 +207,19 @@ impl TransportError {
     /// The request or URL concerned.
     pub fn context(&self) -> &str {
         &self.context
+    }
+
+    /// True when retrying cannot help: the server's certificate is not trusted (or does
+    /// not match its name), the TLS configuration or the URL is unusable.
+    pub fn is_fatal(&self) -> bool {
+        match &self.kind {
+            TransportErrorKind::TlsConfig(_) | TransportErrorKind::Url(_) => true,
+            TransportErrorKind::Tls { source, .. } => source
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+                .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_))),
+            _ => false,
+        }
     }
 
     /// True when the connection was refused (nobody listens).
@@ -185,6 +262,9 @@ impl ServerUrl {
     /// Parses `http://host[:port][/prefix]` or `https://…` (default ports 80 and 443).
     pub fn parse(url: &str) -> Result<ServerUrl, TransportError> {
         let bad = |reason: &str| TransportError::new(url, TransportErrorKind::Url(reason.into()));
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("spaces and control characters do not belong in a URL"));
+        }
         let (https, rest) = if let Some(r) = url.strip_prefix("http://") {
             (false, r)
         } else if let Some(r) = url.strip_prefix("https://") {
@@ -340,6 +420,24 @@ impl TransportOptions {
     }
 }
 
+/// Reads the certificates of a PEM file (e.g. `wutap ca export`), for
+/// [`TransportOptions::extra_roots`]; an error names the file.
+pub fn load_pem_certs(
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+    use rustls::pki_types::pem::PemObject as _;
+    let context = format!("--ca {}", path.display());
+    let fail = |m: String| TransportError::new(context.clone(), TransportErrorKind::TlsConfig(m));
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(format!("not a PEM certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(fail("no CERTIFICATE block in it".into()));
+    }
+    Ok(certs)
+}
+
 /// The system's trusted roots, loaded once per process.
 fn system_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
@@ -353,8 +451,8 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
 }
 
 /// Byte streams a connection runs over (TCP, TLS over TCP).
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::marker::Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::marker::Sync> Io for T {}
 
 /// One keep-alive HTTP/1.1 connection with its unread bytes.
 struct Connection {
@@ -457,7 +555,7 @@ pub struct Transport {
     server: ServerUrl,
     options: TransportOptions,
     proxy: Option<Origin>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: OnceLock<Arc<rustls::ClientConfig>>,
     conn: Option<Connection>,
 }
 
@@ -478,11 +576,14 @@ impl Transport {
                 Some(u.origin)
             }
         };
-        let tls = match &options.tls {
-            Some(t) => Some(t.clone()),
-            None if server.is_https() => Some(options.tls_config()?),
-            None => None,
-        };
+        // An https server gets its TLS configuration now (errors show at once); an http one
+        // only if it hands out https content URLs.
+        let tls = OnceLock::new();
+        if let Some(t) = &options.tls {
+            let _ = tls.set(t.clone());
+        } else if server.is_https() {
+            let _ = tls.set(options.tls_config()?);
+        }
         Ok(Transport {
             server,
             options,
@@ -583,10 +684,32 @@ impl Transport {
         // A kept-alive connection the server closed meanwhile gets the request again on a
         // new one, once.
         let mut reused = self.conn.is_some();
+        let request = CapRequest {
+            method: method.into(),
+            target: wire_target,
+            url,
+            version: "HTTP/1.1".into(),
+            headers,
+            body_truncated: false,
+            body: Body::from_bytes(body.to_vec()),
+        };
+        let failed = |e: TransportError, conn: Option<&Connection>, request_end| {
+            e.with_record(
+                &self.options.ids,
+                conn,
+                &origin,
+                start,
+                request_end,
+                &request,
+            )
+        };
         let (conn, progress, result) = loop {
             let mut conn = match self.conn.take() {
                 Some(c) => c,
-                None => self.connect(&origin, &context).await?,
+                None => match self.connect(&origin, &context).await {
+                    Ok(c) => c,
+                    Err(e) => return Err(failed(e, None, None)),
+                },
             };
             let mut progress = Progress::default();
             let result = exchange_within(
@@ -605,7 +728,13 @@ impl Transport {
             }
             break (conn, progress, result);
         };
-        let answer = result.map_err(|k| TransportError::new(context.clone(), k))?;
+        let answer = match result {
+            Ok(a) => a,
+            Err(k) => {
+                let e = TransportError::new(context.clone(), k);
+                return Err(failed(e, Some(&conn), progress.request_end));
+            }
+        };
         let latency = started.elapsed();
         let end = Timestamp::now();
         let encoding =
@@ -614,17 +743,17 @@ impl Transport {
             max_body: MAX_BODY,
             ..Limits::default()
         };
-        let decoded = decode_content(&encoding, &answer.body, &limits)
-            .map_err(|e| {
-                TransportError::new(
-                    context.clone(),
-                    TransportErrorKind::Decode {
-                        status: answer.status,
-                        reason: e.to_string(),
-                    },
-                )
-            })?
-            .into_owned();
+        let decoded = match decode_content(&encoding, &answer.body, &limits) {
+            Ok(d) => d.into_owned(),
+            Err(e) => {
+                let kind = TransportErrorKind::Decode {
+                    status: answer.status,
+                    reason: e.to_string(),
+                };
+                let e = TransportError::new(context.clone(), kind);
+                return Err(failed(e, Some(&conn), progress.request_end));
+            }
+        };
         let mut rh = Headers::new();
         for (k, v) in &answer.headers {
             rh.push(k.clone(), v.clone());
@@ -643,15 +772,7 @@ impl Transport {
                 response_start: Some(answer.response_start),
                 end: Some(end),
             },
-            request: CapRequest {
-                method: method.into(),
-                target: wire_target,
-                url,
-                version: "HTTP/1.1".into(),
-                headers,
-                body_truncated: false,
-                body: Body::from_bytes(body.to_vec()),
-            },
+            request,
             response: CapResponse {
                 status: answer.status,
                 reason: answer.reason,
@@ -723,10 +844,12 @@ impl Transport {
                 })
             })?;
         }
-        let Some(config) = &self.tls else {
-            return Err(fail(TransportErrorKind::TlsConfig(
-                "no TLS configuration for an https URL".into(),
-            )));
+        let config = match self.tls.get() {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.options.tls_config()?;
+                self.tls.get_or_init(|| c).clone()
+            }
         };
         let sni = origin.host.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(sni.to_string())
@@ -742,7 +865,7 @@ impl Transport {
                 reason: "sent bytes after its CONNECT answer before the TLS handshake".into(),
             }));
         }
-        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        let connector = tokio_rustls::TlsConnector::from(config);
         let stream = connector.connect(name, conn.io).await.map_err(|source| {
             fail(TransportErrorKind::Tls {
                 host: sni.to_string(),
@@ -1090,7 +1213,8 @@ impl RunStats {
 
 /// Drives the machine to the end over `transport`, writing every exchange to `capture`.
 ///
-/// The error is for a server nobody answers at (connection refused before any answer);
+/// The error is for a server nobody answers at (connection refused before any answer) or
+/// one retrying cannot help with ([`TransportError::is_fatal`]: an untrusted certificate);
 /// other transport failures go to the machine, which retries or fails the run
 /// ([`Step::Failed`]). The machine comes back either way, to save its state.
 pub async fn run_sync(
@@ -1100,8 +1224,8 @@ pub async fn run_sync(
 ) -> (Sync, Result<Step, TransportError>, RunStats) {
     match capture {
         Some(w) => {
-            run_sync_with(sync, transport, |ex| {
-                if let Err(e) = w.write(&Record::Exchange(ex)) {
+            run_sync_with(sync, transport, |r| {
+                if let Err(e) = w.write(&r) {
                     tracing::warn!(%e, "cannot write the capture record");
                 }
             })
@@ -1111,11 +1235,12 @@ pub async fn run_sync(
     }
 }
 
-/// [`run_sync`] handing every exchange to `record` (e.g. a channel to one capture writer).
+/// [`run_sync`] handing every record (exchanges, and error records of failed requests) to
+/// `record` (e.g. a channel to one capture writer).
 pub async fn run_sync_with(
     mut sync: Sync,
     transport: &mut Transport,
-    mut record: impl FnMut(Exchange),
+    mut record: impl FnMut(Record),
 ) -> (Sync, Result<Step, TransportError>, RunStats) {
     let mut stats = RunStats::default();
     let mut answered = false;
@@ -1142,11 +1267,16 @@ pub async fn run_sync_with(
                 stats.add(&reply);
                 let status = reply.status;
                 let env = Envelope::decode(&reply.body);
-                record(reply.exchange);
+                record(Record::Exchange(reply.exchange));
                 sync.receive(status, env);
             }
-            Err(e) if e.is_refused() && !answered => return (sync, Err(e), stats),
-            Err(e) => {
+            Err(mut e) => {
+                if let Some(r) = e.take_record() {
+                    record(Record::Error(r));
+                }
+                if (e.is_refused() && !answered) || e.is_fatal() {
+                    return (sync, Err(e), stats);
+                }
                 stats.transport_errors += 1;
                 tracing::warn!(?op, %e, "transport error");
                 sync.receive_error(e);
@@ -1156,4 +1286,4 @@ pub async fn run_sync_with(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

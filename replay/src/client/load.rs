@@ -1,0 +1,317 @@
+//! Load mode: N simulated clients, each with its own identity (derived from a seed and its
+//! index) and its own cache, run concurrently; each does a first sync, then differential
+//! syncs, until its sync count or the deadline. [`run_load`] collects throughput, per-request
+//! latencies, faults by ErrorCode and transport errors into a [`LoadReport`].
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use captures::Record;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use super::transport::{RunStats, ServerUrl, Transport, TransportOptions, run_sync_with};
+use super::{ClientState, Identity, Step, Summary, Sync, SyncError, SyncOptions};
+
+/// A client identity from 20 bytes: a version-4 GUID from the first 16 (lower case) and
+/// the DNS name `wutap-<8 hex>.invalid` from the last 4.
+pub fn identity_from_bytes(b: &[u8; 20]) -> Identity {
+    let mut g = [0u8; 16];
+    g.copy_from_slice(&b[..16]);
+    g[6] = (g[6] & 0x0f) | 0x40;
+    g[8] = (g[8] & 0x3f) | 0x80;
+    let h = hex::encode(g);
+    let guid = format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    );
+    let dns = format!("wutap-{}.invalid", hex::encode(&b[16..20]));
+    Identity::new(&guid, &dns)
+}
+
+/// The identity of client `index` of a load run seeded with `seed` (same inputs, same
+/// client).
+pub fn load_identity(seed: u64, index: u32) -> Identity {
+    let mut h = Sha256::new();
+    h.update(b"wutap load client");
+    h.update(seed.to_be_bytes());
+    h.update(index.to_be_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 20];
+    b.copy_from_slice(&d[..20]);
+    identity_from_bytes(&b)
+}
+
+/// How a load run behaves.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Simulated clients.
+    pub clients: u32,
+    /// Syncs per client (`None`: until the deadline).
+    pub syncs: Option<u32>,
+    /// No sync starts after this long (`None`: only the sync count bounds the run).
+    pub duration: Option<Duration>,
+    /// Seed of the identities.
+    pub seed: u64,
+    /// Resends of one request (the machine's `max_retries`).
+    pub max_retries: u32,
+    /// Transport settings shared by every client (each has its own connection).
+    pub transport: TransportOptions,
+}
+
+/// What a load run did.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    /// Clients run.
+    pub clients: u32,
+    /// Syncs that finished.
+    pub syncs_ok: u64,
+    /// Syncs that failed (fault without recovery, retries exhausted, server unreachable).
+    pub syncs_failed: u64,
+    /// HTTP exchanges completed.
+    pub requests: u64,
+    /// Requests that failed at the transport level (retried or not).
+    pub transport_errors: u64,
+    /// Bytes written.
+    pub bytes_sent: u64,
+    /// Bytes read.
+    pub bytes_received: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Every request's latency, sorted.
+    pub latencies: Vec<Duration>,
+    /// Faults met, by ErrorCode (recovered ones and those that failed a sync).
+    pub faults: BTreeMap<String, u64>,
+    /// The first failures, one line each naming the client.
+    pub failures: Vec<String>,
+    /// New updates received, all clients.
+    pub new_updates: u64,
+    /// Pages received, all clients.
+    pub pages: u64,
+    /// ChangedUpdates received, all clients.
+    pub changed_updates: u64,
+    /// Out-of-scope revisions received, all clients.
+    pub out_of_scope: u64,
+    /// GetExtendedUpdateInfo calls answered, all clients.
+    pub extended_info_calls: u64,
+}
+
+/// Failures kept verbatim in the report.
+const FAILURES_KEPT: usize = 20;
+
+impl LoadReport {
+    /// The latency at quantile `q` (0..=1), nearest rank; zero when nothing was measured.
+    pub fn latency(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = (q.clamp(0.0, 1.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+
+    /// Finished syncs per second.
+    pub fn syncs_per_second(&self) -> f64 {
+        per_second(self.syncs_ok, self.elapsed)
+    }
+
+    /// Completed requests per second.
+    pub fn requests_per_second(&self) -> f64 {
+        per_second(self.requests, self.elapsed)
+    }
+
+    fn add_run(&mut self, client: u32, end: &Result<Step, String>, s: &Summary, stats: RunStats) {
+        self.requests += stats.exchanges;
+        self.transport_errors += stats.transport_errors;
+        self.bytes_sent += stats.bytes_sent;
+        self.bytes_received += stats.bytes_received;
+        self.latencies.extend(stats.latencies);
+        self.new_updates += u64::from(s.new_updates);
+        self.pages += u64::from(s.pages);
+        self.changed_updates += u64::from(s.changed_updates);
+        self.out_of_scope += u64::from(s.out_of_scope);
+        self.extended_info_calls += u64::from(s.extended_info_calls);
+        for (code, n) in &s.faults_recovered {
+            *self.faults.entry(code.clone()).or_default() += u64::from(*n);
+        }
+        let failure = match end {
+            Ok(Step::Done(_)) => None,
+            Ok(Step::Failed(e)) => {
+                if let SyncError::Fault { code, .. } = e {
+                    *self.faults.entry(code.clone()).or_default() += 1;
+                }
+                Some(e.to_string())
+            }
+            Ok(Step::Send(..)) => Some("stopped with a request outstanding".to_string()),
+            Err(e) => Some(e.clone()),
+        };
+        match failure {
+            None => self.syncs_ok += 1,
+            Some(f) => {
+                self.syncs_failed += 1;
+                if self.failures.len() < FAILURES_KEPT {
+                    self.failures.push(format!("client {client}: {f}"));
+                }
+            }
+        }
+    }
+}
+
+fn per_second(n: u64, d: Duration) -> f64 {
+    if d.is_zero() {
+        0.0
+    } else {
+        n as f64 / d.as_secs_f64()
+    }
+}
+
+/// Runs the clients concurrently on the current (multi-thread) runtime; each exchange goes
+/// (and error record) goes to `capture` when given (one writer owns the file).
+pub async fn run_load(
+    server: ServerUrl,
+    options: LoadOptions,
+    capture: Option<mpsc::UnboundedSender<Record>>,
+) -> LoadReport {
+    let started = Instant::now();
+    let deadline = options.duration.map(|d| started + d);
+    // One TLS configuration for all clients.
+    let mut transport_options = options.transport.clone();
+    let mut report = LoadReport {
+        clients: options.clients,
+        ..LoadReport::default()
+    };
+    if server.is_https() && transport_options.tls.is_none() {
+        match transport_options.tls_config() {
+            Ok(c) => transport_options.tls = Some(c),
+            Err(e) => {
+                report.syncs_failed = u64::from(options.clients);
+                report.failures.push(e.to_string());
+                return report;
+            }
+        }
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..options.clients {
+        let client = Client {
+            index,
+            server: server.clone(),
+            transport: transport_options.clone(),
+            syncs: options.syncs,
+            deadline,
+            seed: options.seed,
+            max_retries: options.max_retries,
+            capture: capture.clone(),
+            report: tx.clone(),
+        };
+        tasks.spawn(client.run());
+    }
+    drop(tx);
+    while let Some((index, end, summary, stats)) = rx.recv().await {
+        report.add_run(index, &end, &summary, stats);
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            report.syncs_failed += 1;
+            report
+                .failures
+                .push(format!("a client task ended abnormally: {e}"));
+        }
+    }
+    report.elapsed = started.elapsed();
+    report.latencies.sort_unstable();
+    report
+}
+
+/// One finished sync: client index, end, summary, stats.
+type SyncRun = (u32, Result<Step, String>, Summary, RunStats);
+
+/// One simulated client.
+struct Client {
+    index: u32,
+    server: ServerUrl,
+    transport: TransportOptions,
+    syncs: Option<u32>,
+    deadline: Option<Instant>,
+    seed: u64,
+    max_retries: u32,
+    capture: Option<mpsc::UnboundedSender<Record>>,
+    report: mpsc::UnboundedSender<SyncRun>,
+}
+
+impl Client {
+    async fn run(self) {
+        let mut transport = match Transport::new(self.server.clone(), self.transport.clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                let run = (
+                    self.index,
+                    Err(e.to_string()),
+                    Summary::default(),
+                    RunStats::default(),
+                );
+                let _ = self.report.send(run);
+                return;
+            }
+        };
+        let mut state = ClientState::new(load_identity(self.seed, self.index));
+        // Bounded by the sync count, or by the deadline (checked before every sync).
+        let most = self.syncs.unwrap_or(u32::MAX);
+        for _ in 0..most {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let mut options = SyncOptions::new(OffsetDateTime::now_utc());
+            options.max_retries = self.max_retries;
+            let sync = Sync::new(state, options);
+            let capture = self.capture.clone();
+            let (sync, end, stats) = run_sync_with(sync, &mut transport, |ex| {
+                if let Some(c) = &capture {
+                    // The writer task may be gone after a write error; the run goes on.
+                    let _ = c.send(ex);
+                }
+            })
+            .await;
+            let stop = !matches!(end, Ok(Step::Done(_)));
+            let end = end.map_err(|e| e.to_string());
+            let summary = sync.summary().clone();
+            if self.report.send((self.index, end, summary, stats)).is_err() || stop {
+                return;
+            }
+            state = sync.into_state();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn identities_are_distinct_and_repeatable() {
+        let a = load_identity(1, 0);
+        assert_eq!(a, load_identity(1, 0));
+        assert_ne!(a.client_id, load_identity(1, 1).client_id);
+        assert_ne!(a.client_id, load_identity(2, 0).client_id);
+        assert_eq!(a.client_id.len(), 36);
+        assert_eq!(&a.client_id[14..15], "4");
+        assert!(a.dns_name.starts_with("wutap-") && a.dns_name.ends_with(".invalid"));
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let report = LoadReport {
+            latencies: (1..=100).map(Duration::from_millis).collect(),
+            ..LoadReport::default()
+        };
+        assert_eq!(report.latency(0.5), Duration::from_millis(50));
+        assert_eq!(report.latency(0.99), Duration::from_millis(99));
+        assert_eq!(report.latency(1.0), Duration::from_millis(100));
+        assert_eq!(LoadReport::default().latency(0.5), Duration::ZERO);
+    }
+}

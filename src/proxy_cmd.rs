@@ -1,0 +1,80 @@
+//! `wutap proxy`: the recording proxy on real sockets.
+//!
+//! The CA is loaded (or created), the capture opened and every listener bound before the
+//! `listening …` lines are printed and flushed, so a line on stdout means the port answers.
+
+use std::future::Future as _;
+use std::io::Write;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use proxy::ca::CertificateAuthority;
+use proxy::{Proxy, ProxyConfig, Timeouts};
+
+use crate::Outcome;
+use crate::cli::ProxyArgs;
+use crate::serve::{ca_dir, shutdown_signal};
+
+/// Runs `wutap proxy` until Ctrl-C or SIGTERM.
+pub fn run(args: ProxyArgs) -> Result<Outcome> {
+    if args.tui {
+        bail!("--tui is not available yet (it comes with the TUI issue); run without it");
+    }
+    let dir = ca_dir(args.ca_dir.clone())?;
+    let ca = CertificateAuthority::load_or_create(&dir)
+        .with_context(|| format!("wutap CA in {}", dir.display()))?;
+    let config = config(args, Arc::new(ca));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let proxy = Proxy::bind(config).await?;
+        // Poll the signal future once now: its handlers are installed before the listening
+        // lines invite anyone to connect (and to send SIGTERM).
+        let mut shutdown = Box::pin(shutdown_signal());
+        let stopped =
+            std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
+        if stopped {
+            return anyhow::Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        if let Some(a) = proxy.http_addr() {
+            writeln!(out, "listening http://{a}")?;
+        }
+        if let Some(a) = proxy.https_addr() {
+            writeln!(out, "listening https://{a}")?;
+        }
+        out.flush()?;
+        drop(out);
+        proxy.run(shutdown).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(Outcome::Clean)
+}
+
+/// The library configuration from the command line.
+fn config(args: ProxyArgs, ca: Arc<CertificateAuthority>) -> ProxyConfig {
+    let defaults = Timeouts::default();
+    let secs = |v: Option<f64>, d: Duration| v.map_or(d, Duration::from_secs_f64);
+    ProxyConfig {
+        listen: args.listen,
+        https_listen: args.https_listen,
+        reverse: args.reverse,
+        capture: args.capture,
+        ca,
+        upstream_ca: args.upstream_ca,
+        insecure_upstream: args.insecure_upstream,
+        max_body: args.max_body,
+        passthrough: args.passthrough,
+        allow_hosts: args.allow_host,
+        timeouts: Timeouts {
+            header: secs(args.header_timeout, defaults.header),
+            idle: secs(args.idle_timeout, defaults.idle),
+            connect: secs(args.connect_timeout, defaults.connect),
+            response: secs(args.upstream_timeout, defaults.response),
+        },
+    }
+}
