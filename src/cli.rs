@@ -191,7 +191,7 @@ pub struct ReplayArgs {
     /// a differential sync; with --verify, send its recorded requests again and compare.
     #[arg(value_name = "CAPTURE")]
     pub capture_seed: Option<PathBuf>,
-    /// The server's base URL, e.g. http://127.0.0.1:8530 or https://wsus.lab:8531.
+    /// The server's base URL, e.g. `http://127.0.0.1:8530` or `https://wsus.lab:8531`.
     #[arg(long, value_name = "URL")]
     pub server: String,
     /// Start as a new client (generated client id and DNS name), ignoring a saved state.

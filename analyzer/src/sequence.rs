@@ -46,7 +46,7 @@ impl ObservedStep {
 pub struct ExpectedStep {
     /// The matching key (operation, `SyncUpdates (driver)` for the driver pass).
     pub key: String,
-    /// What the step is, in the reference's words (`software page 2`, `recovery: CookieExpired`).
+    /// What the step is, in the reference's words (`software page 2`, `after CookieExpired (4.2)`).
     pub note: String,
     /// Part of a fault-recovery detour (reference 4.2, 5.2).
     pub detour: bool,
@@ -157,7 +157,7 @@ pub fn expected_sequence(kind: SessionKind, observed: &[ObservedStep]) -> Vec<Ex
         if clean("RegisterComputer") > 0 {
             out.push(step(
                 "RegisterComputer",
-                "if IsRegistrationRequired (5.3 step 5)",
+                "if registration required (5.3)",
                 true,
             ));
         }
@@ -214,14 +214,14 @@ pub fn expected_sequence(kind: SessionKind, observed: &[ObservedStep]) -> Vec<Ex
                     .map_or(out.len(), |(i, _)| i);
                 let mut detour = vec![ExpectedStep {
                     key: key.clone(),
-                    note: format!("answered with fault {code}"),
+                    note: format!("fault {code}"),
                     detour: true,
                     optional: true,
                 }];
                 for r in recovery_for(code) {
                     detour.push(ExpectedStep {
                         key: (*r).to_string(),
-                        note: format!("recovery: {code} (4.2)"),
+                        note: format!("after {code} (4.2)"),
                         detour: true,
                         optional: false,
                     });

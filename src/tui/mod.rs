@@ -77,6 +77,17 @@ pub fn run(args: TuiArgs) -> Result<Outcome> {
     result.map(|()| Outcome::Clean)
 }
 
+/// `wutap proxy --tui`: follows the capture the proxy writes; `banner` (the listening
+/// addresses) stays in the status bar until another message replaces it.
+pub fn run_live(capture: PathBuf, banner: String) -> Result<()> {
+    let paths = [capture];
+    let (mut state, rx, tx, stop) = start(&paths, true);
+    state.status = banner;
+    let result = interactive(&mut state, &rx, &tx, &paths, Path::new("."));
+    stop.store(true, Ordering::Relaxed);
+    result
+}
+
 /// Builds the state for `paths` and starts the indexer and analysis threads.
 pub fn start(
     paths: &[PathBuf],

@@ -105,7 +105,8 @@ pub fn entry_of(label: &str, record: &Record, loc: Loc) -> Option<Entry> {
     }
 }
 
-fn is_plain(path: &Path) -> bool {
+/// A plain JSON Lines capture (indexed by byte offset and followable), not compressed or HAR.
+pub fn is_plain(path: &Path) -> bool {
     let name = path.to_string_lossy().to_ascii_lowercase();
     !(name.ends_with(".zst") || name.ends_with(".gz") || name.ends_with(".har"))
 }

@@ -440,6 +440,12 @@ impl State {
                 }
             }
         }
+        // Violations before unverifiable ones, MUST before SHOULD before OBS.
+        let sessions = self.sessions();
+        out.sort_by_key(|&(si, fi)| {
+            let f = &sessions[si].findings[fi];
+            (f.status != Status::Violated, f.level, si, fi)
+        });
         out
     }
 

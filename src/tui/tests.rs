@@ -154,7 +154,9 @@ fn findings_screen_and_enter_jumps_to_the_exchange() {
     keys(&mut state, &paths, "\n");
     assert!(matches!(state.screen(), Screen::Diff { session: 1, .. }));
     let e = state.selected_entry().expect("an exchange is selected");
-    let finding = &state.sessions()[1].findings[0];
+    let (si, fi) = state.visible_findings(None)[0];
+    let finding = &state.sessions()[si].findings[fi];
+    assert_eq!(finding.rule, "C-28");
     assert!(finding.exchanges.contains(&state.entries[e].key));
 }
 

@@ -313,7 +313,7 @@ fn diff(f: &mut Frame<'_>, area: Rect, state: &State, session: usize, sel: usize
                         None => "",
                     };
                     let status = match (&st.facts.fault, e.status) {
-                        (Some(code), _) => format!("fault {code}"),
+                        (Some(code), _) => code.clone(),
                         (None, Some(s)) => s.to_string(),
                         (None, None) => e.error.clone().unwrap_or_default(),
                     };
@@ -347,7 +347,7 @@ fn diff(f: &mut Frame<'_>, area: Rect, state: &State, session: usize, sel: usize
                 .as_ref()
                 .map(|e| format!("{} — {}", e.key, e.note))
                 .unwrap_or_default();
-            if r.mark != Mark::Match {
+            if !matches!(r.mark, Mark::Match | Mark::Detour) {
                 exp = if exp.is_empty() {
                     r.mark.as_str().to_string()
                 } else {
@@ -380,10 +380,10 @@ fn diff(f: &mut Frame<'_>, area: Rect, state: &State, session: usize, sel: usize
         [
             Constraint::Length(1),
             Constraint::Length(12),
-            Constraint::Length(26),
+            Constraint::Length(24),
             Constraint::Length(1),
-            Constraint::Length(11),
             Constraint::Length(10),
+            Constraint::Length(13),
             Constraint::Length(4),
             Constraint::Length(1),
             Constraint::Min(20),
@@ -590,10 +590,10 @@ fn status_bar(f: &mut Frame<'_>, area: Rect, state: &State) {
     };
     let total: u64 = state.files.iter().map(|f| f.size).sum();
     let done: u64 = state.files.iter().map(|f| f.indexed.min(f.size)).sum();
-    let index = if state.indexed() && !state.follow {
-        format!("{} exchanges", state.entries.len())
-    } else if state.follow && state.indexed() {
+    let index = if state.follow {
         format!("{} exchanges, following", state.entries.len())
+    } else if state.indexed() {
+        format!("{} exchanges", state.entries.len())
     } else {
         let pct = (done * 100).checked_div(total).unwrap_or(100);
         format!("indexing {pct}% ({} exchanges)", state.entries.len())
