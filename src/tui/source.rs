@@ -113,6 +113,8 @@ pub fn is_plain(path: &Path) -> bool {
 
 /// How many entries go in one message.
 const BATCH: usize = 2048;
+/// How many entries go in the first message.
+const FIRST_BATCH: usize = 64;
 
 /// Indexes file `file` and sends [`Msg::Indexed`] batches; with `follow`, keeps reading the
 /// lines appended to it until `stop` is set.
@@ -154,6 +156,7 @@ fn index_plain(
     let mut batch = Vec::new();
     let mut problems = Vec::new();
     let mut last_send = Instant::now();
+    let mut sent_any = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
@@ -195,7 +198,10 @@ fn index_plain(
             }
             Err(p) => problems.push(format!("{label}:{line_no}: {}", p.message)),
         }
-        if batch.len() >= BATCH || last_send.elapsed() > Duration::from_millis(100) {
+        // A small first batch: the first frame shows records as soon as possible.
+        let limit = if sent_any { BATCH } else { FIRST_BATCH };
+        if batch.len() >= limit || last_send.elapsed() > Duration::from_millis(100) {
+            sent_any = true;
             flush(file, offset, &mut batch, &mut problems, tx);
             last_send = Instant::now();
         }

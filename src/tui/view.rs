@@ -177,8 +177,10 @@ fn sessions(f: &mut Frame<'_>, area: Rect, state: &State, sel: usize) {
         f.render_widget(Paragraph::new(lines).block(block(title)), area);
         return;
     }
-    let rows: Vec<Row> = state
-        .visible_sessions()
+    let [top, bottom] = Layout::vertical([Constraint::Min(3), Constraint::Length(7)]).areas(area);
+    let vis = state.visible_sessions();
+    let (start, end) = window(vis.len(), sel, top.height);
+    let rows: Vec<Row> = vis[start..end]
         .iter()
         .filter_map(|&i| state.sessions().get(i))
         .map(|s| {
@@ -214,7 +216,7 @@ fn sessions(f: &mut Frame<'_>, area: Rect, state: &State, sel: usize) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(4),
+            Constraint::Length(6),
             Constraint::Length(36),
             Constraint::Length(16),
             Constraint::Length(12),
@@ -232,8 +234,7 @@ fn sessions(f: &mut Frame<'_>, area: Rect, state: &State, sel: usize) {
     )
     .row_highlight_style(highlight())
     .block(block(title));
-    let [top, bottom] = Layout::vertical([Constraint::Min(3), Constraint::Length(7)]).areas(area);
-    let mut ts = TableState::default().with_selected(Some(sel));
+    let mut ts = TableState::default().with_selected(Some(sel.saturating_sub(start)));
     f.render_stateful_widget(table, top, &mut ts);
     let Some(s) = state
         .visible_sessions()
@@ -270,6 +271,14 @@ fn sessions(f: &mut Frame<'_>, area: Rect, state: &State, sel: usize) {
     );
 }
 
+/// The rows of a table of `height` (borders and header included) to build so that row
+/// `sel` of `len` is shown: only those are rendered, however long the list.
+fn window(len: usize, sel: usize, height: u16) -> (usize, usize) {
+    let h = (height.saturating_sub(3) as usize).max(1);
+    let start = if sel < h { 0 } else { sel + 1 - h }.min(len);
+    (start, (start + h).min(len))
+}
+
 /// `16:03:35.087` from an RFC 3339 time.
 fn short_time(t: &str) -> String {
     t.split('T')
@@ -290,8 +299,9 @@ fn diff(f: &mut Frame<'_>, area: Rect, state: &State, session: usize, sel: usize
         f.render_widget(Paragraph::new("loading…").block(block(title)), area);
         return;
     };
-    let rows: Vec<Row> = state
-        .visible_rows()
+    let vis = state.visible_rows();
+    let (start, end) = window(vis.len(), sel, area.height);
+    let rows: Vec<Row> = vis[start..end]
         .iter()
         .map(|&ri| {
             let r = &d.rows[ri];
@@ -397,7 +407,7 @@ fn diff(f: &mut Frame<'_>, area: Rect, state: &State, session: usize, sel: usize
     )
     .row_highlight_style(highlight())
     .block(block(title));
-    let mut ts = TableState::default().with_selected(Some(sel));
+    let mut ts = TableState::default().with_selected(Some(sel.saturating_sub(start)));
     f.render_stateful_widget(table, area, &mut ts);
 }
 
@@ -509,7 +519,8 @@ fn findings(f: &mut Frame<'_>, area: Rect, state: &State, session: Option<usize>
         f.render_widget(Paragraph::new(text).block(block(title)), area);
         return;
     }
-    let rows: Vec<Row> = list
+    let (start, end) = window(list.len(), sel, top.height);
+    let rows: Vec<Row> = list[start..end]
         .iter()
         .filter_map(|&(si, fi)| {
             let s = state.sessions().get(si)?;
@@ -534,7 +545,7 @@ fn findings(f: &mut Frame<'_>, area: Rect, state: &State, session: Option<usize>
     let table = Table::new(
         rows,
         [
-            Constraint::Length(4),
+            Constraint::Length(6),
             Constraint::Length(5),
             Constraint::Length(6),
             Constraint::Length(12),
@@ -547,7 +558,7 @@ fn findings(f: &mut Frame<'_>, area: Rect, state: &State, session: Option<usize>
     )
     .row_highlight_style(highlight())
     .block(block(title));
-    let mut ts = TableState::default().with_selected(Some(sel));
+    let mut ts = TableState::default().with_selected(Some(sel.saturating_sub(start)));
     f.render_stateful_widget(table, top, &mut ts);
     let Some(x) = list
         .get(sel)
@@ -643,4 +654,18 @@ fn help(f: &mut Frame<'_>, area: Rect) {
     lines.push(Line::from(" any key closes this help"));
     f.render_widget(Clear, rect);
     f.render_widget(Paragraph::new(lines).block(block(" Keys ".into())), rect);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn the_window_keeps_the_selection_on_screen() {
+        assert_eq!(window(5, 0, 23), (0, 5));
+        assert_eq!(window(100, 19, 23), (0, 20));
+        assert_eq!(window(100, 50, 23), (31, 51));
+        assert_eq!(window(100, 99, 23), (80, 100));
+        assert_eq!(window(0, 0, 2), (0, 0));
+    }
 }
