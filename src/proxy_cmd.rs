@@ -58,6 +58,7 @@ pub fn run(args: ProxyArgs) -> Result<Outcome> {
 /// `wutap proxy --tui`: the proxy runs in a background thread and the TUI follows its
 /// capture as records are written (a temporary one, deleted at exit, without --capture).
 fn run_with_tui(mut args: ProxyArgs) -> Result<Outcome> {
+    crate::tui::need_terminal()?;
     let mut temp = None;
     let capture = match args.capture.clone() {
         Some(p) => p,

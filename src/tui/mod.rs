@@ -72,9 +72,20 @@ pub fn run(args: TuiArgs) -> Result<Outcome> {
         );
         return Ok(Outcome::Clean);
     }
+    need_terminal()?;
     let result = interactive(&mut state, &rx, &tx, &args.captures, &export_dir);
     stop.store(true, Ordering::Relaxed);
     result.map(|()| Outcome::Clean)
+}
+
+/// Refuses to start the TUI when stdout is not a terminal (a pipe, CI), before any
+/// listener is bound or thread started.
+pub fn need_terminal() -> Result<()> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("the TUI needs a terminal: stdout is not one");
+    }
+    Ok(())
 }
 
 /// `wutap proxy --tui`: follows the capture the proxy writes; `banner` (the listening
