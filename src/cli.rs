@@ -30,6 +30,8 @@ pub enum Command {
     Ca(CaCommand),
     /// Act as a Windows Update client against a server: a first or differential sync.
     Replay(ReplayArgs),
+    /// The TLS-intercepting recording proxy between Windows Update clients and a WSUS.
+    Proxy(Box<ProxyArgs>),
     // --- analyzer (issue 6) ---
     /// Judge captures against the reference's rules: sessions, cache use, findings.
     Analyze(AnalyzeArgs),
@@ -38,8 +40,6 @@ pub enum Command {
     // --- end analyzer ---
     /// Browse captures in a terminal UI: sessions, the sequence diff, exchanges, findings.
     Tui(TuiArgs),
-    /// The TLS-intercepting recording proxy between Windows Update clients and a WSUS.
-    Proxy(Box<ProxyArgs>),
 }
 
 /// Arguments of `proxy`.

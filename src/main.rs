@@ -40,11 +40,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Ca(c) => ca_cmd::run(c),
         Command::Replay(args) => replay_cmd::run(args),
+        Command::Proxy(args) => proxy_cmd::run(*args),
         // analyzer (issue 6)
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Rules(args) => analyze_cmd::rules(args),
         Command::Tui(args) => tui::run(args),
-        Command::Proxy(args) => proxy_cmd::run(*args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -3,10 +3,8 @@
 //! The CA is loaded (or created), the capture opened and every listener bound before the
 //! `listening …` lines are printed and flushed, so a line on stdout means the port answers.
 
-use std::future::Future as _;
 use std::io::Write;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +13,7 @@ use proxy::{Proxy, ProxyConfig, Timeouts};
 
 use crate::Outcome;
 use crate::cli::ProxyArgs;
-use crate::serve::{ca_dir, shutdown_signal};
+use crate::serve::{armed_shutdown, ca_dir};
 
 /// Runs `wutap proxy` until Ctrl-C or SIGTERM.
 pub fn run(args: ProxyArgs) -> Result<Outcome> {
@@ -32,14 +30,9 @@ pub fn run(args: ProxyArgs) -> Result<Outcome> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let proxy = Proxy::bind(config).await?;
-        // Poll the signal future once now: its handlers are installed before the listening
-        // lines invite anyone to connect (and to send SIGTERM).
-        let mut shutdown = Box::pin(shutdown_signal());
-        let stopped =
-            std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
-        if stopped {
+        let Some(shutdown) = armed_shutdown().await else {
             return anyhow::Ok(());
-        }
+        };
         let mut out = std::io::stdout().lock();
         if let Some(a) = proxy.http_addr() {
             writeln!(out, "listening http://{a}")?;

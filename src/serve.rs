@@ -30,13 +30,12 @@ pub fn run(args: ServeArgs) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_until(
-        backend,
-        &args,
-        tls,
-        std::io::stdout(),
-        shutdown_signal(),
-    ))?;
+    runtime.block_on(async {
+        let Some(shutdown) = armed_shutdown().await else {
+            return Ok(());
+        };
+        serve_until(backend, &args, tls, std::io::stdout(), shutdown).await
+    })?;
     Ok(Outcome::Clean)
 }
 
@@ -190,6 +189,18 @@ async fn serve_until(
     )
     .await;
     Ok(())
+}
+
+/// [`shutdown_signal`] polled once, so its handlers are installed before the listening
+/// lines invite anyone to connect (and to send SIGTERM, which would otherwise kill the
+/// process with the default action). `None` when a signal already arrived.
+pub async fn armed_shutdown() -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+    let mut shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> =
+        Box::pin(shutdown_signal());
+    let stopped =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready()))
+            .await;
+    (!stopped).then_some(shutdown)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

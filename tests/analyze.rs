@@ -202,3 +202,157 @@ fn usage_and_io_errors_exit_2() {
     assert!(stderr(&out).contains("Z-99"));
     assert_code(&run(&["analyze", "--profile", "windows", &sample(DIFF)]), 2);
 }
+
+#[test]
+fn a_request_body_cut_mid_xml_is_a_t10_violation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(sample(DIFF)).expect("read the sample");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Line 3: the second SyncUpdates; keep the first two thirds of its request body.
+    let mut record: serde_json::Value = serde_json::from_str(&lines[2]).expect("a record");
+    let body = record["request"]["body"]["text"]
+        .as_str()
+        .expect("a text body")
+        .to_string();
+    let cut: String = body.chars().take(body.chars().count() * 2 / 3).collect();
+    record["request"]["body"]["text"] = serde_json::Value::String(cut);
+    lines[2] = record.to_string();
+    let path = dir.path().join("diff-cut.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write the mutated copy");
+    let v = analyze_json(&[&sample(FIRST), path.to_str().expect("utf-8 path")], 1);
+    assert_eq!(rules_of(&v, "violated"), ["T-10"], "{v:#}");
+    let finding = &v["sessions"][1]["findings"][0];
+    assert_eq!(finding["exchanges"][0], "diff-cut.jsonl#2");
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("SyncUpdates request does not decode")),
+        "{finding}"
+    );
+}
+
+/// Starts `wutap serve` on an ephemeral loopback port with `inject` faults; returns the
+/// child (killed by the caller) and its base URL.
+fn start_server(inject: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--seed",
+        "11",
+        "--catalog-size",
+        "120",
+        "--page-size",
+        "25",
+    ];
+    for i in inject {
+        args.extend(["--inject", i]);
+    }
+    let mut child = wutap()
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start wutap serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let url = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("listening ").map(str::to_string))
+        .expect("a listening line");
+    (child, url)
+}
+
+#[test]
+fn client_against_server_captures_have_no_must_violation_even_with_faults() {
+    for inject in [
+        None,
+        Some("CookieExpired@SyncUpdates#2"),
+        Some("InvalidCookie@SyncUpdates#2"),
+        Some("ConfigChanged@SyncUpdates#3"),
+        Some("RegistrationRequired@SyncUpdates#2"),
+        Some("ServerChanged@GetExtendedUpdateInfo#1"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut server, url) = start_server(inject.as_slice());
+        let state = dir.path().join("state.json");
+        let first = dir.path().join("first.jsonl");
+        let second = dir.path().join("second.jsonl");
+        let (s, f, d) = (
+            state.to_str().expect("utf-8"),
+            first.to_str().expect("utf-8"),
+            second.to_str().expect("utf-8"),
+        );
+        let fresh = run(&[
+            "replay",
+            "--server",
+            &url,
+            "--fresh",
+            "--state",
+            s,
+            "--capture",
+            f,
+        ]);
+        let again = run(&["replay", "--server", &url, "--state", s, "--capture", d]);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_code(&fresh, 0);
+        assert_code(&again, 0);
+        let v = analyze_json(&[f, d], 0);
+        assert_eq!(v["summary"]["must_violations"], 0, "{inject:?}: {v:#}");
+        assert_eq!(v["sessions"][0]["kind"], "first", "{inject:?}");
+        assert_eq!(v["sessions"][1]["kind"], "differential", "{inject:?}");
+        assert!(
+            rules_of(&v, "violated").is_empty(),
+            "{inject:?}: {:?}",
+            rules_of(&v, "violated")
+        );
+        let verdict = v["sessions"][1]["verdict"].as_str().expect("verdict");
+        assert!(
+            verdict.starts_with("differential sync OK"),
+            "{inject:?}: {verdict}"
+        );
+    }
+}
+
+#[test]
+fn a_cut_last_line_is_an_input_problem_with_exit_1_and_the_rest_is_judged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(sample(DIFF)).expect("read the sample");
+    let last = text.lines().last().expect("a last line");
+    let cut = &text[..text.len() - last.len() / 2 - 1];
+    let path = dir.path().join("diff-cut-line.jsonl");
+    std::fs::write(&path, cut).expect("write");
+    let out = run(&["analyze", &sample(FIRST), path.to_str().expect("utf-8")]);
+    assert_code(&out, 1);
+    let s = stdout(&out);
+    assert!(s.contains("input problems (1):"), "{s}");
+    assert!(
+        s.contains("diff-cut-line.jsonl:6:"),
+        "the cut record is line 6: {s}"
+    );
+    assert!(s.contains("s2 differential sync OK"), "{s}");
+}
+
+#[test]
+fn rules_json_has_exactly_the_contract_keys() {
+    let out = run(&["rules", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    for r in v.as_array().expect("array") {
+        let keys: Vec<&str> = r
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let expected: &[&str] = if r["checked"] == true {
+            &["checked", "cite", "level", "rule", "statement"]
+        } else {
+            &["checked", "cite", "level", "reason", "rule", "statement"]
+        };
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, expected, "{r}");
+    }
+}

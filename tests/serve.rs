@@ -249,12 +249,35 @@ fn serve_listens_answers_and_stops_on_sigterm() {
     assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
     assert!(answer.contains("Microsoft-IIS/10.0"), "{answer}");
 
-    let pid = child.0.id().to_string();
+    assert_eq!(sigterm(&mut child.0), Some(0), "SIGTERM is a clean stop");
+}
+
+/// SIGTERM right after the listening line is a clean stop: the handlers are installed
+/// before the line is printed (a race once killed the process with the default action).
+#[test]
+fn serve_sigterm_right_after_the_listening_line_is_a_clean_stop() {
+    for _ in 0..3 {
+        let mut child = Server(
+            wutap()
+                .args(["serve", "--listen", "127.0.0.1:0", "--catalog-size", "10"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+        let line = lines.next().expect("a listening line").unwrap();
+        assert!(line.starts_with("listening http://"), "{line}");
+        assert_eq!(sigterm(&mut child.0), Some(0), "SIGTERM is a clean stop");
+    }
+}
+
+/// Sends SIGTERM and waits: the exit code.
+fn sigterm(child: &mut Child) -> Option<i32> {
     let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
+        .args(["-TERM", &child.id().to_string()])
         .status()
-        .unwrap();
+        .expect("run kill");
     assert!(killed.success());
-    let status = child.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+    child.wait().expect("wait for wutap").code()
 }

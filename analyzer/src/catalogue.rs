@@ -83,9 +83,6 @@ pub struct Rule {
     pub check: Check,
 }
 
-const NOT_YET: Check =
-    Check::NotYet("not checked yet: planned for a later analyzer session (issue 6)");
-
 const fn rule(
     id: &'static str,
     level: Level,
@@ -138,7 +135,7 @@ pub static RULES: &[Rule] = &[
         "Body root element is in the service's namespace (cws / sa / rpt) and all descendants are in that same namespace",
         "§2.2.1, §6 WSDL (qualified)",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "T-05",
@@ -146,7 +143,7 @@ pub static RULES: &[Rule] = &[
         "Response root is `<Op>Response`; for operations with a result, its single child `<Op>Result` (RegisterComputer: empty; StartCategoryScan: two direct lists)",
         "§2.2.2.x",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "T-06",
@@ -212,7 +209,9 @@ pub static RULES: &[Rule] = &[
         "Element order follows the schema sequence (XmlSerializer-based peers are order-sensitive)",
         "§6 WSDL",
         None,
-        NOT_YET,
+        Check::NotYet(
+            "needs the document order of every element against the WSDL sequence; the lossless model keeps the order but no schema-order table exists yet",
+        ),
     ),
     rule(
         "T-14",
@@ -660,7 +659,7 @@ pub static RULES: &[Rule] = &[
         "`AuthPlugInInfo/Parameter` absent (WSUS sends `<Parameter/>`: report OBS, not error)",
         "§2.2.2.2.1",
         Some("WSUS sends `<Parameter/>`: OBS under native, SHOULD under spec (section 10 #8)"),
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-04",
@@ -700,7 +699,7 @@ pub static RULES: &[Rule] = &[
         "GetCookie with a `lastChange` different from the current Config.LastChange yields ConfigChanged here or in the next SyncUpdates",
         "§3.1.5.4, §3.1.5.7",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-09",
@@ -836,7 +835,9 @@ pub static RULES: &[Rule] = &[
         "With a category filter, NewUpdates relate to the requested categories",
         "§2.2.2.2.4",
         None,
-        NOT_YET,
+        Check::NotDecidable(
+            "whether an update relates to a requested category needs the server's category graph; traffic shows only the prerequisite chains of the revisions delivered, so an indirect relation cannot be told from none",
+        ),
     ),
     rule(
         "S-26",
@@ -868,7 +869,7 @@ pub static RULES: &[Rule] = &[
         "GetExtendedUpdateInfo returns only fragment kinds that were requested (Extended fragments start with `ExtendedProperties`; LocalizedProperties with `LocalizedProperties`) and a LocalizedProperties fragment in a requested locale or English",
         "§3.1.5.9, §2.2.2.2.6",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-30",
@@ -876,7 +877,7 @@ pub static RULES: &[Rule] = &[
         "Every `Files/File/@Digest` of a returned Extended fragment has a FileLocation (in this or a later GetFileLocations)",
         "§3.1.5.9, `OBS-N`",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-31",
@@ -908,7 +909,7 @@ pub static RULES: &[Rule] = &[
         "StartCategoryScan: every `requestedCategoryIdsInError` entry and every `preferredCategoryIds` entry was requested; preferred IDs obey the product/classification rules of §3.1.5.6",
         "§3.1.5.6",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-35",
@@ -924,7 +925,7 @@ pub static RULES: &[Rule] = &[
         "Cookie-bearing requests with an expired (by server policy) cookie get CookieExpired, a foreign or corrupt cookie InvalidCookie or ServerChanged — check: a fault of another kind for a cookie the analyzer knows to be expired/foreign is a warning",
         "§3.1.5.5-§3.1.5.11",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-37",
@@ -932,7 +933,7 @@ pub static RULES: &[Rule] = &[
         "A SyncUpdates after a configuration change (new Config.LastChange seen by a later GetConfig) that is answered normally instead of ConfigChanged is flagged",
         "§3.1.5.7",
         None,
-        NOT_YET,
+        Check::Implemented,
     ),
     rule(
         "S-38",
@@ -959,7 +960,14 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 
 /// The rule with this id; the id must be one of [`RULES`] (checked by the tests).
 pub(crate) fn known(id: &'static str) -> &'static Rule {
-    static FALLBACK: Rule = rule("?", Level::Obs, "unknown rule", "", None, NOT_YET);
+    static FALLBACK: Rule = rule(
+        "?",
+        Level::Obs,
+        "unknown rule",
+        "",
+        None,
+        Check::NotYet("unknown"),
+    );
     find(id).unwrap_or(&FALLBACK)
 }
 

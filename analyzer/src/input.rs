@@ -168,11 +168,45 @@ pub(crate) enum Reply {
     Undecodable(String),
 }
 
-/// The envelope-level facts of a message (rules T-01, T-02).
-#[derive(Clone, Copy, Debug, Default)]
+/// The envelope-level facts of a message (rules T-01, T-02, T-04).
+#[derive(Clone, Debug, Default)]
 pub(crate) struct EnvelopeFacts {
     pub(crate) soap12: bool,
     pub(crate) has_header: bool,
+    /// The first body element outside the service's namespace (T-04).
+    pub(crate) foreign_element: Option<String>,
+}
+
+/// The first element of the SOAP Body (the root included) outside `namespace` (T-04).
+fn foreign_element(xml: &[u8], namespace: &str) -> Option<String> {
+    let text = std::str::from_utf8(xml).ok()?;
+    let mut d = wusp::xml::Decoder::new(text, None, wusp::Limits::default()).ok()?;
+    let root = d.root().ok()?;
+    while let Some(child) = d.next_child(&root).ok()? {
+        if child.local() == "Body" {
+            let el = d.next_child(&child).ok()??;
+            return walk(&mut d, &el, namespace);
+        }
+        d.skip(&child).ok()?;
+    }
+    None
+}
+
+fn walk<'a>(
+    d: &mut wusp::xml::Decoder<'a>,
+    el: &wusp::xml::Start<'a>,
+    namespace: &str,
+) -> Option<String> {
+    let ns = d.ns_of(el).unwrap_or("");
+    if ns != namespace {
+        return Some(format!("<{}> in namespace {ns:?}", el.qname()));
+    }
+    while let Ok(Some(child)) = d.next_child(el) {
+        if let Some(found) = walk(d, &child, namespace) {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// One WUSP exchange, decoded.
@@ -356,10 +390,16 @@ fn ip_of(addr: &str) -> String {
     }
 }
 
-fn facts(env: &Envelope) -> EnvelopeFacts {
+fn facts(env: &Envelope, xml: &[u8]) -> EnvelopeFacts {
+    let namespace = match &env.body {
+        Body::Request(r) => Some(r.operation().service().namespace()),
+        Body::Response(r) => Some(r.operation().service().namespace()),
+        _ => None,
+    };
     EnvelopeFacts {
         soap12: env.version == SoapVersion::Soap12,
         has_header: env.has_header,
+        foreign_element: namespace.and_then(|ns| foreign_element(xml, ns)),
     }
 }
 
@@ -379,7 +419,7 @@ fn decode_request(ex: &Exchange) -> (Result<wusp::Request, String>, EnvelopeFact
     };
     match Envelope::decode(&xml) {
         Ok(env) => {
-            let f = facts(&env);
+            let f = facts(&env, &xml);
             match env.body {
                 Body::Request(r) => (Ok(r), f),
                 Body::Response(r) => (
@@ -419,7 +459,7 @@ fn decode_reply(ex: &Exchange) -> (Reply, EnvelopeFacts) {
     }
     match Envelope::decode(&xml) {
         Ok(env) => {
-            let f = facts(&env);
+            let f = facts(&env, &xml);
             match env.body {
                 Body::Response(r) => (Reply::Ok(r), f),
                 Body::Fault(fault) => (Reply::Fault(fault), f),

@@ -28,8 +28,7 @@ pub struct ExchangeEntry {
     pub id: String,
     /// The web method.
     pub operation: String,
-    /// Page number of a software SyncUpdates.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Page number of a software SyncUpdates (null for other exchanges).
     pub page: Option<u32>,
 }
 
@@ -288,11 +287,10 @@ struct RuleLine {
     cite: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<&'static str>,
 }
 
-/// `wutap rules --format json`: every rule with level, statement, citation, checked.
+/// `wutap rules --format json`: every rule with level, statement, citation, checked, and
+/// the reason for unchecked ones (the contract's shape; profile notes are in the text form).
 pub fn rules_json() -> String {
     let lines: Vec<RuleLine> = RULES
         .iter()
@@ -303,7 +301,6 @@ pub fn rules_json() -> String {
             statement: r.statement,
             cite: r.cite,
             reason: r.check.reason(),
-            profile: r.profile,
         })
         .collect();
     serde_json::to_string_pretty(&lines).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

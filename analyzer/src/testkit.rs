@@ -91,6 +91,8 @@ pub(crate) struct Kit {
     pub(crate) accept: &'static str,
     /// The configuration the server answers GetConfig with.
     pub(crate) config: Config,
+    /// The ClientID sent in GetAuthorizationCookie.
+    pub(crate) client_id: String,
 }
 
 /// The configuration WSUS on Windows Server 2025 sends (registration required).
@@ -133,6 +135,7 @@ impl Kit {
             cookie: Cookie::default(),
             accept: "xpress",
             config: wsus_config(),
+            client_id: CLIENT_ID.into(),
         }
     }
 
@@ -339,7 +342,7 @@ impl Kit {
         };
         self.ok(
             GetAuthorizationCookie {
-                client_id: v(CLIENT_ID.into()),
+                client_id: v(self.client_id.clone()),
                 dns_name: v("pc01.test".into()),
                 ..Default::default()
             },

@@ -421,15 +421,20 @@ fn sync_request_rules_fire() {
 }
 
 #[test]
-fn c14_and_c21_fire() {
+fn c14_fires_and_c21_is_unverifiable() {
     let mut k = Kit::new("c.jsonl", 0);
     k.handshake();
     let mut r = k.sync_request(&[5], &[]);
     r.cookie = Field::Absent;
     k.sync(r, SyncInfo::default());
     let a = run(&[&k]);
-    let v = violated(&a);
-    assert!(v.contains("C-14") && v.contains("C-21"), "{}", a.to_text());
+    assert_eq!(violated(&a), BTreeSet::from(["C-14"]), "{}", a.to_text());
+    // An empty cache cannot be told from one built before the capture: unverifiable.
+    let c21 = of(&a, "C-21");
+    assert_eq!(c21.len(), 1, "{}", a.to_text());
+    assert_eq!(c21[0].status, Status::Unverifiable);
+    // Without installed IDs on the first call there is nothing to say.
+    assert!(of(&run(&[&first_sync()]), "C-21").is_empty());
 }
 
 #[test]
@@ -884,8 +889,8 @@ fn registration_rules_c10_c11_c12() {
 
 #[test]
 fn cookie_and_version_rules_c08_c09() {
-    let mut k = Kit::new("v.jsonl", 0);
-    k.handshake();
+    // After a first sync seen from an empty cache, every cookie of this server is known.
+    let mut k = first_sync();
     let c = k.issue();
     k.ok(
         GetCookie {
@@ -1599,4 +1604,267 @@ fn delivery_rules_s15_s16_s20_s22_s23_t11() {
         assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
     }
     assert_eq!(of(&a, "S-16")[0].observed, "9");
+}
+
+#[test]
+fn answer_rules_t05_s03_s29_s30_s34() {
+    let mut k = Kit::new("ans.jsonl", 0);
+    let mut cfg = wsus_config();
+    if let Some(a) = cfg.auth_info.value_mut() {
+        a[0].parameter = Field::Empty; // S-03 (spec profile only, as OBS)
+    }
+    k.config = cfg;
+    k.handshake();
+    // StartCategoryScan answering a category that was not requested: S-34.
+    k.ok(
+        StartCategoryScan {
+            requested_categories: Field::list(vec![]),
+            ..Default::default()
+        },
+        StartCategoryScanResponse {
+            preferred_category_ids: Field::list(vec![wusp::values::Guid(
+                "aaaaaaaa-0000-0000-0000-000000000001".into(),
+            )]),
+            ..Default::default()
+        },
+    );
+    let r = k.sync_request(&[], &[]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(10, true)]),
+            ..Default::default()
+        },
+    );
+    // Extended info: a Eula fragment not requested (S-29), a file without location (S-30).
+    let fragment = wusp::fragment::ExtendedFragmentBuilder::new()
+        .file(wusp::fragment::FileMetadata::from_sha1(
+            &[7u8; 20], "x.exe", 10,
+        ))
+        .build();
+    k.ok(
+        GetExtendedUpdateInfo {
+            cookie: Field::Value(k.cookie.clone()),
+            revision_ids: Field::list(vec![10]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Extended]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfoResponse {
+            result: Field::Value(ExtendedUpdateInfo {
+                updates: Field::list(vec![
+                    UpdateData {
+                        id: Field::Value(10),
+                        xml: Field::Value(wusp::values::XmlText::from_text(&fragment)),
+                        ..Default::default()
+                    },
+                    UpdateData {
+                        id: Field::Value(10),
+                        xml: Field::Value(wusp::values::XmlText::from_text(
+                            "<LocalizedProperties><Language>de</Language><Title>t</Title></LocalizedProperties>",
+                        )),
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    // A ReportEventBatch answer without its result: T-05 (and S-35).
+    k.ok(
+        ReportEventBatch {
+            cookie: Field::Value(k.cookie.clone()),
+            client_time: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+            event_batch: Field::Empty,
+            ..Default::default()
+        },
+        ReportEventBatchResponse::default(),
+    );
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["S-29", "S-30", "S-34", "S-35", "T-05"]),
+        "{}",
+        a.to_text()
+    );
+    let spec = analyze(
+        &[&k],
+        &Options {
+            profile: Profile::Spec,
+            ..Default::default()
+        },
+    );
+    assert_eq!(of(&spec, "S-03")[0].level, crate::Level::Obs);
+}
+
+/// A handshake, then a GetConfig showing a newer LastChange (the cookie is older).
+fn config_changed_later() -> Kit {
+    let mut k = Kit::new("cc.jsonl", 0);
+    k.handshake();
+    let mut cfg = wsus_config();
+    cfg.last_change = Field::Value(DateTime("2026-09-20T00:00:00Z".into()));
+    k.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(cfg),
+            ..Default::default()
+        },
+    );
+    k
+}
+
+#[test]
+fn configuration_change_rules_s08_s37() {
+    // GetCookie with an old lastChange answered normally, then a normal SyncUpdates: S-08.
+    let mut k = Kit::new("cc.jsonl", 0);
+    k.handshake();
+    let c = k.issue();
+    k.ok(
+        GetCookie {
+            auth_cookies: Field::Absent,
+            last_change: Field::Value(DateTime("2020-01-01T00:00:00Z".into())),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(c.clone()),
+            ..Default::default()
+        },
+    );
+    k.cookie = c;
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("S-08") && v.contains("S-37"), "{}", a.to_text());
+    // A later GetConfig shows a new LastChange; the old cookie is still accepted: S-37.
+    let mut k = config_changed_later();
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert!(violated(&a).contains("S-37"), "{}", a.to_text());
+    // Answered with ConfigChanged instead: both hold.
+    let mut k = config_changed_later();
+    let r = k.sync_request(&[], &[]);
+    k.fault(r, ErrorCode::ConfigChanged);
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(
+        !v.contains("S-37") && !v.contains("S-08"),
+        "{}",
+        a.to_text()
+    );
+}
+
+#[test]
+fn s36_fires_for_an_expired_cookie_answered_with_another_fault() {
+    let first = first_sync();
+    let mut late = first.next_capture("late.jsonl", 3);
+    let r = late.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    late.fault(r, ErrorCode::InternalServerError);
+    let a = run(&[&first, &late]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-16", "S-36"]),
+        "{}",
+        a.to_text()
+    );
+    let mut late = first.next_capture("late.jsonl", 3);
+    let r = late.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    late.fault(r, ErrorCode::CookieExpired);
+    let a = run(&[&first, &late]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-16"]), "{}", a.to_text());
+}
+
+#[test]
+fn t04_fires_for_an_element_outside_the_service_namespace() {
+    let mut k = Kit::new("ns.jsonl", 0);
+    k.handshake();
+    let body = format!(
+        "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><GetConfig xmlns=\"{}\"><x:protocolVersion xmlns:x=\"urn:other\">2.90</x:protocolVersion></GetConfig></s:Body></s:Envelope>",
+        wusp::Operation::GetConfig.service().namespace()
+    );
+    let reply = wusp::Envelope::response(GetConfigResponse {
+        result: Field::Value(wsus_config()),
+        ..Default::default()
+    })
+    .encode();
+    k.raw(
+        wusp::Operation::GetConfig,
+        body.into_bytes(),
+        200,
+        reply.into_bytes(),
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["T-04"]), "{}", a.to_text());
+    assert!(of(&a, "T-04")[0].observed.contains("urn:other"));
+}
+
+#[test]
+fn two_clients_at_one_address_are_two_clients() {
+    let a_kit = first_sync();
+    let mut b = Kit::new("b.jsonl", 0);
+    b.client_id = "5b1e6d0c-1111-4222-8333-944455556666".into();
+    b.cookie = Cookie::default();
+    b.handshake();
+    let r = b.sync_request(&[], &[]);
+    b.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![update(1, false)]),
+            ..Default::default()
+        },
+    );
+    let r = b.sync_request(&[1], &[]);
+    b.sync(r, SyncInfo::default());
+    b.driver_pass(&[1]);
+    let a = run(&[&a_kit, &b]);
+    let clients: BTreeSet<&str> = a.sessions.iter().map(|s| s.client.as_str()).collect();
+    assert_eq!(clients.len(), 2, "{}", a.to_text());
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+}
+
+#[test]
+fn a_capture_starting_with_a_re_handshake_is_not_taken_for_first_contact() {
+    // The client had synced and registered before this capture; it starts with GetConfig
+    // (e.g. after ConfigChanged), passes its old cookie, and sends its cache.
+    let first = first_sync();
+    let mut d = first.next_capture("again.jsonl", 1);
+    let old = d.cookie.clone();
+    d.ok(
+        GetConfig {
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetConfigResponse {
+            result: Field::Value(wsus_config()),
+            ..Default::default()
+        },
+    );
+    let c = d.issue();
+    d.ok(
+        GetCookie {
+            old_cookie: Field::Value(old),
+            last_change: Field::Value(DateTime("2026-09-01T10:00:00Z".into())),
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(c.clone()),
+            ..Default::default()
+        },
+    );
+    d.cookie = c;
+    let r = d.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
+    d.sync(r, SyncInfo::default());
+    let a = run(&[&d]);
+    let v = violated(&a);
+    assert!(
+        !v.contains("C-10") && !v.contains("C-08") && !v.contains("C-21"),
+        "{}",
+        a.to_text()
+    );
+    assert_eq!(of(&a, "C-08")[0].status, Status::Unverifiable);
 }

@@ -22,6 +22,36 @@ pub(super) struct Files {
     sizes: HashMap<Vec<u8>, u64>,
     /// Paths already reported as partially downloaded (T-15 unverifiable once per file).
     partial: HashSet<String>,
+    /// Digests that have a FileLocation.
+    located: HashSet<Vec<u8>>,
+    /// Digests of Extended fragment files still without a location: (session, exchange).
+    awaiting: HashMap<Vec<u8>, (usize, String)>,
+}
+
+impl Files {
+    /// S-30 findings for the files that never got a location.
+    pub(super) fn unlocated(&mut self) -> Vec<(usize, Finding)> {
+        let mut by_exchange: HashMap<(usize, String), Vec<String>> = HashMap::new();
+        for (digest, at) in self.awaiting.drain() {
+            by_exchange.entry(at).or_default().push(hex(&digest));
+        }
+        let mut out: Vec<(usize, Finding)> = by_exchange
+            .into_iter()
+            .map(|((si, at), mut digests)| {
+                digests.sort();
+                let f = Finding::new(
+                    known("S-30"),
+                    Status::Violated,
+                    format!("{} file(s) of returned Extended fragments never got a FileLocation", digests.len()),
+                )
+                .at([at])
+                .versus("a FileLocation for every Files/File/@Digest (this or a later GetFileLocations)", digests.join(", "));
+                (si, f)
+            })
+            .collect();
+        out.sort_by(|a, b| a.1.exchanges.cmp(&b.1.exchanges));
+        out
+    }
 }
 
 /// The path of a URL (`http://h:p/a/b?q` → `/a/b`), lower case.
@@ -77,6 +107,11 @@ impl Engine {
             let (Some(url), Some(digest)) = (l.url.value(), l.file_digest.value()) else {
                 continue;
             };
+            if let Some(sha1) = digest.bytes() {
+                let files = &mut self.pair(key).files;
+                files.awaiting.remove(&sha1);
+                files.located.insert(sha1);
+            }
             let lower = url.trim().to_ascii_lowercase();
             if !(lower.starts_with("http://") || lower.starts_with("https://")) {
                 not_http.push(url.clone());
@@ -131,15 +166,31 @@ impl Engine {
         }
     }
 
-    /// Records the file sizes of an Extended fragment.
-    pub(super) fn learn_fragment_files(&mut self, key: &(usize, String), text: &str) {
+    /// Records the files of an Extended fragment returned at exchange `at` (sizes, and the
+    /// digests that still need a location, S-30).
+    pub(super) fn learn_fragment_files(
+        &mut self,
+        si: usize,
+        key: &(usize, String),
+        at: &str,
+        text: &str,
+    ) {
         let Ok(ext) = wusp::fragment::ExtendedFragment::parse(text) else {
             return;
         };
         let files = &mut self.pair(key).files;
         for f in ext.files {
-            if let (Some(d), Some(size)) = (Base64(f.digest).bytes(), f.size) {
-                files.sizes.insert(d, size);
+            let Some(d) = Base64(f.digest).bytes() else {
+                continue;
+            };
+            if let Some(size) = f.size {
+                files.sizes.insert(d.clone(), size);
+            }
+            if !files.located.contains(&d) {
+                files
+                    .awaiting
+                    .entry(d)
+                    .or_insert_with(|| (si, at.to_string()));
             }
         }
     }
@@ -176,7 +227,7 @@ impl Engine {
         let pair = self.pair(&key);
         pair.last_time = Some(get.time);
         pair.last_file = get.file;
-        let from_start = pair.state.first_contact;
+        let from_start = pair.state.fresh_seen;
         let Some((digest, at)) = pair.files.by_path.get(&path).cloned() else {
             let status = if from_start {
                 Status::Violated
@@ -218,7 +269,9 @@ impl Engine {
             get.content_range.as_deref().and_then(content_range),
         ) {
             (200, _) => Some((true, get.size)),
-            (206, Some((a, b, n))) => Some((a == 0 && b + 1 == n && get.size == n, n)),
+            (206, Some((a, b, n))) => {
+                Some((a == 0 && b.checked_add(1) == Some(n) && get.size == n, n))
+            }
             _ => None,
         };
         if let (Some((_, n)), Some(size)) = (total, expected_size)

@@ -5,7 +5,7 @@
 
 use wusp::fragment::{CoreFragment, FragmentKind, UpdateType, normalize_guid};
 use wusp::messages::SyncUpdates;
-use wusp::types::{SyncInfo, UpdateInfo};
+use wusp::types::SyncInfo;
 use wusp::values::DeploymentAction;
 
 use super::server::version;
@@ -21,12 +21,6 @@ const CORE_PROPERTIES: &[&str] = &[
     "OSUpgrade",
     "EulaID",
 ];
-
-fn core_of(u: &UpdateInfo) -> Option<(String, Result<CoreFragment, String>)> {
-    let text = u.xml.value()?.text().ok()?.into_owned();
-    let parsed = CoreFragment::parse(&text).map_err(|e| e.to_string());
-    Some((text, parsed))
-}
 
 /// Why a core fragment breaks S-15, if it does.
 fn core_shape_problem(text: &str, core: &Result<CoreFragment, String>) -> Option<String> {
@@ -97,7 +91,8 @@ impl Engine {
         let mut not_evaluate = Vec::new();
         let mut hw = Vec::new();
         let mut enums = Vec::new();
-        for u in info.new_updates.items() {
+        let cores = self.cores(id, info.new_updates.items());
+        for (n, u) in info.new_updates.items().iter().enumerate() {
             let rid = u.id.value().copied().unwrap_or_default();
             let dep = u.deployment.value();
             if let Some(a) = dep.and_then(|d| d.action.value())
@@ -112,10 +107,11 @@ impl Engine {
                     enums.push(format!("{rid}: MetadataType {}", t.as_str()));
                 }
             }
-            let Some((text, core)) = core_of(u) else {
+            let Some(parsed) = cores.get(n).and_then(Option::as_ref) else {
                 continue;
             };
-            if let Some(why) = core_shape_problem(&text, &core) {
+            let (text, core) = (&parsed.text, &parsed.core);
+            if let Some(why) = core_shape_problem(text, core) {
                 bad_shape.push(format!("{rid}: {why}"));
             }
             let Ok(core) = core else { continue };

@@ -2,13 +2,10 @@
 //! client-cache model `Known` (reference 6.2) carried across sessions and captures, and the
 //! findings of every implemented rule.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use captures::Timestamp;
-use wusp::messages::{
-    GetAuthorizationCookie, GetCookie, GetExtendedUpdateInfo, GetExtendedUpdateInfoResponse,
-    SyncUpdates, SyncUpdatesResponse,
-};
+use wusp::messages::{GetAuthorizationCookie, GetCookie, SyncUpdates};
 use wusp::ops::Service;
 use wusp::types::{Config, Cookie, UpdateInfo};
 use wusp::{ErrorCode, Field, Operation, Request, Response};
@@ -20,10 +17,13 @@ use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
 
 mod content;
 mod delivery;
+mod extended;
 mod order;
+mod replies;
 mod reporting;
 mod server;
 mod state;
+mod sync;
 
 /// A gap after which the next exchange of a client starts a new session.
 const SESSION_GAP_SECS: i64 = 30 * 60;
@@ -48,6 +48,8 @@ struct Client {
     client_id: Option<String>,
     /// First address seen.
     ip: Option<String>,
+    /// Another client was seen at this address: address-only grouping is unsure.
+    shared_address: bool,
 }
 
 impl Client {
@@ -98,6 +100,8 @@ struct Pair {
     events: reporting::Seen,
     /// Call-order facts (C-01, C-05, C-29, C-32, C-37).
     order: order::Order,
+    /// Configuration-change facts (S-08, S-37).
+    config_facts: replies::ConfigFacts,
 }
 
 /// Where the software loop stands in a session.
@@ -130,12 +134,19 @@ pub(crate) struct Engine {
     profile: Profile,
     clients: Vec<Client>,
     by_client_id: HashMap<String, usize>,
+    /// Latest client seen at an address, whatever the server (content downloads).
     by_ip: HashMap<String, usize>,
+    /// Latest client seen at an address talking to a server.
+    by_address: HashMap<(String, String), usize>,
     by_cookie: HashMap<String, usize>,
     /// Which server issued a cookie (C-15: a cookie from another server).
     cookie_server: HashMap<String, String>,
     pairs: HashMap<(usize, String), Pair>,
     sessions: Vec<Building>,
+    /// GetConfig exchanges waiting for the next call from their address and server.
+    held: HashMap<(Option<String>, String), Observed>,
+    /// The parsed core fragments of the latest SyncUpdates answer, by exchange id.
+    cores: Option<(String, Cores)>,
 }
 
 fn cookie_key(c: &Field<Cookie>) -> Option<String> {
@@ -174,13 +185,20 @@ fn quote(ids: &[i32]) -> String {
     s.join(", ")
 }
 
-fn is_driver_xml(u: &UpdateInfo) -> bool {
-    u.xml
-        .value()
-        .and_then(|x| x.text().ok())
-        .and_then(|t| wusp::fragment::CoreFragment::parse(&t).ok())
-        .is_some_and(|c| c.is_driver())
+/// A core fragment of a SyncUpdates answer: its text and what parsing it gave.
+struct ParsedCore {
+    text: String,
+    core: Result<wusp::fragment::CoreFragment, String>,
 }
+
+impl ParsedCore {
+    fn is_driver(&self) -> bool {
+        self.core.as_ref().is_ok_and(|c| c.is_driver())
+    }
+}
+
+/// The core fragments of one answer's NewUpdates, parsed once for all the rules.
+type Cores = std::rc::Rc<Vec<Option<ParsedCore>>>;
 
 /// The three cached lists of a SyncUpdates request.
 struct Lists {
@@ -224,17 +242,37 @@ impl Engine {
             clients: Vec::new(),
             by_client_id: HashMap::new(),
             by_ip: HashMap::new(),
+            by_address: HashMap::new(),
             by_cookie: HashMap::new(),
             cookie_server: HashMap::new(),
             pairs: HashMap::new(),
             sessions: Vec::new(),
+            held: HashMap::new(),
+            cores: None,
         }
     }
 
     /// The sessions found, in the order they started.
     pub(crate) fn finish(mut self) -> Vec<Session> {
+        let mut held: Vec<Observed> = self.held.drain().map(|(_, ex)| ex).collect();
+        held.sort_by_key(|ex| ex.time);
+        for ex in &held {
+            self.judge(ex, None);
+        }
         for i in 0..self.sessions.len() {
             self.close(i);
+        }
+        // S-30 is decided at the end: a location may come in any later GetFileLocations.
+        let mut late: Vec<(usize, Finding)> = self
+            .pairs
+            .values_mut()
+            .flat_map(|p| p.files.unlocated())
+            .collect();
+        late.sort_by_key(|(si, _)| *si);
+        for (si, f) in late {
+            self.push(si, f);
+            let b = &mut self.sessions[si];
+            b.session.verdict = verdict(b);
         }
         self.sessions.into_iter().map(|b| b.session).collect()
     }
@@ -243,13 +281,16 @@ impl Engine {
         self.clients.push(Client {
             client_id: None,
             ip: ip.cloned(),
+            shared_address: false,
         });
         self.clients.len() - 1
     }
 
-    /// Which client sent this request: ClientID, then cookie lineage, then address.
+    /// Which client sent this request: ClientID, then cookie lineage, then address (per
+    /// server: clients behind one address often talk to different servers).
     fn resolve_client(&mut self, ex: &Observed) -> usize {
         let ip = ex.client_ip.as_ref();
+        let at = ip.map(|ip| (ip.clone(), ex.server.clone()));
         let mut found = None;
         if let Ok(Request::GetAuthorizationCookie(GetAuthorizationCookie { client_id, .. })) =
             &ex.request
@@ -259,9 +300,15 @@ impl Engine {
             let c = match self.by_client_id.get(&id) {
                 Some(&c) => c,
                 None => {
-                    let c = match ip.and_then(|ip| self.by_ip.get(ip)) {
+                    let c = match at.as_ref().and_then(|a| self.by_address.get(a)) {
                         Some(&c) if self.clients[c].client_id.is_none() => c,
-                        _ => self.new_client(ip),
+                        Some(_) => {
+                            // A second ClientID at this address: the address is shared.
+                            let c = self.new_client(ip);
+                            self.clients[c].shared_address = true;
+                            c
+                        }
+                        None => self.new_client(ip),
                     };
                     self.clients[c].client_id = Some(id.clone());
                     self.by_client_id.insert(id, c);
@@ -294,11 +341,14 @@ impl Engine {
         }
         let c = match found {
             Some(c) => c,
-            None => match ip.and_then(|ip| self.by_ip.get(ip)) {
+            None => match at.as_ref().and_then(|a| self.by_address.get(a)) {
                 Some(&c) => c,
                 None => self.new_client(ip),
             },
         };
+        if let Some(a) = at {
+            self.by_address.insert(a, c);
+        }
         if let Some(ip) = ip {
             self.by_ip.insert(ip.clone(), c);
         }
@@ -307,7 +357,31 @@ impl Engine {
 
     /// Judges one exchange.
     pub(crate) fn feed(&mut self, ex: &Observed) {
-        let client = self.resolve_client(ex);
+        // A GetConfig says nothing about who sends it: it is held until the next call from
+        // the same address and server tells (several clients may share an address).
+        let at = (ex.client_ip.clone(), ex.server.clone());
+        if ex.op() == Operation::GetConfig && ex.client_ip.is_some() {
+            if let Some(earlier) = self.held.insert(at, ex.clone()) {
+                self.judge(&earlier, None);
+            }
+            return;
+        }
+        match self.held.remove(&at) {
+            Some(held) => {
+                let client = self.resolve_client(ex);
+                self.judge(&held, Some(client));
+                self.judge(ex, Some(client));
+            }
+            None => self.judge(ex, None),
+        }
+    }
+
+    /// Judges one exchange of `client` (resolved from the exchange when not given).
+    fn judge(&mut self, ex: &Observed, client: Option<usize>) {
+        let client = match client {
+            Some(c) => c,
+            None => self.resolve_client(ex),
+        };
         let key = (client, ex.server.clone());
         let op = ex.op();
         let si = self.session_for(&key, ex);
@@ -340,6 +414,7 @@ impl Engine {
                 self.order_rules(si, &key, ex, req);
                 self.request_rules(si, &key, ex, req);
                 self.server_rules(si, &key, ex, req);
+                self.reply_more_rules(si, &key, ex, req);
                 self.reply_rules(si, &key, ex, Some(req));
                 self.state_reply(si, &key, ex, req);
                 self.order_reply(si, &key, ex);
@@ -373,6 +448,28 @@ impl Engine {
         self.pairs.entry(key.clone()).or_default()
     }
 
+    /// The parsed core fragments of `updates`, the NewUpdates of exchange `id`.
+    fn cores(&mut self, id: &str, updates: &[UpdateInfo]) -> Cores {
+        if let Some((cid, cores)) = &self.cores
+            && cid == id
+        {
+            return cores.clone();
+        }
+        let cores: Cores = std::rc::Rc::new(
+            updates
+                .iter()
+                .map(|u| {
+                    let text = u.xml.value()?.text().ok()?.into_owned();
+                    let core =
+                        wusp::fragment::CoreFragment::parse(&text).map_err(|e| e.to_string());
+                    Some(ParsedCore { text, core })
+                })
+                .collect(),
+        );
+        self.cores = Some((id.to_string(), cores.clone()));
+        cores
+    }
+
     /// Reports a violation of `rule` at one exchange.
     fn violated(
         &mut self,
@@ -389,9 +486,28 @@ impl Engine {
         self.push(si, f);
     }
 
+    /// Adds a finding to a session; an unverifiable finding that repeats one already there
+    /// (same rule, message and expected/observed) only adds its exchanges to it.
     fn push(&mut self, si: usize, mut f: Finding) {
         f.profile = self.profile;
-        self.sessions[si].session.findings.push(f);
+        let findings = &mut self.sessions[si].session.findings;
+        if f.status == Status::Unverifiable
+            && let Some(same) = findings.iter_mut().find(|g| {
+                g.status == Status::Unverifiable
+                    && g.rule == f.rule
+                    && g.message == f.message
+                    && g.expected == f.expected
+                    && g.observed == f.observed
+            })
+        {
+            for e in f.exchanges {
+                if !same.exchanges.contains(&e) {
+                    same.exchanges.push(e);
+                }
+            }
+            return;
+        }
+        findings.push(f);
     }
 
     /// The session this exchange belongs to, opening a new one when needed.
@@ -456,6 +572,7 @@ impl Engine {
             cache_known_from_history: false,
         });
         self.pair(key).session = Some(si);
+        tracing::debug!(session = si + 1, client = key.0, server = %key.1, "session opened");
         si
     }
 
@@ -478,12 +595,26 @@ impl Engine {
         let b = &mut self.sessions[si];
         b.session.client = label;
         b.session.verdict = verdict(b);
+        tracing::debug!(session = si + 1, verdict = %b.session.verdict, "session closed");
     }
 
     fn transport_rules(&mut self, si: usize, ex: &Observed) {
         let op = ex.op();
         let id = ex.id.clone();
-        for (side, f) in [("request", ex.request_env), ("response", ex.reply_env)] {
+        for (side, f) in [("request", &ex.request_env), ("response", &ex.reply_env)] {
+            if let Some(el) = &f.foreign_element {
+                let finding = Finding::new(
+                    known("T-04"),
+                    Status::Violated,
+                    format!(
+                        "{op} {side} body has an element outside the {} namespace",
+                        op.service()
+                    ),
+                )
+                .at([id.clone()])
+                .versus(op.service().namespace(), el.clone());
+                self.push(si, finding);
+            }
             if f.soap12 {
                 let finding = Finding::new(
                     known("T-01"),
@@ -702,6 +833,7 @@ impl Engine {
             Request::GetExtendedUpdateInfo(m) => self.ext_request(si, key, ex, m),
             Request::ReportEventBatch(m) => self.reporting_rules(si, key, ex, m),
             Request::RegisterComputer(m) => {
+                self.sessions[si].handshake.push("RegisterComputer");
                 let pair = self.pair(key);
                 if let (Some(dns), Some(ci)) = (
                     pair.dns_name.clone(),
@@ -904,390 +1036,6 @@ impl Engine {
         }
     }
 
-    fn sync_request(&mut self, si: usize, key: &(usize, String), ex: &Observed, m: &SyncUpdates) {
-        let id = ex.id.clone();
-        let lists = Lists::of(m);
-        let params = m.parameters.value();
-        // C-19.
-        let express = params.and_then(|p| p.express_query.value().copied());
-        if params.is_none() || express != Some(false) {
-            let f = Finding::new(
-                known("C-19"),
-                Status::Violated,
-                "SyncUpdates without parameters or with ExpressQuery not false",
-            )
-            .at([id.clone()])
-            .versus(
-                "parameters with ExpressQuery=false",
-                match (params.is_some(), express) {
-                    (false, _) => "no parameters".to_string(),
-                    (true, v) => format!("ExpressQuery {v:?}"),
-                },
-            );
-            self.push(si, f);
-        }
-        // C-20.
-        let has_spec = params
-            .is_some_and(|p| p.system_spec.is_present() && !matches!(p.system_spec, Field::Nil));
-        if has_spec && lists.software {
-            let f = Finding::new(
-                known("C-20"),
-                Status::Violated,
-                "SystemSpec sent in a software SyncUpdates",
-            )
-            .at([id.clone()])
-            .versus(
-                "SystemSpec only with SkipSoftwareSync=true",
-                "SystemSpec with SkipSoftwareSync=false",
-            );
-            self.push(si, f);
-        }
-        // C-24: disjoint lists, no duplicates.
-        let mut seen = HashSet::new();
-        let dups: BTreeSet<i32> = lists.all().filter(|i| !seen.insert(*i)).collect();
-        if !dups.is_empty() {
-            let d: Vec<i32> = dups.into_iter().collect();
-            let f = Finding::new(
-                known("C-24"),
-                Status::Violated,
-                format!(
-                    "{} revision ID(s) listed twice across the cached lists",
-                    d.len()
-                ),
-            )
-            .at([id.clone()])
-            .versus("pairwise disjoint lists without duplicates", quote(&d));
-            self.push(si, f);
-        }
-        if !lists.software {
-            // Only answered driver passes count: a faulted one is retried (C-39).
-            let b = &mut self.sessions[si];
-            if b.driver_passes >= 1 {
-                let f = Finding::new(
-                    known("C-30"),
-                    Status::Violated,
-                    "a second driver pass in the session",
-                )
-                .at([id.clone()])
-                .versus(
-                    "at most one SyncUpdates with SkipSoftwareSync=true",
-                    format!("driver pass #{}", b.driver_passes + 1),
-                );
-                self.push(si, f);
-            }
-        }
-        let first_sw = lists.software && self.sessions[si].sw_requests == 0;
-        let profile = self.profile;
-        let pair = self.pair(key);
-        let enumerated = pair.enumerated;
-        let known_sw: HashSet<i32> = pair
-            .known
-            .iter()
-            .filter(|(_, r)| !r.driver)
-            .map(|(i, _)| *i)
-            .collect();
-        let sent = lists.set();
-        let mut findings = Vec::new();
-        // C-21 and the session kind.
-        if first_sw {
-            let kind = if pair.known.is_empty() && lists.is_empty() {
-                SessionKind::First
-            } else {
-                SessionKind::Differential
-            };
-            let expected_inst = pair.last_installed.intersection(&known_sw).count();
-            let cache = CacheCounts {
-                installed_non_leaf_sent: lists
-                    .installed
-                    .iter()
-                    .filter(|i| !enumerated || known_sw.contains(i))
-                    .count(),
-                other_cached_sent: lists
-                    .other
-                    .iter()
-                    .filter(|i| !enumerated || known_sw.contains(i))
-                    .count(),
-                known: known_sw.len(),
-                installed_non_leaf_expected: expected_inst,
-                other_cached_expected: known_sw.len() - expected_inst,
-            };
-            // C-27 across sessions: every cached revision is listed (native profile).
-            if enumerated {
-                let mut missing: Vec<i32> = known_sw
-                    .iter()
-                    .filter(|i| !sent.contains(i))
-                    .copied()
-                    .collect();
-                missing.sort_unstable();
-                if !missing.is_empty() {
-                    findings.push(
-                        Finding::new(known("C-27"), if profile == Profile::Spec { Status::Unverifiable } else { Status::Violated },
-                            format!("the first SyncUpdates of the session omits {} of {} cached revisions (cache not sent)", missing.len(), known_sw.len()))
-                        .at([id.clone()])
-                        .versus(format!("all {} revisions delivered earlier and not out of scope listed", known_sw.len()), format!("missing: {}", quote(&missing))),
-                    );
-                }
-            }
-            if kind == SessionKind::First {
-                self.first_contact_rule(si, key, &id);
-            }
-            let b = &mut self.sessions[si];
-            b.session.kind = kind;
-            b.session.cache = cache;
-            b.cache_known_from_history = enumerated;
-        } else if lists.software {
-            // C-27 within the session: IDs of the previous page are listed.
-            let missing: Vec<(i32, String)> = pair
-                .pending
-                .iter()
-                .filter(|(i, _)| !sent.contains(i))
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
-                let ids: Vec<i32> = missing.iter().map(|(i, _)| *i).collect();
-                let mut at: Vec<String> = missing.iter().map(|(_, e)| e.clone()).collect();
-                at.dedup();
-                at.push(id.clone());
-                findings.push(
-                    Finding::new(known("C-27"), if profile == Profile::Spec { Status::Unverifiable } else { Status::Violated },
-                        format!("{} revision(s) delivered on the previous page are not listed on the next", ids.len()))
-                    .at(at)
-                    .versus("every NewUpdates ID of page n listed on page n+1", format!("missing: {}", quote(&ids))),
-                );
-            }
-        }
-        // C-21: a fresh cache sends no installed list on its first call.
-        let pair = self.pair(key);
-        if first_sw
-            && !pair.enumerated
-            && pair.known.is_empty()
-            && !lists.installed.is_empty()
-            && pair.config.is_some()
-        {
-            // The handshake is in this analysis and nothing was delivered: the cache is empty.
-            findings.push(
-                Finding::new(known("C-21"), Status::Violated, "the first SyncUpdates after a first-contact handshake lists installed non-leaf revisions")
-                    .at([id.clone()])
-                    .versus("no InstalledNonLeafUpdateIDs on the first call of an empty cache", format!("{} installed IDs", lists.installed.len())),
-            );
-        }
-        // C-22: every listed ID is in Known; C-23: installed ones are non-leaf; C-26: not out of scope.
-        let unknown: Vec<i32> = lists
-            .all()
-            .filter(|i| !pair.known.contains_key(i))
-            .collect();
-        let mut leaf: Vec<i32> = lists
-            .installed
-            .iter()
-            .filter(|i| pair.known.get(i).and_then(|r| r.is_leaf) == Some(true))
-            .copied()
-            .collect();
-        leaf.sort_unstable();
-        let dropped: Vec<i32> = lists
-            .all()
-            .filter(|i| pair.out_of_scope.contains(i))
-            .collect();
-        if !unknown.is_empty() {
-            let (status, msg) = if pair.known_incomplete {
-                (
-                    Status::Unverifiable,
-                    format!(
-                        "{} listed revision ID(s) are not in Known, which misses pages absent from the capture",
-                        unknown.len()
-                    ),
-                )
-            } else if pair.enumerated {
-                (
-                    Status::Violated,
-                    format!(
-                        "{} listed revision ID(s) were never delivered to this client by this server",
-                        unknown.len()
-                    ),
-                )
-            } else {
-                (
-                    Status::Unverifiable,
-                    format!(
-                        "{} listed revision ID(s) were learned before this analysis' first capture",
-                        unknown.len()
-                    ),
-                )
-            };
-            let unknown_q: Vec<i32> = unknown
-                .iter()
-                .filter(|i| !dropped.contains(i))
-                .copied()
-                .collect();
-            if !unknown_q.is_empty() {
-                findings.push(
-                    Finding::new(known("C-22"), status, msg)
-                        .at([id.clone()])
-                        .versus(
-                            "IDs from NewUpdates, ChangedUpdates or RefreshCache of this server",
-                            format!("not in Known: {}", quote(&unknown_q)),
-                        ),
-                );
-            }
-            if !pair.enumerated {
-                for i in &unknown {
-                    pair.known.entry(*i).or_default();
-                }
-            }
-        }
-        if !leaf.is_empty() {
-            findings.push(
-                Finding::new(known("C-23"), Status::Violated, format!("{} revision(s) delivered with IsLeaf=true are listed as installed non-leaf", leaf.len()))
-                    .at([id.clone()])
-                    .versus("only IsLeaf=false revisions in InstalledNonLeafUpdateIDs", quote(&leaf)),
-            );
-        }
-        if !dropped.is_empty() {
-            findings.push(
-                Finding::new(
-                    known("C-26"),
-                    Status::Violated,
-                    format!(
-                        "{} revision(s) returned as out of scope are still listed",
-                        dropped.len()
-                    ),
-                )
-                .at([id.clone()])
-                .versus("out-of-scope IDs dropped from the lists", quote(&dropped)),
-            );
-        }
-        if lists.software {
-            pair.enumerated = true;
-            pair.pending.clear();
-            pair.last_installed = lists.installed.iter().copied().collect();
-            self.sessions[si].sw_requests += 1;
-        }
-        for f in findings {
-            self.push(si, f);
-        }
-    }
-
-    fn ext_request(
-        &mut self,
-        si: usize,
-        key: &(usize, String),
-        ex: &Observed,
-        m: &GetExtendedUpdateInfo,
-    ) {
-        let id = ex.id.clone();
-        let ids = m.revision_ids.items();
-        let types: Vec<String> = m
-            .info_types
-            .items()
-            .iter()
-            .map(|t| t.as_str().to_string())
-            .collect();
-        let locales: Vec<String> = m.locales.items().to_vec();
-        let pair = self.pair(key);
-        let max = pair.config.as_ref().and_then(|c| {
-            c.properties
-                .items()
-                .iter()
-                .find(|p| {
-                    p.name
-                        .value()
-                        .is_some_and(|n| n == "MaxExtendedUpdatesPerRequest")
-                })
-                .and_then(|p| p.value.value())
-                .and_then(|v| v.trim().parse::<usize>().ok())
-        });
-        let mut findings = Vec::new();
-        // C-34.
-        let needs_locales = types
-            .iter()
-            .any(|t| t == "Eula" || t == "LocalizedProperties");
-        if types.is_empty() || (needs_locales && locales.is_empty()) {
-            findings.push(
-                Finding::new(known("C-34"), Status::Violated, "GetExtendedUpdateInfo without infoTypes, or without locales for localized types")
-                    .at([id.clone()])
-                    .versus("infoTypes present; locales when Eula or LocalizedProperties is asked", format!("infoTypes [{}], locales [{}]", types.join(", "), locales.join(", "))),
-            );
-        }
-        match max {
-            Some(max) if ids.len() > max => findings.push(
-                Finding::new(known("C-34"), Status::Violated, format!("GetExtendedUpdateInfo asks for {} revisions, above MaxExtendedUpdatesPerRequest {max}", ids.len()))
-                    .at([id.clone()])
-                    .versus(format!("at most {max} revisionIDs"), format!("{} revisionIDs", ids.len())),
-            ),
-            Some(max) if ids.len() == max => findings.push(
-                Finding::new(known("C-34"), Status::Unverifiable, format!("GetExtendedUpdateInfo asks for exactly MaxExtendedUpdatesPerRequest ({max}) revisions: the spec's \"smaller than\" and the property's \"maximum\" disagree"))
-                    .at([id.clone()])
-                    .versus(format!("fewer than {max} (spec) or at most {max} (property)"), format!("{} revisionIDs", ids.len())),
-            ),
-            _ => {}
-        }
-        // C-22: the revisions asked for are cached (Known, or delivered so far).
-        let unknown: Vec<i32> = ids
-            .iter()
-            .filter(|i| !pair.known.contains_key(i))
-            .copied()
-            .collect();
-        if !unknown.is_empty() {
-            let status = if pair.enumerated && !pair.known_incomplete {
-                Status::Violated
-            } else {
-                Status::Unverifiable
-            };
-            let msg = if pair.known_incomplete {
-                format!(
-                    "GetExtendedUpdateInfo asks for {} revision ID(s) not in Known, which misses pages absent from the capture",
-                    unknown.len()
-                )
-            } else if pair.enumerated {
-                format!(
-                    "GetExtendedUpdateInfo asks for {} revision ID(s) this server has not delivered to the client (yet)",
-                    unknown.len()
-                )
-            } else {
-                format!(
-                    "GetExtendedUpdateInfo asks for {} revision ID(s) before the client's cache was seen",
-                    unknown.len()
-                )
-            };
-            findings.push(
-                Finding::new(known("C-22"), status, msg)
-                    .at([id.clone()])
-                    .versus("revision IDs in Known (delivered by SyncUpdates or RefreshCache before the request)", format!("not in Known: {}", quote(&unknown))),
-            );
-        }
-        // C-49: no re-fetch of fragments already returned.
-        let mut refetch: Vec<i32> = Vec::new();
-        for rid in ids {
-            let Some(rev) = pair.known.get(rid) else {
-                continue;
-            };
-            let again = types.iter().any(|t| {
-                if t == "LocalizedProperties" || t == "Eula" {
-                    locales.iter().any(|l| {
-                        rev.fragments
-                            .iter()
-                            .any(|(ft, fl)| ft == t && fl.eq_ignore_ascii_case(l))
-                    })
-                } else {
-                    rev.fragments.contains(&(t.clone(), String::new()))
-                }
-            });
-            if again {
-                refetch.push(*rid);
-            }
-        }
-        if !refetch.is_empty() {
-            self.sessions[si].refetched += refetch.len();
-            findings.push(
-                Finding::new(known("C-49"), Status::Violated, format!("GetExtendedUpdateInfo asks again for fragments of {} revision(s) it already received", refetch.len()))
-                    .at([id])
-                    .versus("no re-fetch without ChangedUpdates, RefreshCache or cache loss", format!("re-fetched: {}", quote(&refetch))),
-            );
-        }
-        for f in findings {
-            self.push(si, f);
-        }
-    }
-
     fn issue_cookie(&mut self, key: &(usize, String), c: &Field<Cookie>) {
         let Some(k) = cookie_key(c) else { return };
         let exp = c.value().and_then(cookie_expiration);
@@ -1439,329 +1187,6 @@ impl Engine {
                 self.push(si, f);
             }
             _ => {}
-        }
-    }
-
-    fn sync_reply(
-        &mut self,
-        si: usize,
-        key: &(usize, String),
-        ex: &Observed,
-        q: Option<&SyncUpdates>,
-        r: &SyncUpdatesResponse,
-    ) {
-        let id = ex.id.clone();
-        // Without a decodable request, the pass is guessed from the session and the
-        // request-relative checks (S-11, S-12, S-17) are skipped.
-        let lists = match q {
-            Some(q) => Lists::of(q),
-            None => Lists {
-                installed: Vec::new(),
-                other: Vec::new(),
-                drivers: Vec::new(),
-                software: self.sessions[si].driver_passes == 0,
-            },
-        };
-        let have_request = q.is_some();
-        let Some(info) = r.result.value() else {
-            let f = Finding::new(
-                known("S-09"),
-                Status::Violated,
-                "SyncUpdates response without SyncUpdatesResult",
-            )
-            .at([id])
-            .versus(
-                "SyncUpdatesResult with Truncated and NewCookie",
-                "no result",
-            );
-            self.push(si, f);
-            return;
-        };
-        let mut findings = Vec::new();
-        // S-09.
-        if !matches!(info.truncated, Field::Value(_)) || cookie_key(&info.new_cookie).is_none() {
-            findings.push(
-                Finding::new(
-                    known("S-09"),
-                    Status::Violated,
-                    "SyncUpdates result lacks Truncated or NewCookie",
-                )
-                .at([id.clone()])
-                .versus(
-                    "Truncated and NewCookie present",
-                    format!(
-                        "Truncated {}, NewCookie {}",
-                        if info.truncated.is_present() {
-                            "present"
-                        } else {
-                            "absent"
-                        },
-                        if info.new_cookie.is_present() {
-                            "present"
-                        } else {
-                            "absent"
-                        }
-                    ),
-                ),
-            );
-        }
-        let sent = lists.set();
-        let new: Vec<&UpdateInfo> = info.new_updates.items().iter().collect();
-        let new_ids: Vec<i32> = new.iter().filter_map(|u| u.id.value().copied()).collect();
-        // S-11: nothing the client listed comes back as new.
-        let mut resent: Vec<i32> = new_ids
-            .iter()
-            .filter(|i| sent.contains(i))
-            .copied()
-            .collect();
-        resent.sort_unstable();
-        if !resent.is_empty() {
-            self.sessions[si].resent += resent.len();
-            findings.push(
-                Finding::new(
-                    known("S-11"),
-                    Status::Violated,
-                    format!(
-                        "the server re-sends {} revision(s) the client listed as cached",
-                        resent.len()
-                    ),
-                )
-                .at([id.clone()])
-                .versus(
-                    "NewUpdates disjoint from the request's cached lists",
-                    format!("re-sent: {}", quote(&resent)),
-                ),
-            );
-        }
-        // S-12.
-        let oos: Vec<i32> = info.out_of_scope_revision_ids.items().to_vec();
-        let bad_oos: Vec<i32> = oos.iter().filter(|i| !sent.contains(i)).copied().collect();
-        let changed_ids: Vec<i32> = info
-            .changed_updates
-            .items()
-            .iter()
-            .filter_map(|u| u.id.value().copied())
-            .collect();
-        let bad_changed: Vec<i32> = changed_ids
-            .iter()
-            .filter(|i| !sent.contains(i) || oos.contains(i))
-            .copied()
-            .collect();
-        if have_request && (!bad_oos.is_empty() || !bad_changed.is_empty()) {
-            findings.push(
-                Finding::new(known("S-12"), Status::Violated, "OutOfScopeRevisionIDs or ChangedUpdates name revisions the request did not list")
-                    .at([id.clone()])
-                    .versus("OutOfScope ⊆ cached lists; ChangedUpdates ⊆ cached lists \\ OutOfScope", format!("out of scope not listed: [{}]; changed not listed: [{}]", quote(&bad_oos), quote(&bad_changed))),
-            );
-        }
-        // S-13 (ChangedUpdates items need no Xml: reference 11 leaves it open).
-        let complete = |u: &UpdateInfo, need_xml: bool| {
-            let dep_ok = u.deployment.value().is_some_and(|d| {
-                d.id.is_present()
-                    && d.action.is_present()
-                    && d.is_assigned.is_present()
-                    && d.last_change_time.is_present()
-            });
-            let xml_ok = !need_xml || u.xml.value().is_some_and(|x| !x.is_empty());
-            u.id.is_present() && u.is_leaf.is_present() && dep_ok && xml_ok
-        };
-        let incomplete: Vec<String> = new
-            .iter()
-            .copied()
-            .filter(|u| !complete(u, true))
-            .chain(
-                info.changed_updates
-                    .items()
-                    .iter()
-                    .filter(|u| !complete(u, false)),
-            )
-            .map(|u| u.id.value().map_or("(no ID)".to_string(), i32::to_string))
-            .collect();
-        if !incomplete.is_empty() {
-            findings.push(
-                Finding::new(
-                    known("S-13"),
-                    Status::Violated,
-                    format!(
-                        "{} UpdateInfo item(s) lack ID, IsLeaf, Xml or a complete Deployment",
-                        incomplete.len()
-                    ),
-                )
-                .at([id.clone()])
-                .versus(
-                    "ID, IsLeaf, core Xml, Deployment with ID, Action, IsAssigned, LastChangeTime",
-                    incomplete.join(", "),
-                ),
-            );
-        }
-        // S-17: pass content.
-        let drivers: Vec<bool> = new.iter().map(|u| is_driver_xml(u)).collect();
-        let wrong: Vec<i32> = new
-            .iter()
-            .zip(&drivers)
-            .filter(|(_, d)| **d == lists.software)
-            .filter_map(|(u, _)| u.id.value().copied())
-            .collect();
-        if have_request && !wrong.is_empty() {
-            let pass = if lists.software {
-                "software pass delivers drivers"
-            } else {
-                "driver pass delivers non-drivers"
-            };
-            findings.push(
-                Finding::new(known("S-17"), Status::Violated, format!("the {pass}"))
-                    .at([id.clone()])
-                    .versus(
-                        "no drivers in the software pass, only drivers in the driver pass",
-                        quote(&wrong),
-                    ),
-            );
-        }
-        // S-24.
-        let truncated = info.truncated.value().copied() == Some(true);
-        if truncated && new.is_empty() {
-            findings.push(
-                Finding::new(
-                    known("S-24"),
-                    Status::Violated,
-                    "Truncated=true with no NewUpdates",
-                )
-                .at([id.clone()])
-                .versus("Truncated=true only with NewUpdates", "empty NewUpdates"),
-            );
-        }
-        // State: Known, pending listings, loop.
-        let pair = self.pair(key);
-        for (u, driver) in new.iter().zip(&drivers) {
-            let Some(rid) = u.id.value().copied() else {
-                continue;
-            };
-            let e = pair.known.entry(rid).or_default();
-            e.is_leaf = u.is_leaf.value().copied();
-            e.driver = *driver;
-            pair.out_of_scope.remove(&rid);
-            if lists.software && !*driver {
-                pair.pending.push((rid, id.clone()));
-            }
-        }
-        for u in info.changed_updates.items() {
-            if let Some(rid) = u.id.value()
-                && let Some(e) = pair.known.get_mut(rid)
-            {
-                if let Some(l) = u.is_leaf.value() {
-                    e.is_leaf = Some(*l);
-                }
-                e.fragments.clear();
-            }
-        }
-        for rid in &oos {
-            pair.known.remove(rid);
-            pair.out_of_scope.insert(*rid);
-        }
-        pair.pending.retain(|(i, _)| !oos.contains(i));
-        let b = &mut self.sessions[si];
-        b.new_updates += new.len();
-        if !lists.software {
-            b.driver_passes += 1;
-        }
-        if lists.software {
-            b.loop_state.pages += 1;
-            if truncated {
-                b.loop_state.must_continue = Some((id.clone(), "Truncated=true"));
-            } else if new.iter().any(|u| u.is_leaf.value() == Some(&false)) {
-                b.loop_state.must_continue = Some((id.clone(), "a non-leaf NewUpdates item"));
-            } else {
-                b.loop_state.must_continue = None;
-                b.loop_state.done = true;
-            }
-        }
-        self.issue_cookie(key, &info.new_cookie);
-        for f in findings {
-            self.push(si, f);
-        }
-    }
-
-    fn ext_reply(
-        &mut self,
-        si: usize,
-        key: &(usize, String),
-        ex: &Observed,
-        q: &GetExtendedUpdateInfo,
-        r: &GetExtendedUpdateInfoResponse,
-    ) {
-        let id = ex.id.clone();
-        let Some(info) = r.result.value() else { return };
-        let asked: HashSet<i32> = q.revision_ids.items().iter().copied().collect();
-        let mut stray: Vec<i32> = info
-            .updates
-            .items()
-            .iter()
-            .filter_map(|u| u.id.value().copied())
-            .chain(info.out_of_scope_revision_ids.items().iter().copied())
-            .filter(|i| !asked.contains(i))
-            .collect();
-        stray.sort_unstable();
-        stray.dedup();
-        let no_xml = info
-            .updates
-            .items()
-            .iter()
-            .filter(|u| u.xml.value().is_none_or(|x| x.is_empty()))
-            .count();
-        let bad_loc = info
-            .file_locations
-            .items()
-            .iter()
-            .filter(|l| {
-                l.file_digest
-                    .value()
-                    .and_then(|d| d.bytes())
-                    .is_none_or(|b| b.len() != 20)
-                    || l.url.value().is_none_or(|u| u.is_empty())
-            })
-            .count();
-        if !stray.is_empty() || no_xml > 0 || bad_loc > 0 {
-            let f = Finding::new(known("S-28"), Status::Violated, "GetExtendedUpdateInfo result names revisions not asked for, or has an Update without Xml or a FileLocation without a 20-byte digest and Url")
-                .at([id.clone()])
-                .versus("Update IDs and OutOfScope ⊆ revisionIDs; Xml in every Update; 20-byte FileDigest and Url", format!("not asked: [{}]; Updates without Xml: {no_xml}; bad FileLocations: {bad_loc}", quote(&stray)));
-            self.push(si, f);
-        }
-        if bad_loc > 0 {
-            let f = Finding::new(
-                known("T-12"),
-                Status::Violated,
-                format!("{bad_loc} FileDigest(s) do not decode to 20 bytes (or lack a Url)"),
-            )
-            .at([id])
-            .versus("20-byte FileDigest", format!("{bad_loc} bad"));
-            self.push(si, f);
-        }
-        self.learn_locations(si, key, ex, info.file_locations.items());
-        for u in info.updates.items() {
-            let (Some(rid), Some(text)) = (u.id.value(), u.xml.value().and_then(|x| x.text().ok()))
-            else {
-                continue;
-            };
-            let kind = wusp::fragment::classify(&text);
-            if kind == wusp::fragment::FragmentKind::Extended {
-                self.learn_fragment_files(key, &text);
-            }
-            let pair = self.pair(key);
-            let locale = match kind {
-                wusp::fragment::FragmentKind::LocalizedProperties => {
-                    wusp::fragment::LocalizedPropertiesFragment::parse(&text)
-                        .map(|l| l.language)
-                        .unwrap_or_default()
-                }
-                wusp::fragment::FragmentKind::Eula => wusp::fragment::EulaFragment::parse(&text)
-                    .ok()
-                    .and_then(|e| e.language)
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
-            if let Some(rev) = pair.known.get_mut(rid) {
-                rev.fragments.insert((kind.as_str().to_string(), locale));
-            }
         }
     }
 }

@@ -351,17 +351,20 @@ impl Engine {
 
     /// C-01: a fresh first sync whose first call of the analysis was not GetConfig.
     pub(super) fn first_contact_rule(&mut self, si: usize, key: &(usize, String), id: &str) {
+        let shared = self.clients[key.0].shared_address;
         let o = &self.pair(key).order;
         let first = o.first_op;
         if let Some(first) = first
             && first != Operation::GetConfig
         {
-            let status = if matches!(
-                first,
-                Operation::GetAuthorizationCookie
-                    | Operation::GetCookie
-                    | Operation::StartCategoryScan
-            ) {
+            // At a shared address the GetConfig may have been taken for another client's.
+            let status = if !shared
+                && matches!(
+                    first,
+                    Operation::GetAuthorizationCookie
+                        | Operation::GetCookie
+                        | Operation::StartCategoryScan
+                ) {
                 Status::Violated
             } else {
                 Status::Unverifiable

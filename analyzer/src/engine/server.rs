@@ -22,6 +22,8 @@ pub(super) struct ServerFacts {
     leaf: HashMap<i32, bool>,
     /// UpdateIDs some delivered revision names as a prerequisite, with that revision.
     prerequisite_targets: HashMap<String, i32>,
+    /// Delivered revisions of each UpdateID.
+    revisions_of: HashMap<String, Vec<i32>>,
     /// Version of the client (last GetCookie protocolVersion).
     ver_c: Option<(u32, u32)>,
 }
@@ -316,14 +318,10 @@ impl Engine {
     fn sync_content_rules(&mut self, si: usize, key: &(usize, String), id: &str, info: &SyncInfo) {
         let new = info.new_updates.items();
         let changed = info.changed_updates.items();
-        let cores: Vec<Option<CoreFragment>> = new
+        let parsed = self.cores(id, new);
+        let cores: Vec<Option<&CoreFragment>> = parsed
             .iter()
-            .map(|u| {
-                u.xml
-                    .value()
-                    .and_then(|x| x.text().ok())
-                    .and_then(|t| CoreFragment::parse(&t).ok())
-            })
+            .map(|p| p.as_ref().and_then(|p| p.core.as_ref().ok()))
             .collect();
         // S-14: one revision per UpdateID.
         let mut per_update: HashMap<String, Vec<i32>> = HashMap::new();
@@ -408,41 +406,55 @@ impl Engine {
         if !bad_flags.is_empty() {
             self.violated(si, "S-21", id, "AutoSelect/AutoDownload/SupersedenceBehavior/FlagBitmask present for a client below 1.8, or not 0".into(), "absent below protocol 1.8, \"0\" when present", quote(&bad_flags));
         }
-        // S-18: IsLeaf consistency with the prerequisites delivered so far.
+        // S-18: IsLeaf consistency with the prerequisites delivered so far. Only what this
+        // answer touches is checked: its revisions, and the revisions of UpdateIDs that
+        // became prerequisites with it.
         let facts = &mut self.pair(key).server;
+        let mut touched: Vec<i32> = Vec::new();
         for (u, c) in new.iter().zip(&cores) {
             let Some(rid) = u.id.value().copied() else {
                 continue;
             };
             if let Some(c) = c {
-                facts.update_of.insert(rid, c.normalized_update_id());
+                let update = c.normalized_update_id();
+                facts
+                    .revisions_of
+                    .entry(update.clone())
+                    .or_default()
+                    .push(rid);
+                facts.update_of.insert(rid, update);
                 for target in c.prerequisite_update_ids() {
-                    facts
-                        .prerequisite_targets
-                        .entry(normalize_guid(target))
-                        .or_insert(rid);
+                    let target = normalize_guid(target);
+                    if let Some(revs) = facts.revisions_of.get(&target)
+                        && !facts.prerequisite_targets.contains_key(&target)
+                    {
+                        touched.extend(revs);
+                    }
+                    facts.prerequisite_targets.entry(target).or_insert(rid);
                 }
             }
             if let Some(l) = u.is_leaf.value() {
                 facts.leaf.insert(rid, *l);
             }
+            touched.push(rid);
         }
         for u in changed {
             if let (Some(rid), Some(l)) = (u.id.value(), u.is_leaf.value()) {
                 facts.leaf.insert(*rid, *l);
+                touched.push(*rid);
             }
         }
-        let mut wrong: Vec<i32> = facts
-            .leaf
-            .iter()
-            .filter(|(_, leaf)| **leaf)
-            .filter(|(rid, _)| {
+        touched.sort_unstable();
+        touched.dedup();
+        let mut wrong: Vec<i32> = touched
+            .into_iter()
+            .filter(|rid| facts.leaf.get(rid) == Some(&true))
+            .filter(|rid| {
                 facts
                     .update_of
                     .get(rid)
                     .is_some_and(|u| facts.prerequisite_targets.contains_key(u))
             })
-            .map(|(rid, _)| *rid)
             .collect();
         wrong.sort_unstable();
         // Report each revision once: drop it from the leaf table after reporting.

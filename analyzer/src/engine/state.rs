@@ -19,8 +19,12 @@ use crate::input::{Observed, Reply};
 pub(super) struct ClientState {
     /// Requests of this client to this server seen so far.
     requests: u32,
-    /// The first request seen was GetConfig: the analysis has the client from first contact.
+    /// The first request seen was GetConfig: the analysis may have the client from first
+    /// contact (or from a re-handshake; see `fresh_seen`).
     pub(super) first_contact: bool,
+    /// The analysis saw this client's first sync with an empty cache: everything it was
+    /// issued since is known.
+    pub(super) fresh_seen: bool,
     registered: bool,
     c10_reported: bool,
     last_computer_info: Option<ComputerInfo>,
@@ -83,6 +87,10 @@ impl Engine {
             _ => None,
         };
         let old_known = old_cookie.as_deref().map(known_cookie);
+        // A first sync from an empty cache: a client that never synced (so never registered).
+        let fresh_sync = matches!(req, Request::SyncUpdates(m) if super::Lists::of(m).is_empty())
+            && pair.known.is_empty()
+            && !pair.enumerated;
         let st = &mut pair.state;
         if st.requests == 0 {
             st.first_contact = op == Operation::GetConfig;
@@ -171,6 +179,7 @@ impl Engine {
         if op == Operation::SyncUpdates
             && reg_required == Some(true)
             && st.first_contact
+            && (st.fresh_seen || fresh_sync)
             && !st.registered
             && !st.c10_reported
         {
@@ -205,7 +214,7 @@ impl Engine {
         }
         // C-08: oldCookie was issued by this server.
         if old_known == Some(false) {
-            let status = if st.first_contact {
+            let status = if st.fresh_seen {
                 Status::Violated
             } else {
                 Status::Unverifiable

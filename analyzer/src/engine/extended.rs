@@ -1,0 +1,222 @@
+//! Extended metadata: GetExtendedUpdateInfo requests (C-22, C-34, C-49) and answers (S-28,
+//! T-12), and the fragments and files they deliver to `Known`.
+
+use std::collections::HashSet;
+
+use wusp::messages::{GetExtendedUpdateInfo, GetExtendedUpdateInfoResponse};
+
+use super::{Engine, quote};
+use crate::catalogue::known;
+use crate::finding::{Finding, Status};
+use crate::input::Observed;
+
+impl Engine {
+    /// Client rules of a GetExtendedUpdateInfo request (C-22, C-34, C-49).
+    pub(super) fn ext_request(
+        &mut self,
+        si: usize,
+        key: &(usize, String),
+        ex: &Observed,
+        m: &GetExtendedUpdateInfo,
+    ) {
+        let id = ex.id.clone();
+        let ids = m.revision_ids.items();
+        let types: Vec<String> = m
+            .info_types
+            .items()
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect();
+        let locales: Vec<String> = m.locales.items().to_vec();
+        let pair = self.pair(key);
+        let max = pair.config.as_ref().and_then(|c| {
+            c.properties
+                .items()
+                .iter()
+                .find(|p| {
+                    p.name
+                        .value()
+                        .is_some_and(|n| n == "MaxExtendedUpdatesPerRequest")
+                })
+                .and_then(|p| p.value.value())
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        });
+        let mut findings = Vec::new();
+        // C-34.
+        let needs_locales = types
+            .iter()
+            .any(|t| t == "Eula" || t == "LocalizedProperties");
+        if types.is_empty() || (needs_locales && locales.is_empty()) {
+            findings.push(
+                Finding::new(known("C-34"), Status::Violated, "GetExtendedUpdateInfo without infoTypes, or without locales for localized types")
+                    .at([id.clone()])
+                    .versus("infoTypes present; locales when Eula or LocalizedProperties is asked", format!("infoTypes [{}], locales [{}]", types.join(", "), locales.join(", "))),
+            );
+        }
+        match max {
+            Some(max) if ids.len() > max => findings.push(
+                Finding::new(known("C-34"), Status::Violated, format!("GetExtendedUpdateInfo asks for {} revisions, above MaxExtendedUpdatesPerRequest {max}", ids.len()))
+                    .at([id.clone()])
+                    .versus(format!("at most {max} revisionIDs"), format!("{} revisionIDs", ids.len())),
+            ),
+            // Ambiguous (reference 10 #16); repeats merge into one finding (push).
+            Some(max) if ids.len() == max => findings.push(
+                Finding::new(known("C-34"), Status::Unverifiable, format!("GetExtendedUpdateInfo asks for exactly MaxExtendedUpdatesPerRequest ({max}) revisions: the spec's \"smaller than\" and the property's \"maximum\" disagree"))
+                    .at([id.clone()])
+                    .versus(format!("fewer than {max} (spec) or at most {max} (property)"), format!("{} revisionIDs", ids.len())),
+            ),
+            _ => {}
+        }
+        // C-22: the revisions asked for are cached (Known, or delivered so far).
+        let unknown: Vec<i32> = ids
+            .iter()
+            .filter(|i| !pair.known.contains_key(i))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            let status = if pair.enumerated && !pair.known_incomplete {
+                Status::Violated
+            } else {
+                Status::Unverifiable
+            };
+            let msg = if pair.known_incomplete {
+                format!(
+                    "GetExtendedUpdateInfo asks for {} revision ID(s) not in Known, which misses pages absent from the capture",
+                    unknown.len()
+                )
+            } else if pair.enumerated {
+                format!(
+                    "GetExtendedUpdateInfo asks for {} revision ID(s) this server has not delivered to the client (yet)",
+                    unknown.len()
+                )
+            } else {
+                format!(
+                    "GetExtendedUpdateInfo asks for {} revision ID(s) before the client's cache was seen",
+                    unknown.len()
+                )
+            };
+            findings.push(
+                Finding::new(known("C-22"), status, msg)
+                    .at([id.clone()])
+                    .versus("revision IDs in Known (delivered by SyncUpdates or RefreshCache before the request)", format!("not in Known: {}", quote(&unknown))),
+            );
+        }
+        // C-49: no re-fetch of fragments already returned.
+        let mut refetch: Vec<i32> = Vec::new();
+        for rid in ids {
+            let Some(rev) = pair.known.get(rid) else {
+                continue;
+            };
+            let again = types.iter().any(|t| {
+                if t == "LocalizedProperties" || t == "Eula" {
+                    locales.iter().any(|l| {
+                        rev.fragments
+                            .iter()
+                            .any(|(ft, fl)| ft == t && fl.eq_ignore_ascii_case(l))
+                    })
+                } else {
+                    rev.fragments.contains(&(t.clone(), String::new()))
+                }
+            });
+            if again {
+                refetch.push(*rid);
+            }
+        }
+        if !refetch.is_empty() {
+            self.sessions[si].refetched += refetch.len();
+            findings.push(
+                Finding::new(known("C-49"), Status::Violated, format!("GetExtendedUpdateInfo asks again for fragments of {} revision(s) it already received", refetch.len()))
+                    .at([id])
+                    .versus("no re-fetch without ChangedUpdates, RefreshCache or cache loss", format!("re-fetched: {}", quote(&refetch))),
+            );
+        }
+        for f in findings {
+            self.push(si, f);
+        }
+    }
+
+    /// Server rules of its answer (S-28, T-12) and the fragments and files it delivers.
+    pub(super) fn ext_reply(
+        &mut self,
+        si: usize,
+        key: &(usize, String),
+        ex: &Observed,
+        q: &GetExtendedUpdateInfo,
+        r: &GetExtendedUpdateInfoResponse,
+    ) {
+        let id = ex.id.clone();
+        let Some(info) = r.result.value() else { return };
+        let asked: HashSet<i32> = q.revision_ids.items().iter().copied().collect();
+        let mut stray: Vec<i32> = info
+            .updates
+            .items()
+            .iter()
+            .filter_map(|u| u.id.value().copied())
+            .chain(info.out_of_scope_revision_ids.items().iter().copied())
+            .filter(|i| !asked.contains(i))
+            .collect();
+        stray.sort_unstable();
+        stray.dedup();
+        let no_xml = info
+            .updates
+            .items()
+            .iter()
+            .filter(|u| u.xml.value().is_none_or(|x| x.is_empty()))
+            .count();
+        let bad_loc = info
+            .file_locations
+            .items()
+            .iter()
+            .filter(|l| {
+                l.file_digest
+                    .value()
+                    .and_then(|d| d.bytes())
+                    .is_none_or(|b| b.len() != 20)
+                    || l.url.value().is_none_or(|u| u.is_empty())
+            })
+            .count();
+        if !stray.is_empty() || no_xml > 0 || bad_loc > 0 {
+            let f = Finding::new(known("S-28"), Status::Violated, "GetExtendedUpdateInfo result names revisions not asked for, or has an Update without Xml or a FileLocation without a 20-byte digest and Url")
+                .at([id.clone()])
+                .versus("Update IDs and OutOfScope ⊆ revisionIDs; Xml in every Update; 20-byte FileDigest and Url", format!("not asked: [{}]; Updates without Xml: {no_xml}; bad FileLocations: {bad_loc}", quote(&stray)));
+            self.push(si, f);
+        }
+        if bad_loc > 0 {
+            let f = Finding::new(
+                known("T-12"),
+                Status::Violated,
+                format!("{bad_loc} FileDigest(s) do not decode to 20 bytes (or lack a Url)"),
+            )
+            .at([id])
+            .versus("20-byte FileDigest", format!("{bad_loc} bad"));
+            self.push(si, f);
+        }
+        self.learn_locations(si, key, ex, info.file_locations.items());
+        for u in info.updates.items() {
+            let (Some(rid), Some(text)) = (u.id.value(), u.xml.value().and_then(|x| x.text().ok()))
+            else {
+                continue;
+            };
+            let kind = wusp::fragment::classify(&text);
+            if kind == wusp::fragment::FragmentKind::Extended {
+                self.learn_fragment_files(si, key, &ex.id, &text);
+            }
+            let pair = self.pair(key);
+            let locale = match kind {
+                wusp::fragment::FragmentKind::LocalizedProperties => {
+                    wusp::fragment::LocalizedPropertiesFragment::parse(&text)
+                        .map(|l| l.language)
+                        .unwrap_or_default()
+                }
+                wusp::fragment::FragmentKind::Eula => wusp::fragment::EulaFragment::parse(&text)
+                    .ok()
+                    .and_then(|e| e.language)
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            if let Some(rev) = pair.known.get_mut(rid) {
+                rev.fragments.insert((kind.as_str().to_string(), locale));
+            }
+        }
+    }
+}
