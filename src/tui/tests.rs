@@ -302,3 +302,23 @@ fn follow_picks_up_records_appended_later() {
     assert_eq!(state.entries.last().unwrap().operation, "ReportEventBatch");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
+
+#[test]
+fn a_har_file_is_held_in_memory_and_browses_like_a_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("first.har");
+    captures::har::export_file(sample("first-sync.jsonl"), &har).unwrap();
+    let paths = vec![har];
+    let mut state = loaded(&paths);
+    assert_eq!(state.sessions().len(), 1);
+    assert!(
+        state
+            .entries
+            .iter()
+            .all(|e| matches!(e.loc, super::source::Loc::Memory(_)))
+    );
+    keys(&mut state, &paths, "\njjjj\n");
+    let d = state.detail.as_ref().expect("the exchange is loaded");
+    assert!(d.request.iter().any(|l| l.text.starts_with("<SyncUpdates")));
+    assert!(state.entries[d.entry].key.starts_with("first.har#"));
+}
