@@ -76,7 +76,26 @@ pub fn pretty(xml: &str) -> Vec<XmlLine> {
         match &events[i] {
             Ev::Open(tag, name) => match (events.get(i + 1), events.get(i + 2)) {
                 (Some(Ev::Text(t)), Some(Ev::Close(_))) => {
-                    lines.push(line(depth, format!("<{tag}>{t}</{name}>")));
+                    match escaped_document(t) {
+                        // XML carried as escaped text (the core fragment in <Xml>): shown
+                        // unescaped and indented below its element, foldable like the rest.
+                        Some(inner) => {
+                            let open_at = lines.len();
+                            lines.push(line(
+                                depth,
+                                format!("<{tag}> (escaped XML, shown unescaped)"),
+                            ));
+                            for mut l in inner {
+                                l.depth += depth + 1;
+                                l.end = l.end.map(|e| e + open_at + 1);
+                                lines.push(l);
+                            }
+                            let end = lines.len();
+                            lines[open_at].end = Some(end);
+                            lines.push(line(depth, format!("</{name}>")));
+                        }
+                        None => lines.push(line(depth, format!("<{tag}>{t}</{name}>"))),
+                    }
                     i += 2;
                 }
                 (Some(Ev::Close(_)), _) => {
@@ -107,6 +126,23 @@ pub fn pretty(xml: &str) -> Vec<XmlLine> {
         lines.push(line(0, p));
     }
     lines
+}
+
+/// The pretty lines of text that is an escaped XML document (`&lt;a …`), if it is one.
+fn escaped_document(text: &str) -> Option<Vec<XmlLine>> {
+    if !text.starts_with("&lt;") {
+        return None;
+    }
+    let doc = quick_xml::escape::unescape(text).ok()?;
+    let inner = pretty(&doc);
+    // Something that does not parse stays as it was recorded.
+    if inner
+        .iter()
+        .any(|l| l.text.starts_with("[XML stops parsing"))
+    {
+        return None;
+    }
+    Some(inner)
 }
 
 fn line(depth: usize, text: String) -> XmlLine {
@@ -295,6 +331,30 @@ mod tests {
         assert_eq!(l[0].end, Some(5));
         assert_eq!(l[2].end, Some(4));
         assert_eq!(l[3].depth, 2);
+    }
+
+    #[test]
+    fn escaped_xml_text_is_shown_unescaped_and_foldable() {
+        let l = pretty(
+            "<r><Xml>&lt;a x=\"1\"&gt;&lt;b&gt;t&lt;/b&gt;&lt;/a&gt;</Xml><c>1 &lt; 2</c></r>",
+        );
+        let texts: Vec<&str> = l.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "<r>",
+                "<Xml> (escaped XML, shown unescaped)",
+                "<a x=\"1\">",
+                "<b>t</b>",
+                "</a>",
+                "</Xml>",
+                "<c>1 &lt; 2</c>",
+                "</r>"
+            ]
+        );
+        assert_eq!(l[1].end, Some(5));
+        assert_eq!(l[2].end, Some(4));
+        assert_eq!(l[3].depth, 3);
     }
 
     #[test]
