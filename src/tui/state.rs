@@ -241,6 +241,8 @@ pub struct State {
     pub analysis: Option<Analysis>,
     /// An analysis is running.
     pub analyzing: bool,
+    /// When the running analysis started (for the status bar).
+    pub analysis_since: Option<std::time::Instant>,
     /// The last analysis error.
     pub analysis_error: Option<String>,
     /// Entries indexed since the analysis last started (follow mode reruns it).
@@ -289,6 +291,7 @@ impl State {
             problems: Vec::new(),
             analysis: None,
             analyzing: false,
+            analysis_since: None,
             analysis_error: None,
             unanalyzed: 0,
             screens: vec![Screen::Sessions { sel: 0 }],
@@ -356,6 +359,7 @@ impl State {
             }
             Msg::AnalysisStarted => {
                 self.analyzing = true;
+                self.analysis_since = Some(std::time::Instant::now());
                 self.unanalyzed = 0;
             }
             Msg::Analysis(result) => {

@@ -610,7 +610,10 @@ fn status_bar(f: &mut Frame<'_>, area: Rect, state: &State) {
         format!("indexing {pct}% ({} exchanges)", state.entries.len())
     };
     let analysis = match (&state.analysis, state.analyzing, &state.analysis_error) {
-        (_, true, _) => "analyzing…".to_string(),
+        (_, true, _) => format!(
+            "analyzing… {} s",
+            state.analysis_since.map_or(0, |t| t.elapsed().as_secs())
+        ),
         (Some(a), false, _) => format!(
             "{} sessions, {} MUST, {} SHOULD, {} unverifiable",
             a.summary.sessions,
