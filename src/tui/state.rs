@@ -368,6 +368,11 @@ impl State {
                     Ok(a) => {
                         self.analysis = Some(a);
                         self.analysis_error = None;
+                        // Live: a session may have grown; a diff not on screen is rebuilt
+                        // when next opened.
+                        if !matches!(self.screen(), Screen::Diff { .. } | Screen::Detail { .. }) {
+                            self.diff = None;
+                        }
                     }
                     Err(e) => self.analysis_error = Some(e),
                 }
