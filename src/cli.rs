@@ -29,7 +29,7 @@ pub enum Command {
     #[command(subcommand)]
     Ca(CaCommand),
     /// Act as a Windows Update client against a server: a first or differential sync.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// The TLS-intercepting recording proxy between Windows Update clients and a WSUS.
     Proxy(Box<ProxyArgs>),
     // --- analyzer (issue 6) ---
@@ -247,6 +247,30 @@ pub struct ReplayArgs {
     /// Summary format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
+    /// Category-limited scan (reference 5.7): StartCategoryScan with these categories, then
+    /// SyncUpdates filtered by the server's preferred ones. Comma-separated AND-groups
+    /// (ORed); `+` joins the members of one group, e.g. a product and a classification.
+    #[arg(long, value_name = "GUID[+GUID],...", value_delimiter = ',',
+          value_parser = parse_category_group, conflicts_with_all = ["verify", "clients"])]
+    pub categories: Vec<CategoryGroup>,
+    /// Also call SyncPrinterCatalog after the driver pass (what the Add Printer wizard does).
+    #[arg(long, conflicts_with_all = ["verify", "clients"])]
+    pub printer_catalog: bool,
+}
+
+/// One AND-group of `--categories`: category GUIDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryGroup(pub Vec<String>);
+
+/// `GUID[+GUID...]`: the members of one AND-group, each a well-formed GUID.
+pub fn parse_category_group(s: &str) -> Result<CategoryGroup, String> {
+    let ids: Vec<String> = s.split('+').map(|g| g.trim().to_string()).collect();
+    for g in &ids {
+        if !wusp::values::Guid(g.clone()).is_well_formed() {
+            return Err(format!("{g:?} is not a category GUID"));
+        }
+    }
+    Ok(CategoryGroup(ids))
 }
 
 /// Summary formats of `replay`.

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         Command::Capture(c) => capture::run(c),
         Command::Serve(args) => serve::run(*args),
         Command::Ca(c) => ca_cmd::run(c),
-        Command::Replay(args) => replay_cmd::run(args),
+        Command::Replay(args) => replay_cmd::run(*args),
         Command::Proxy(args) => proxy_cmd::run(*args),
         // analyzer (issue 6)
         Command::Analyze(args) => analyze_cmd::run(args),

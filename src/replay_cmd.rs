@@ -119,6 +119,8 @@ fn run_one(
     let started = Instant::now();
     let mut options = SyncOptions::new(OffsetDateTime::now_utc());
     options.max_retries = args.max_retries;
+    options.categories = args.categories.iter().map(|g| g.0.clone()).collect();
+    options.sync_printer_catalog = args.printer_catalog;
     let sync = Sync::new(state, options);
     let mut record = |r: Record| {
         if let Some(w) = capture.as_mut()
@@ -232,6 +234,10 @@ impl OneRun<'_> {
         println!("  new updates:          {}", s.new_updates);
         println!("  changed updates:      {}", s.changed_updates);
         println!("  out of scope:         {}", s.out_of_scope);
+        println!("  deployed out of scope: {}", s.deployed_out_of_scope);
+        if s.printer_passes > 0 {
+            println!("  printer passes:       {}", s.printer_passes);
+        }
         println!("  extended-info calls:  {}", s.extended_info_calls);
         println!("  file-location calls:  {}", s.file_location_calls);
         println!("  events reported:      {}", s.events_reported);
@@ -286,6 +292,8 @@ impl OneRun<'_> {
             "new_updates": s.new_updates,
             "changed_updates": s.changed_updates,
             "out_of_scope": s.out_of_scope,
+            "deployed_out_of_scope": s.deployed_out_of_scope,
+            "printer_passes": s.printer_passes,
             "extended_info_calls": s.extended_info_calls,
             "extended_info2_calls": s.extended_info2_calls,
             "file_location_calls": s.file_location_calls,

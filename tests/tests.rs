@@ -3,6 +3,7 @@
 mod analyze;
 mod capture_cli;
 mod proxy;
+mod replay_catscan;
 mod replay_cmd;
 mod replay_load;
 mod replay_net;

@@ -338,6 +338,7 @@ mod tests {
             decryption_key: None,
             sha256: Some(BASE64.encode(Sha256::digest(content))),
             size: Some(content.len() as u64),
+            encrypted: false,
         }
     }
 
@@ -389,6 +390,8 @@ mod tests {
                 extended: None,
                 files,
                 installed: None,
+                printer: false,
+                has_encrypted_files: None,
             },
         );
         let dir = tempfile::tempdir().unwrap();
@@ -454,6 +457,7 @@ mod tests {
             decryption_key: None,
             sha256: None,
             size: None,
+            encrypted: false,
         };
         let mut taken = BTreeSet::new();
         assert_eq!(file_name(&f(Some("a.cab")), &mut taken), "a.cab");

@@ -12,7 +12,14 @@
 //! compares the answers with the recording.
 //!
 //! Implemented: the handshake (GetConfig, GetAuthorizationCookie, GetCookie,
-//! RegisterComputer when required and not yet registered), the software SyncUpdates loop
+//! RegisterComputer when required and not yet registered, when the registration data
+//! changed, and after InvalidCookie / ServerChanged: NEED_REFRESH -> NEED_REGISTER without
+//! waiting for a RegistrationRequired fault), the category scan of reference 5.7
+//! ([`SyncOptions::categories`]: StartCategoryScan without cookie, only with server
+//! ProtocolVersion >= 3.2 and client protocolVersion >= 1.7 (C-31, C-33), then
+//! FilterCategoryIds = preferredCategoryIds with NeedTwoGroupOutOfScopeUpdates=true;
+//! DeployedOutOfScopeRevisionIds stay cached and listed but are neither fetched nor
+//! reported; a recorded category scan is repeated), the software SyncUpdates loop
 //! of reference 5.5 (first sync with empty lists; differential sync carrying the full cache
 //! on its first request; NewUpdates / ChangedUpdates / OutOfScopeRevisionIDs applied; every
 //! NewCookie taken; truncation and non-leaf continuation, C-28), exactly one driver pass
@@ -23,18 +30,29 @@
 //! of C-39 (cookie discarded after InvalidCookie / ServerChanged, C-40; expired cookie as
 //! oldCookie, C-41; RefreshCache re-keys the cache and drops unmatched revisions), bounded
 //! retries for ServerBusy / InternalServerError / transport errors, and proactive renewal
-//! when the cookie's clear-text Expiration has passed (C-16).
+//! when the cookie's clear-text Expiration has passed (C-16). InstalledNonLeafUpdateIDs
+//! never exceeds [`SyncOptions::max_installed_non_leaf`] (400, the WS2025 limit): see
+//! [`ClientState::lists_capped`] for which revisions stay. SyncPrinterCatalog follows the
+//! driver pass when [`SyncOptions::sync_printer_catalog`] is set (reference 2.8: the Add
+//! Printer wizard's call), printer drivers cached apart in printerUpdateIDs.
 //!
-//! GetExtendedUpdateInfo2 (`FileUrl`, `FileDecryption`) is sent when
-//! [`SyncOptions::fetch_decryption`] is set, once per needed revision with files.
+//! GetExtendedUpdateInfo2 (`FileUrl`, `FileDecryption`) is sent once per needed revision
+//! whose metadata says decryption data is needed (a FileLocation with an
+//! `EncryptedFileDigest`, or a `DecryptionInformation` without `KeyData`; or
+//! `HasEncryptedFiles=true` from an earlier call; reference 2.11, 3.9), or for every
+//! needed revision with files when [`SyncOptions::fetch_decryption`] forces it.
 //!
 //! Not done yet:
-//! - Whether decryption data is needed is an option, not derived from the metadata
-//!   (WSUS reports no encrypted files; `UpdateEncryptionDetails` is not consulted).
 //! - No applicability evaluation: every cached non-leaf revision is treated as installed
-//!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs.
-//! - No category scan (StartCategoryScan / FilterCategoryIds), no SyncPrinterCatalog.
-//! - The driver pass sends the SystemSpec given in [`SyncOptions`].
+//!   (as the server-side tests do) and every leaf goes into OtherCachedUpdateIDs; so the
+//!   400 cap is reached by caches WUA would list far fewer of (87-94 natively, OBS-N).
+//! - Encryption is only learned from FileLocations and UpdateEncryptionDetails: the
+//!   reference names no marker in the Extended fragment, and a GetExtendedUpdateInfo2
+//!   answer is not used to decrypt content (downloads check the plaintext digests).
+//! - A StartCategoryScan whose preferredCategoryIds is empty fails the run rather than
+//!   falling back to a regular scan; category scans are not offered in load mode.
+//! - SyncPrinterCatalog sends no deviceAttributes; the driver pass sends the SystemSpec
+//!   given in [`SyncOptions`] (no device enumeration).
 //! - Downloads fetch ranges in order on one connection (Delivery Optimization shuffles them
 //!   over several); load mode does not download.
 //! - HTTP, Xpress and the backoff wait belong to the caller ([`transport::run_sync`]).
@@ -44,9 +62,9 @@
 //!   the recorded SystemSpec, locales and computer description (the options' are ignored).
 //! - `--verify` replays the requests as recorded: a server that pages differently gets the
 //!   recorded next request anyway (reported as differences, not adapted to).
-//! - The 400-entry limit WS2025 puts on InstalledNonLeafUpdateIDs is not enforced.
-//! - After ServerChanged the client does not re-register on its own; it relies on a
-//!   RegistrationRequired fault from the new server.
+//! - After InvalidCookie / ServerChanged the client registers again whenever GetConfig
+//!   requires it, even when the same server only lost its cookie key and still knows the
+//!   client (an analyzer may count that as a repeated RegisterComputer, C-12).
 //! - Reporting sends one batch at the end of the run (no random delay, no download or
 //!   install events); MiscData carries only `A`, `G`, `Q`, `c` and `D` / `U`.
 //!
@@ -60,8 +78,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use time::OffsetDateTime;
 use wusp::messages::*;
 use wusp::types::{
-    BasicData, ComputerTargetIdentifier, Cookie, Device, ExtendedData, PrivateData, ReportingEvent,
-    ReportingOsVersion, SyncUpdateParameters, UpdateIdentity, UpdateRevisionIdentifier,
+    BasicData, CategoryIdentifier, CategoryRelationship, ComputerTargetIdentifier, Cookie, Device,
+    ExtendedData, PrivateData, ReportingEvent, ReportingOsVersion, SyncUpdateParameters,
+    UpdateIdentity, UpdateRevisionIdentifier,
 };
 use wusp::values::{
     Base64, DateTime, DeploymentAction, Guid, ProcessorArchitecture, XmlUpdateFragmentType,
@@ -87,6 +106,8 @@ pub use state::{
 
 /// Digests per GetFileLocations call (WS2025 accepted 100, reference 2.12).
 const FILE_LOCATION_BATCH: usize = 100;
+/// WS2025 faults SyncUpdates with more InstalledNonLeafUpdateIDs than this (reference 7.3.5).
+pub const MAX_INSTALLED_NON_LEAF: usize = 400;
 
 /// How a run behaves.
 #[derive(Clone, Debug)]
@@ -108,6 +129,15 @@ pub struct SyncOptions {
     pub fetch_decryption: bool,
     /// Identities per RefreshCache call (WS2025 accepted 200, reference 2.9).
     pub refresh_batch: usize,
+    /// Category-limited scan (reference 5.7, 2.6): the requested categories as AND-groups
+    /// (each inner list one group; groups are ORed). Empty: a regular scan.
+    pub categories: Vec<Vec<String>>,
+    /// Most entries sent in InstalledNonLeafUpdateIDs (WS2025 faults above 400, reference
+    /// 7.3.5); see [`ClientState::lists_capped`] for which stay.
+    pub max_installed_non_leaf: usize,
+    /// Call SyncPrinterCatalog after the driver pass (reference 2.8: the Add Printer
+    /// wizard's call), with the cached printer drivers in printerUpdateIDs.
+    pub sync_printer_catalog: bool,
 }
 
 impl SyncOptions {
@@ -122,6 +152,9 @@ impl SyncOptions {
             skip_report: false,
             fetch_decryption: false,
             refresh_batch: 200,
+            categories: Vec::new(),
+            max_installed_non_leaf: MAX_INSTALLED_NON_LEAF,
+            sync_printer_catalog: false,
         }
     }
 }
@@ -139,10 +172,14 @@ pub enum State {
     NeedRefresh,
     /// RegisterComputer.
     NeedRegister,
+    /// StartCategoryScan before a category-limited scan (reference 5.7).
+    CatScan,
     /// The software SyncUpdates loop.
     SwSync,
     /// The single driver SyncUpdates.
     DrvSync,
+    /// SyncPrinterCatalog (reference 2.8; not in the 5.2 table, only when asked for).
+    PrinterSync,
     /// GetExtendedUpdateInfo / GetFileLocations.
     ExtInfo,
     /// ReportEventBatch.
@@ -199,6 +236,10 @@ pub enum SyncError {
     /// `receive` without an outstanding request.
     #[error("no request outstanding")]
     NothingOutstanding,
+    /// A category scan was asked for but the protocol versions forbid it (rules C-31,
+    /// C-33: server ProtocolVersion >= 3.2 and client protocolVersion >= 1.7).
+    #[error("category scan unavailable: {0}")]
+    CategoryScanUnavailable(String),
 }
 
 /// What a run did.
@@ -216,6 +257,10 @@ pub struct Summary {
     pub changed_updates: u32,
     /// OutOfScopeRevisionIDs received (SyncUpdates and GetExtendedUpdateInfo).
     pub out_of_scope: u32,
+    /// DeployedOutOfScopeRevisionIds received (category scan: kept cached, not reported).
+    pub deployed_out_of_scope: u32,
+    /// SyncPrinterCatalog calls answered.
+    pub printer_passes: u32,
     /// GetExtendedUpdateInfo calls answered.
     pub extended_info_calls: u32,
     /// GetExtendedUpdateInfo2 calls answered.
@@ -235,8 +280,10 @@ pub struct Summary {
 /// The main line of a run (recovery and handshake calls are queued in front of it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
+    CatScan,
     SwSync,
     DrvSync,
+    PrinterSync,
     ExtInfo,
     ExtInfo2,
     FileLocations,
@@ -277,6 +324,14 @@ pub struct Sync {
     refresh_results: Vec<wusp::types::RefreshCacheResult>,
     /// Decoded request templates (from [`ClientState::templates`]) by template key.
     templates: BTreeMap<String, Envelope>,
+    /// The category scan's AND-groups (options, or the recorded StartCategoryScan).
+    categories: Vec<Vec<String>>,
+    /// preferredCategoryIds of this run's StartCategoryScan (the FilterCategoryIds).
+    preferred: Option<Vec<Guid>>,
+    /// DeployedOutOfScopeRevisionIds of this scan: cached, listed, but not needed now.
+    scan_excluded: BTreeSet<i32>,
+    /// The InstalledNonLeafUpdateIDs cap was logged (once per run).
+    cap_warned: bool,
 }
 
 impl Sync {
@@ -336,12 +391,36 @@ impl Sync {
         {
             options.locales = g.locales.items().to_vec();
         }
+        // A recorded client that made a category scan repeats it (its SyncUpdates template
+        // carries FilterCategoryIds) unless the options ask for other categories.
+        let mut categories = options.categories.clone();
+        if categories.is_empty()
+            && let Some(Body::Request(Request::StartCategoryScan(t))) = templates
+                .get(Operation::StartCategoryScan.name())
+                .map(|e| &e.body)
+            && templates
+                .get(Operation::SyncUpdates.name())
+                .is_some_and(|e| match &e.body {
+                    Body::Request(Request::SyncUpdates(s)) => s
+                        .parameters
+                        .value()
+                        .is_some_and(|p| !p.filter_category_ids.items().is_empty()),
+                    _ => false,
+                })
+        {
+            categories = category_groups(t);
+        }
+        categories.retain(|g| !g.is_empty());
         Sync {
             state,
             options,
             now,
             pending,
-            phase: Phase::SwSync,
+            phase: if categories.is_empty() {
+                Phase::SwSync
+            } else {
+                Phase::CatScan
+            },
             outstanding: None,
             expired_cookie,
             ext_attempted: BTreeSet::new(),
@@ -360,6 +439,10 @@ impl Sync {
             refresh_sent: 0,
             refresh_results: Vec::new(),
             templates,
+            categories,
+            preferred: None,
+            scan_excluded: BTreeSet::new(),
+            cap_warned: false,
         }
     }
 
@@ -413,8 +496,10 @@ impl Sync {
             Some(Operation::RefreshCache) => State::NeedRefresh,
             Some(Operation::RegisterComputer) => State::NeedRegister,
             _ => match self.phase {
+                Phase::CatScan => State::CatScan,
                 Phase::SwSync => State::SwSync,
                 Phase::DrvSync => State::DrvSync,
+                Phase::PrinterSync => State::PrinterSync,
                 Phase::ExtInfo | Phase::ExtInfo2 | Phase::FileLocations => State::ExtInfo,
                 Phase::Report => State::Report,
                 Phase::Done => State::Done,
@@ -475,7 +560,8 @@ impl Sync {
         loop {
             // Proactive renewal before a cookie-bearing call (C-16).
             let cookie_bearing = match self.pending.front() {
-                None => self.phase != Phase::Done,
+                // StartCategoryScan has no cookie (reference 2.6).
+                None => !matches!(self.phase, Phase::Done | Phase::CatScan),
                 Some(op) => matches!(
                     op,
                     Operation::RegisterComputer
@@ -624,6 +710,18 @@ impl Sync {
                 // C-40: the rejected cookie is never sent again, not even as oldCookie.
                 self.state.cookie = None;
                 self.expired_cookie = None;
+                // The server that rejects the cookie is taken as one that has not seen this
+                // client: NEED_REFRESH -> NEED_REGISTER when its GetConfig requires
+                // registration (reference 5.2), instead of waiting for RegistrationRequired.
+                self.state.registered = false;
+                // RefreshCache re-keys the cache: revision IDs of this scan no longer hold.
+                self.scan_excluded.clear();
+                // A new server may prefer other categories: StartCategoryScan again before
+                // the software loop goes on (C-32 per server).
+                if self.phase == Phase::SwSync && !self.categories.is_empty() {
+                    self.phase = Phase::CatScan;
+                    self.preferred = None;
+                }
                 &[GetConfig, GetAuthorizationCookie, GetCookie, RefreshCache]
             }
             ErrorCode::ConfigChanged => &[GetConfig, GetAuthorizationCookie, GetCookie],
@@ -708,6 +806,14 @@ impl Sync {
                 t.current_time = b.current_time;
             }
             (Request::RegisterComputer(t), Request::RegisterComputer(b)) => t.cookie = b.cookie,
+            (Request::StartCategoryScan(t), Request::StartCategoryScan(b)) => {
+                t.requested_categories = b.requested_categories;
+            }
+            (Request::SyncPrinterCatalog(t), Request::SyncPrinterCatalog(b)) => {
+                t.cookie = b.cookie;
+                t.installed_non_leaf_update_ids = b.installed_non_leaf_update_ids;
+                t.printer_update_ids = b.printer_update_ids;
+            }
             (Request::RefreshCache(t), Request::RefreshCache(b)) => {
                 t.cookie = b.cookie;
                 t.global_ids = b.global_ids;
@@ -719,6 +825,10 @@ impl Sync {
                         tp.installed_non_leaf_update_ids = bp.installed_non_leaf_update_ids.clone();
                         tp.other_cached_update_ids = bp.other_cached_update_ids.clone();
                         tp.cached_driver_ids = bp.cached_driver_ids.clone();
+                        // Only this run's StartCategoryScan may put ids here (C-31, C-32).
+                        tp.filter_category_ids = bp.filter_category_ids.clone();
+                        tp.need_two_group_out_of_scope_updates =
+                            bp.need_two_group_out_of_scope_updates.clone();
                     }
                     _ => t.parameters = b.parameters,
                 }
@@ -859,10 +969,77 @@ impl Sync {
         }))
     }
 
+    /// The lists of reference 5.5 with InstalledNonLeafUpdateIDs capped (warned once).
+    fn lists(&mut self) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
+        let max = self.options.max_installed_non_leaf;
+        let (inst, other, drivers, moved) = self.state.lists_capped(max);
+        if moved > 0 && !self.cap_warned {
+            self.cap_warned = true;
+            tracing::warn!(
+                kept = inst.len(),
+                moved,
+                "InstalledNonLeafUpdateIDs capped at {max} (WS2025 rejects more); the \
+                 non-leaf revisions fewest cached revisions depend on go in OtherCachedUpdateIDs"
+            );
+        }
+        (inst, other, drivers)
+    }
+
     fn main_request(&mut self) -> Result<Option<Request>, SyncError> {
         match self.phase {
+            Phase::CatScan => {
+                // C-33: only with a known server ProtocolVersion >= 3.2 (NEED_CONFIG first
+                // when the config is not cached); C-31: client protocolVersion >= 1.7.
+                let Some(config) = &self.state.config else {
+                    if !self.pending.contains(&Operation::GetConfig) {
+                        self.pending.push_back(Operation::GetConfig);
+                    }
+                    return Ok(None);
+                };
+                let server = config.protocol_version.as_deref();
+                let client = self.state.identity.protocol_version.as_str();
+                if !version_at_least(server, (3, 2)) || !version_at_least(Some(client), (1, 7)) {
+                    return Err(SyncError::CategoryScanUnavailable(format!(
+                        "StartCategoryScan needs server ProtocolVersion >= 3.2 (GetConfig said {}) \
+                         and client protocolVersion >= 1.7 (this client sends {client})",
+                        server.unwrap_or("none")
+                    )));
+                }
+                let mut rels = Vec::new();
+                for (i, group) in self.categories.iter().enumerate() {
+                    for id in group {
+                        rels.push(CategoryRelationship {
+                            index_of_and_group: Field::Value(i as i32),
+                            category_id: Field::Value(Guid(id.clone())),
+                            ..Default::default()
+                        });
+                    }
+                }
+                Ok(Some(
+                    StartCategoryScan {
+                        requested_categories: Field::Value(rels),
+                        ..Default::default()
+                    }
+                    .into(),
+                ))
+            }
             Phase::SwSync => {
-                let (inst, other, drivers) = self.state.lists();
+                let (inst, other, drivers) = self.lists();
+                // Category scan (reference 5.7): FilterCategoryIds = preferredCategoryIds.
+                let (filter, two_group) = match &self.preferred {
+                    Some(p) => (
+                        Field::Value(
+                            p.iter()
+                                .map(|g| CategoryIdentifier {
+                                    id: Field::Value(g.clone()),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        ),
+                        Field::Value(true),
+                    ),
+                    None => (Field::Absent, Field::Absent),
+                };
                 Ok(Some(
                     SyncUpdates {
                         cookie: Field::Value(self.cookie(Operation::SyncUpdates)?),
@@ -872,6 +1049,8 @@ impl Sync {
                             other_cached_update_ids: Field::list_or_absent(other),
                             cached_driver_ids: Field::list_or_absent(drivers),
                             skip_software_sync: Field::Value(false),
+                            filter_category_ids: filter,
+                            need_two_group_out_of_scope_updates: two_group,
                             ..SyncUpdateParameters::default()
                         }),
                         ..Default::default()
@@ -880,7 +1059,7 @@ impl Sync {
                 ))
             }
             Phase::DrvSync => {
-                let (inst, _, drivers) = self.state.lists();
+                let (inst, _, drivers) = self.lists();
                 Ok(Some(
                     SyncUpdates {
                         cookie: Field::Value(self.cookie(Operation::SyncUpdates)?),
@@ -897,14 +1076,22 @@ impl Sync {
                     .into(),
                 ))
             }
+            Phase::PrinterSync => {
+                let (inst, _, _) = self.lists();
+                Ok(Some(
+                    SyncPrinterCatalog {
+                        cookie: Field::Value(self.cookie(Operation::SyncPrinterCatalog)?),
+                        installed_non_leaf_update_ids: Field::list_or_absent(inst),
+                        printer_update_ids: Field::list_or_absent(self.state.printer_ids()),
+                        ..Default::default()
+                    }
+                    .into(),
+                ))
+            }
             Phase::ExtInfo => {
                 let batch = self.extended_batch();
                 if batch.is_empty() {
-                    self.phase = if self.options.fetch_decryption {
-                        Phase::ExtInfo2
-                    } else {
-                        Phase::FileLocations
-                    };
+                    self.phase = Phase::ExtInfo2;
                     return Ok(None);
                 }
                 Ok(Some(
@@ -1005,6 +1192,7 @@ impl Sync {
             .iter()
             .filter(|(id, r)| {
                 r.action == DeploymentAction::Install.as_str()
+                    && !self.scan_excluded.contains(id)
                     && !self.ext_attempted.contains(id)
                     && wanted.iter().any(|k| !r.fetched.contains(k))
             })
@@ -1013,7 +1201,9 @@ impl Sync {
             .collect()
     }
 
-    /// Needed revisions with files whose decryption data was not asked for yet.
+    /// Needed revisions whose decryption data was not asked for yet and that need it: the
+    /// metadata says a file is encrypted with no key known ([`CachedRevision::needs_decryption`]),
+    /// or [`SyncOptions::fetch_decryption`] forces it for every needed revision with files.
     fn decryption_batch(&self) -> Vec<i32> {
         let max = self
             .state
@@ -1027,7 +1217,9 @@ impl Sync {
             .iter()
             .filter(|(id, r)| {
                 r.action == DeploymentAction::Install.as_str()
+                    && !self.scan_excluded.contains(id)
                     && !r.files.is_empty()
+                    && (self.options.fetch_decryption || r.needs_decryption())
                     && !r.fetched.contains("FileDecryption")
                     && !self.ext2_attempted.contains(id)
             })
@@ -1050,8 +1242,8 @@ impl Sync {
     /// Digests (base64) of files of needed revisions with no known location.
     fn missing_locations(&self) -> Vec<String> {
         let mut out = BTreeSet::new();
-        for r in self.state.revisions.values() {
-            if r.action != DeploymentAction::Install.as_str() {
+        for (id, r) in &self.state.revisions {
+            if r.action != DeploymentAction::Install.as_str() || self.scan_excluded.contains(id) {
                 continue;
             }
             for f in &r.files {
@@ -1090,9 +1282,13 @@ impl Sync {
         let installable: Vec<String> = self
             .state
             .revisions
-            .values()
-            .filter(|r| r.is_leaf && r.action == DeploymentAction::Install.as_str())
-            .map(|r| r.update_id.clone())
+            .iter()
+            .filter(|(id, r)| {
+                r.is_leaf
+                    && r.action == DeploymentAction::Install.as_str()
+                    && !self.scan_excluded.contains(id)
+            })
+            .map(|(_, r)| r.update_id.clone())
             .collect();
         let allowed = self
             .state
@@ -1232,6 +1428,50 @@ impl Sync {
                 self.refresh_sent = 0;
                 self.state.apply_refresh(&results);
             }
+            Response::StartCategoryScan(r) => {
+                let preferred = r.preferred_category_ids.items().to_vec();
+                let in_error = r.requested_category_ids_in_error.items();
+                if !in_error.is_empty() {
+                    tracing::warn!(
+                        categories = %in_error.iter().map(|g| g.0.as_str()).collect::<Vec<_>>().join(","),
+                        "StartCategoryScan: categories the server does not recognise"
+                    );
+                }
+                if preferred.is_empty() {
+                    // An empty filter would be a regular scan: not what was asked for.
+                    return Err(proto(&format!(
+                        "no preferredCategoryIds for the requested categories{}",
+                        if in_error.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " (not recognised: {})",
+                                in_error
+                                    .iter()
+                                    .map(|g| g.0.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
+                    )));
+                }
+                self.preferred = Some(preferred);
+                self.phase = Phase::SwSync;
+            }
+            Response::SyncPrinterCatalog(r) => {
+                let info = r
+                    .result
+                    .value()
+                    .ok_or_else(|| proto("no SyncPrinterCatalogResult"))?;
+                let applied = self.state.apply_sync(info);
+                self.state.mark_printer(info);
+                self.count(&applied);
+                self.summary.printer_passes += 1;
+                // Same loop rule as SyncUpdates (reference 2.8: "same rules").
+                if !applied.more {
+                    self.phase = Phase::ExtInfo;
+                }
+            }
             Response::SyncUpdates(r) => {
                 let info = r
                     .result
@@ -1239,6 +1479,20 @@ impl Sync {
                     .ok_or_else(|| proto("no SyncUpdatesResult"))?;
                 let applied = self.state.apply_sync(info);
                 self.count(&applied);
+                // Category scan: still deployed but outside the filter. Kept cached and
+                // listed (so the server does not resend them), but not needed by this scan:
+                // no extended info, no locations, not reported (reference 5.5, INF).
+                for id in info.deployed_out_of_scope_revision_ids.items() {
+                    self.summary.deployed_out_of_scope += 1;
+                    if self.state.revisions.contains_key(id) {
+                        self.scan_excluded.insert(*id);
+                    }
+                }
+                for u in info.new_updates.items() {
+                    if let Some(id) = u.id.value() {
+                        self.scan_excluded.remove(id);
+                    }
+                }
                 match self.phase {
                     Phase::SwSync => {
                         self.summary.pages += 1;
@@ -1248,7 +1502,11 @@ impl Sync {
                     }
                     _ => {
                         self.summary.driver_passes += 1;
-                        self.phase = Phase::ExtInfo;
+                        self.phase = if self.options.sync_printer_catalog {
+                            Phase::PrinterSync
+                        } else {
+                            Phase::ExtInfo
+                        };
                     }
                 }
             }
@@ -1290,6 +1548,29 @@ impl Sync {
         self.summary.new_updates += applied.new_updates;
         self.summary.changed_updates += applied.changed_updates;
         self.summary.out_of_scope += applied.out_of_scope;
+    }
+}
+
+/// The AND-groups of a StartCategoryScan request, in IndexOfAndGroup order.
+fn category_groups(req: &StartCategoryScan) -> Vec<Vec<String>> {
+    let mut groups: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for rel in req.requested_categories.items() {
+        if let (Some(g), Some(id)) = (rel.index_of_and_group.value(), rel.category_id.value()) {
+            groups.entry(*g).or_default().push(id.0.clone());
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// True when a two-part `x.y` version is at least `min` (absent or malformed: false, as
+/// the reference reads an absent ProtocolVersion as 0).
+fn version_at_least(v: Option<&str>, min: (u32, u32)) -> bool {
+    let Some((a, b)) = v.and_then(|v| v.trim().split_once('.')) else {
+        return false;
+    };
+    match (a.parse::<u32>(), b.parse::<u32>()) {
+        (Ok(a), Ok(b)) => (a, b) >= min,
+        _ => false,
     }
 }
 

@@ -237,6 +237,30 @@ pub struct CachedFile {
     /// `@Size` from the Extended fragment (plans the download ranges), when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// A FileLocation said the content is encrypted: an `EncryptedFileDigest` ("null if not
+    /// encrypted", reference 2.11) or a `DecryptionInformation` (reference 3.9).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
+}
+
+impl CachedFile {
+    /// True when the file is encrypted and no key is known: neither a FileDecryption key
+    /// nor `KeyData` inside its DecryptionInformation JSON (reference 3.9).
+    pub fn needs_key(&self) -> bool {
+        if !self.encrypted || self.decryption_key.is_some() {
+            return false;
+        }
+        let key_in_json = self
+            .decryption_information
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+            .is_some_and(|v| {
+                v.get("KeyData")
+                    .and_then(|k| k.as_str())
+                    .is_some_and(|k| !k.is_empty())
+            });
+        !key_in_json
+    }
 }
 
 /// One cached revision (reference 5.1 Revision, Metadata, Deployment).
@@ -265,12 +289,28 @@ pub struct CachedRevision {
     /// listed yet (then non-leaf counts as installed). Seeding from a capture sets it.
     #[serde(default)]
     pub installed: Option<bool>,
+    /// Delivered by SyncPrinterCatalog: listed in printerUpdateIDs, not in CachedDriverIDs
+    /// (the driver pass would call it out of scope: it matches no device of SystemSpec).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub printer: bool,
+    /// `UpdateEncryptionDetails/HasEncryptedFiles` of GetExtendedUpdateInfo2, when received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_encrypted_files: Option<bool>,
 }
 
 impl CachedRevision {
     /// True for driver revisions (they go into CachedDriverIDs, rule C-25).
     pub fn is_driver(&self) -> bool {
         self.update_type.eq_ignore_ascii_case("Driver")
+    }
+
+    /// True when the metadata says decryption data is needed (reference 2.11, 3.9): a file
+    /// whose location marks it encrypted has no key, or the server said
+    /// `HasEncryptedFiles=true` and some file still has no key.
+    pub fn needs_decryption(&self) -> bool {
+        self.files.iter().any(CachedFile::needs_key)
+            || (self.has_encrypted_files == Some(true)
+                && self.files.iter().any(|f| f.decryption_key.is_none()))
     }
 }
 
@@ -420,7 +460,9 @@ impl ClientState {
     pub fn lists(&self) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
         let (mut inst, mut other, mut drivers) = (Vec::new(), Vec::new(), Vec::new());
         for (id, r) in &self.revisions {
-            if r.is_driver() {
+            if r.printer {
+                continue;
+            } else if r.is_driver() {
                 drivers.push(*id);
             } else if r.installed.unwrap_or(!r.is_leaf) {
                 inst.push(*id);
@@ -431,7 +473,79 @@ impl ClientState {
         (inst, other, drivers)
     }
 
+    /// [`ClientState::lists`] with at most `max` InstalledNonLeafUpdateIDs (WS2025 faults
+    /// above 400, reference 7.3.5), plus how many were moved to OtherCachedUpdateIDs.
+    ///
+    /// Only InstalledNonLeafUpdateIDs satisfies prerequisites on the server (reference 5.5):
+    /// a cached revision whose prerequisite is dropped from that list comes back out of
+    /// scope. So the non-leaf revisions that most cached revisions depend on, transitively,
+    /// stay; a prerequisite always has more dependents than what requires it, so the kept
+    /// set stays closed under prerequisite chains. Ties: lower revision ID first. The rest
+    /// are still cached, so they go into OtherCachedUpdateIDs (every cached revision is
+    /// listed, reference 5.5, C-27) and are not sent again as NewUpdates.
+    pub fn lists_capped(&self, max: usize) -> (Vec<i32>, Vec<i32>, Vec<i32>, usize) {
+        let (inst, mut other, drivers) = self.lists();
+        if inst.len() <= max {
+            return (inst, other, drivers, 0);
+        }
+        // Edges: prerequisite UpdateID -> the cached revisions that name it.
+        let mut requirers: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (id, r) in &self.revisions {
+            if let Ok(core) = parse_core(&r.core) {
+                let named: BTreeSet<String> = core
+                    .prerequisite_update_ids()
+                    .map(wusp::fragment::normalize_guid)
+                    .collect();
+                for u in named {
+                    requirers.entry(u).or_default().push(*id);
+                }
+            }
+        }
+        let dependents = |start: i32| -> usize {
+            let mut seen: BTreeSet<i32> = BTreeSet::new();
+            let mut stack = vec![start];
+            while let Some(id) = stack.pop() {
+                let Some(r) = self.revisions.get(&id) else {
+                    continue;
+                };
+                for d in requirers.get(&r.update_id).into_iter().flatten() {
+                    if seen.insert(*d) {
+                        stack.push(*d);
+                    }
+                }
+            }
+            seen.remove(&start);
+            seen.len()
+        };
+        let mut ranked: Vec<(usize, i32)> = inst.iter().map(|id| (dependents(*id), *id)).collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let moved: Vec<i32> = ranked[max..].iter().map(|(_, id)| *id).collect();
+        let mut kept: Vec<i32> = ranked[..max].iter().map(|(_, id)| *id).collect();
+        kept.sort_unstable();
+        other.extend(&moved);
+        other.sort_unstable();
+        (kept, other, drivers, moved.len())
+    }
+
+    /// Cached printer drivers (printerUpdateIDs of SyncPrinterCatalog, reference 2.8).
+    pub fn printer_ids(&self) -> Vec<i32> {
+        self.revisions
+            .iter()
+            .filter(|(_, r)| r.printer)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     // ---- what responses change (shared by the sync machine and seeding) ----
+
+    /// Marks the NewUpdates of a SyncPrinterCatalog answer as printer-catalog revisions.
+    pub(crate) fn mark_printer(&mut self, info: &SyncInfo) {
+        for u in info.new_updates.items() {
+            if let Some(r) = u.id.value().and_then(|id| self.revisions.get_mut(id)) {
+                r.printer = true;
+            }
+        }
+    }
 
     /// Takes a NewCookie, if the field holds one.
     pub(crate) fn take_cookie(&mut self, c: &Field<Cookie>) {
@@ -548,6 +662,7 @@ impl ClientState {
                                 decryption_key: None,
                                 sha256: f.additional_digest("SHA256").map(|d| d.trim().to_string()),
                                 size: f.size,
+                                encrypted: false,
                             })
                             .collect();
                     }
@@ -583,6 +698,21 @@ impl ClientState {
         for f in self.revisions.values_mut().flat_map(|r| r.files.iter_mut()) {
             if let Some(k) = keys.get(&f.digest) {
                 f.decryption_key = Some(k.clone());
+            }
+        }
+        for d in info.update_encryption_details.items() {
+            let (Some(g), Some(has)) = (d.update_identity.value(), d.has_encrypted_files.value())
+            else {
+                continue;
+            };
+            let (Some(uid), Some(rn)) = (g.update_id.value(), g.revision_number.value()) else {
+                continue;
+            };
+            let uid = wusp::fragment::normalize_guid(uid.as_str());
+            for r in self.revisions.values_mut() {
+                if r.update_id == uid && r.revision_number == *rn {
+                    r.has_encrypted_files = Some(*has);
+                }
             }
         }
     }
@@ -637,6 +767,13 @@ impl ClientState {
                         .or(l.esrp_decryption_information.value())
                     {
                         f.decryption_information = Some(d.clone());
+                        f.encrypted = true;
+                    }
+                    if l.encrypted_file_digest
+                        .value()
+                        .is_some_and(|d| !d.as_str().trim().is_empty())
+                    {
+                        f.encrypted = true;
                     }
                 }
             }
@@ -666,6 +803,8 @@ fn revision_from(u: &UpdateInfo) -> Option<(i32, CachedRevision)> {
             extended: None,
             files: Vec::new(),
             installed: None,
+            printer: false,
+            has_encrypted_files: None,
         },
     ))
 }

@@ -55,7 +55,19 @@ fn drive(s: &WsusServer, state: ClientState) -> Run {
 }
 
 fn drive_with(s: &WsusServer, state: ClientState, options: SyncOptions) -> Run {
+    drive_hooked(s, state, options, &mut |_, _| {})
+}
+
+/// Like [`drive_with`], with `hook` editing each decoded answer before the client sees it
+/// (to test the client against shapes of the reference that our server does not send).
+fn drive_hooked(
+    s: &WsusServer,
+    state: ClientState,
+    options: SyncOptions,
+    hook: &mut dyn FnMut(&Request, &mut Envelope),
+) -> Run {
     let initial = state.cookie.as_ref().map(StoredCookie::to_wire);
+    let max_installed = options.max_installed_non_leaf;
     let mut sync = Sync::new(state, options);
     let mut sent = Vec::new();
     let mut replies = Vec::new();
@@ -75,7 +87,10 @@ fn drive_with(s: &WsusServer, state: ClientState, options: SyncOptions) -> Run {
                     body: body.as_bytes(),
                     peer: "192.0.2.10:49731".parse().unwrap(),
                 });
-                let env = Envelope::decode(&reply.body);
+                let mut env = Envelope::decode(&reply.body);
+                if let (Ok(e), Some(r)) = (&mut env, sent.last()) {
+                    hook(r, e);
+                }
                 replies.push(match &env {
                     Ok(Envelope {
                         body: wusp::Body::Response(r),
@@ -86,7 +101,7 @@ fn drive_with(s: &WsusServer, state: ClientState, options: SyncOptions) -> Run {
                 sync.receive(reply.status, env);
             }
             outcome @ (Step::Done(_) | Step::Failed(_)) => {
-                check_client_rules(initial, &sent, &replies);
+                check_client_rules(max_installed, initial, &sent, &replies);
                 return Run {
                     sent,
                     replies,
@@ -100,8 +115,11 @@ fn drive_with(s: &WsusServer, state: ClientState, options: SyncOptions) -> Run {
 
 /// Client rules checked on every run: C-15 (the cookie sent is the latest issued),
 /// C-24 (disjoint lists), C-26 (out-of-scope IDs not sent again unless re-delivered),
-/// C-27 (every delivered ID is listed in the next software request), C-28 (continuation).
+/// C-27 (every delivered ID is listed in the next software request), C-28 (continuation),
+/// C-32 (a filter only after StartCategoryScan, within its preferred ids), and the
+/// InstalledNonLeafUpdateIDs cap (`max_installed`: 400 by default, reference 7.3.5).
 fn check_client_rules(
+    max_installed: usize,
     initial: Option<wusp::types::Cookie>,
     sent: &[Request],
     replies: &[Option<wusp::Response>],
@@ -111,6 +129,7 @@ fn check_client_rules(
     let mut dropped: HashSet<i32> = HashSet::new();
     let mut must_list: HashSet<i32> = HashSet::new();
     let mut must_continue = false;
+    let mut preferred: Option<HashSet<String>> = None;
     for (req, reply) in sent.iter().zip(replies) {
         if let Some(c) = cookie_of(req) {
             assert_eq!(Some(&c), latest.as_ref(), "C-15: {:?}", req.operation());
@@ -126,6 +145,17 @@ fn check_client_rules(
             let set: HashSet<i32> = all.iter().copied().collect();
             assert_eq!(set.len(), all.len(), "C-24");
             assert!(set.is_disjoint(&dropped), "C-26");
+            assert!(p.installed_non_leaf_update_ids.items().len() <= max_installed);
+            let filter: HashSet<String> = p
+                .filter_category_ids
+                .items()
+                .iter()
+                .filter_map(|c| c.id.value().map(Guid::normalized))
+                .collect();
+            if !filter.is_empty() {
+                let preferred = preferred.as_ref().expect("C-32: StartCategoryScan first");
+                assert!(filter.is_subset(preferred), "C-32");
+            }
             let software = p.skip_software_sync.value() == Some(&false);
             if software {
                 assert!(must_list.is_subset(&set), "C-27");
@@ -158,6 +188,20 @@ fn check_client_rules(
                             .items()
                             .iter()
                             .any(|u| u.is_leaf.value() == Some(&false));
+                }
+            }
+            Some(R::StartCategoryScan(r)) => {
+                preferred = Some(
+                    r.preferred_category_ids
+                        .items()
+                        .iter()
+                        .map(Guid::normalized)
+                        .collect(),
+                );
+            }
+            Some(R::SyncPrinterCatalog(r)) => {
+                if let Some(c) = r.result.value().and_then(|x| x.new_cookie.value()) {
+                    latest = Some(c.clone());
                 }
             }
             Some(R::GetFileLocations(r)) => {
@@ -195,6 +239,8 @@ fn cookie_of(r: &Request) -> Option<wusp::types::Cookie> {
     match r {
         Request::SyncUpdates(s) => s.cookie.value().cloned(),
         Request::RefreshCache(s) => s.cookie.value().cloned(),
+        Request::SyncPrinterCatalog(s) => s.cookie.value().cloned(),
+        Request::GetExtendedUpdateInfo2(s) => s.cookie.value().cloned(),
         Request::RegisterComputer(s) => s.cookie.value().cloned(),
         Request::GetExtendedUpdateInfo(s) => s.cookie.value().cloned(),
         Request::GetFileLocations(s) => s.cookie.value().cloned(),
@@ -443,15 +489,17 @@ fn invalid_cookie_and_server_changed_recovery() {
     for code in ["InvalidCookie", "ServerChanged"] {
         let run = injected(code);
         let ops = run.ops();
-        // An empty cache still sends RefreshCache (with an empty globalIDs list).
+        // An empty cache still sends RefreshCache (with an empty globalIDs list); the server
+        // that rejected the cookie requires registration: NEED_REFRESH -> NEED_REGISTER.
         assert_eq!(
-            &ops[4..10],
+            &ops[4..11],
             &[
                 SyncUpdates,
                 GetConfig,
                 GetAuthorizationCookie,
                 GetCookie,
                 RefreshCache,
+                RegisterComputer,
                 SyncUpdates
             ],
             "{code}: {ops:?}"
@@ -459,20 +507,28 @@ fn invalid_cookie_and_server_changed_recovery() {
         check_rejected_cookie_never_sent(&run, 4);
         assert_eq!(summary(&run).faults_recovered.get(code), Some(&1));
 
-        // With a cache: GetConfig, GetAuthorizationCookie, GetCookie, RefreshCache, retry.
+        // With a cache: GetConfig, GetAuthorizationCookie, GetCookie, RefreshCache, then
+        // RegisterComputer before the retry (a new server has not seen this client; no
+        // RegistrationRequired fault is waited for).
         let (run, before) = injected_differential(code);
         let ops = run.ops();
         assert_eq!(
-            &ops[..6],
+            &ops[..7],
             &[
                 SyncUpdates,
                 GetConfig,
                 GetAuthorizationCookie,
                 GetCookie,
                 RefreshCache,
+                RegisterComputer,
                 SyncUpdates
             ],
             "{code} C-39: {ops:?}"
+        );
+        assert!(
+            !summary(&run)
+                .faults_recovered
+                .contains_key("RegistrationRequired")
         );
         let Request::RefreshCache(rc) = &run.sent[4] else {
             panic!()
@@ -480,7 +536,7 @@ fn invalid_cookie_and_server_changed_recovery() {
         assert_eq!(rc.global_ids.items().len(), before.revisions.len());
         // The cache was re-keyed, not thrown away: the retry still carries most of it
         // (bundle-only revisions get no RefreshCache result and are re-synced).
-        let retry = sync_params(&run.sent[5]);
+        let retry = sync_params(&run.sent[6]);
         let carried = retry.installed_non_leaf_update_ids.items().len()
             + retry.other_cached_update_ids.items().len();
         assert!(
@@ -766,12 +822,9 @@ fn fault_during_recovery_keeps_the_order() {
     summary(&run);
 }
 
-#[test]
-fn decryption_data_is_fetched_once_with_get_extended_update_info2() {
-    let s = server_with(200, &[]);
-    let mut options = SyncOptions::new(start());
-    options.fetch_decryption = true;
-    let run = drive_with(&s, fresh_state(), options.clone());
+/// The index of the first GetExtendedUpdateInfo2, checked to come after every
+/// GetExtendedUpdateInfo.
+fn ext2_after_ext(run: &Run) -> usize {
     let ops = run.ops();
     let ext = ops
         .iter()
@@ -782,6 +835,16 @@ fn decryption_data_is_fetched_once_with_get_extended_update_info2() {
         .position(|o| *o == GetExtendedUpdateInfo2)
         .unwrap();
     assert!(ext < ext2, "{ops:?}");
+    ext2
+}
+
+#[test]
+fn decryption_data_is_fetched_once_with_get_extended_update_info2() {
+    let s = server_with(200, &[]);
+    let mut options = SyncOptions::new(start());
+    options.fetch_decryption = true;
+    let run = drive_with(&s, fresh_state(), options.clone());
+    ext2_after_ext(&run);
     for r in &run.sent {
         if let Request::GetExtendedUpdateInfo2(g) = r {
             let ids = g.update_ids.items();
@@ -828,7 +891,8 @@ fn refresh_cache_goes_in_batches() {
         ops[4..4 + calls].iter().all(|o| *o == RefreshCache),
         "{ops:?}"
     );
-    assert_eq!(ops[4 + calls], SyncUpdates, "{ops:?}");
+    assert_eq!(ops[4 + calls], RegisterComputer, "{ops:?}");
+    assert_eq!(ops[5 + calls], SyncUpdates, "{ops:?}");
     let sent: usize = run.sent[4..4 + calls]
         .iter()
         .map(|r| match r {
@@ -837,7 +901,742 @@ fn refresh_cache_goes_in_batches() {
         })
         .sum();
     assert_eq!(sent, n);
-    let retry = sync_params(&run.sent[4 + calls]);
+    let retry = sync_params(&run.sent[5 + calls]);
     assert!(!retry.installed_non_leaf_update_ids.items().is_empty());
+    summary(&run);
+}
+
+fn server_configured(size: usize, inject: &[&str], registration_required: bool) -> WsusServer {
+    let config = ServerConfig {
+        secret: Some([3; 32]),
+        clock: Clock::manual(start()),
+        inject: FaultPlan::parse(inject).unwrap(),
+        registration_required,
+        ..ServerConfig::default()
+    };
+    WsusServer::new(Catalog::generate(size, 7).unwrap(), config).unwrap()
+}
+
+#[test]
+fn changed_registration_data_registers_again_before_the_sync() {
+    let s = server_with(60, &[]);
+    let first = drive(&s, fresh_state());
+    summary(&first);
+    // Same description: no RegisterComputer (C-12).
+    let same = drive(&s, first.state.clone());
+    assert_eq!(same.ops()[0], SyncUpdates, "{:?}", same.ops());
+    assert!(!same.ops().contains(&RegisterComputer));
+    // IDLE -> NEED_REGISTER (registration data changed) -> SW_SYNC.
+    let mut state = first.state.clone();
+    state.identity.computer.model = "replacement board".into();
+    let run = drive(&s, state.clone());
+    assert_eq!(&run.ops()[..2], &[RegisterComputer, SyncUpdates]);
+    let Request::RegisterComputer(rc) = &run.sent[0] else {
+        panic!()
+    };
+    assert_eq!(
+        rc.computer_info
+            .value()
+            .unwrap()
+            .computer_model
+            .value()
+            .map(String::as_str),
+        Some("replacement board")
+    );
+    assert_eq!(
+        run.state.registered_info.as_ref(),
+        Some(&run.state.identity.computer)
+    );
+    summary(&run);
+    // Changed while the cookie expired: renewal, then registration, then the sync.
+    s.config()
+        .clock
+        .advance(std::time::Duration::from_secs(2 * 3600));
+    let run = drive(&s, state);
+    assert_eq!(
+        &run.ops()[..4],
+        &[
+            GetAuthorizationCookie,
+            GetCookie,
+            RegisterComputer,
+            SyncUpdates
+        ]
+    );
+    summary(&run);
+}
+
+#[test]
+fn server_changed_without_required_registration_does_not_register() {
+    for code in ["ServerChanged", "InvalidCookie"] {
+        let s = server_configured(60, &[&format!("{code}@SyncUpdates#1")], false);
+        let run = drive(&s, fresh_state());
+        let ops = run.ops();
+        assert_eq!(
+            &ops[..9],
+            &[
+                GetConfig,
+                GetAuthorizationCookie,
+                GetCookie,
+                SyncUpdates,
+                GetConfig,
+                GetAuthorizationCookie,
+                GetCookie,
+                RefreshCache,
+                SyncUpdates
+            ],
+            "{code}: {ops:?}"
+        );
+        assert!(!ops.contains(&RegisterComputer), "C-11: {ops:?}");
+        summary(&run);
+    }
+}
+
+/// A cached revision with a core fragment naming `prereqs` (UpdateIDs) as AND-clauses.
+fn synthetic(n: i32, is_leaf: bool, prereqs: &[i32]) -> CachedRevision {
+    use wusp::fragment::{CoreFragmentBuilder, UpdateType};
+    let uid = |n: i32| format!("00000000-0000-4000-8000-{n:012}");
+    let mut b = CoreFragmentBuilder::new(
+        uid(n),
+        1,
+        if is_leaf {
+            UpdateType::Software
+        } else {
+            UpdateType::Category
+        },
+    );
+    for p in prereqs {
+        b = b.prerequisite(uid(*p));
+    }
+    CachedRevision {
+        update_id: uid(n),
+        revision_number: 1,
+        update_type: if is_leaf { "Software" } else { "Category" }.into(),
+        is_leaf,
+        action: "Evaluate".into(),
+        core: b.build(),
+        fetched: Default::default(),
+        extended: None,
+        files: Vec::new(),
+        installed: None,
+        printer: false,
+        has_encrypted_files: None,
+    }
+}
+
+#[test]
+fn installed_non_leaf_list_is_capped_at_400_keeping_prerequisite_chains() {
+    // 450 non-leaf revisions: a root, 49 families requiring it, 400 products each
+    // requiring one family; 600 leaves requiring products (200 products have two).
+    let mut state = fresh_state();
+    state.revisions.insert(1, synthetic(1, false, &[]));
+    for f in 2..=50 {
+        state.revisions.insert(f, synthetic(f, false, &[1]));
+    }
+    for p in 51..=450 {
+        state
+            .revisions
+            .insert(p, synthetic(p, false, &[2 + (p % 49)]));
+    }
+    for l in 1001..=1600 {
+        state
+            .revisions
+            .insert(l, synthetic(l, true, &[51 + (l % 400)]));
+    }
+    let (inst, other, drivers, moved) = state.lists_capped(MAX_INSTALLED_NON_LEAF);
+    assert_eq!(inst.len(), 400);
+    assert_eq!(moved, 50);
+    assert!(drivers.is_empty());
+    assert_eq!(other.len(), 600 + 50, "the rest stays listed as cached");
+    let inst_set: HashSet<i32> = inst.iter().copied().collect();
+    let other_set: HashSet<i32> = other.iter().copied().collect();
+    assert!(inst_set.is_disjoint(&other_set), "C-24");
+    assert_eq!(inst_set.len() + other_set.len(), state.revisions.len());
+    // The root and every family stay; every kept product's family is kept (closed chains).
+    assert!((1..=50).all(|id| inst_set.contains(&id)));
+    for p in 51..=450 {
+        if inst_set.contains(&p) {
+            assert!(inst_set.contains(&(2 + (p % 49))), "{p}");
+        }
+    }
+    // Products with two dependent leaves rank above products with one.
+    let two: Vec<i32> = (51..=450)
+        .filter(|p| (1001..=1600).filter(|l| 51 + (l % 400) == *p).count() == 2)
+        .collect();
+    assert_eq!(two.len(), 200);
+    assert!(two.iter().all(|p| inst_set.contains(p)));
+    // Deterministic, sorted, and nothing moves while under the cap.
+    assert_eq!(state.lists_capped(400).0, inst);
+    assert!(inst.windows(2).all(|w| w[0] < w[1]));
+    let (i2, o2, _, m2) = state.lists_capped(1000);
+    assert_eq!((i2.len(), o2.len(), m2), (450, 600, 0));
+}
+
+#[test]
+fn a_sync_with_a_small_cap_never_exceeds_it_and_completes() {
+    let s = server_with(200, &[]);
+    let mut options = SyncOptions::new(start());
+    options.max_installed_non_leaf = 4;
+    let run = drive_with(&s, fresh_state(), options.clone());
+    let sum = summary(&run).clone();
+    let mut capped = false;
+    for r in &run.sent {
+        if let Request::SyncUpdates(_) = r {
+            let n = sync_params(r).installed_non_leaf_update_ids.items().len();
+            assert!(n <= 4, "{n}");
+            capped |= n == 4;
+        }
+    }
+    assert!(capped);
+    // Without the cap more non-leaf revisions would be listed.
+    let full = drive(&s, fresh_state());
+    assert!(full.state.lists().0.len() > 4);
+    assert!(sum.pages >= 2);
+}
+#[test]
+fn the_cap_keeps_a_large_cache_within_the_servers_limit() {
+    // Our server, like WS2025, faults more than 400 InstalledNonLeafUpdateIDs.
+    let s = server_with(60, &[]);
+    let first = drive(&s, fresh_state());
+    summary(&first);
+    let mut state = first.state.clone();
+    state.revisions.clear();
+    for n in 1..=450 {
+        let prereqs: Vec<i32> = if n == 1 { vec![] } else { vec![1] };
+        state
+            .revisions
+            .insert(900_000 + n, synthetic(n, false, &prereqs));
+    }
+    let mut options = SyncOptions::new(start());
+    options.max_installed_non_leaf = 1000;
+    let uncapped = drive_with(&s, state.clone(), options);
+    match &uncapped.outcome {
+        Step::Failed(SyncError::Fault { code, .. }) => assert_eq!(code, "InvalidParameters"),
+        other => panic!("{other:?}"),
+    }
+    let run = drive(&s, state);
+    let p = sync_params(&run.sent[0]);
+    assert_eq!(p.installed_non_leaf_update_ids.items().len(), 400);
+    assert_eq!(p.other_cached_update_ids.items().len(), 50);
+    // The root every other revision requires is kept.
+    assert!(p.installed_non_leaf_update_ids.items().contains(&900_001));
+    summary(&run);
+}
+
+/// The UpdateID of the first category revision of the given type in the server's catalog.
+fn category_of(s: &WsusServer, t: crate::server::catalog::CategoryType) -> String {
+    use crate::server::catalog::RevisionKind;
+    let cat = s.catalog();
+    let r = cat
+        .revisions()
+        .iter()
+        .position(|r| r.kind == RevisionKind::Category(t))
+        .unwrap() as u32;
+    cat.update_id_of(r).to_string()
+}
+
+fn filter_of(r: &Request) -> Vec<String> {
+    sync_params(r)
+        .filter_category_ids
+        .items()
+        .iter()
+        .map(|c| c.id.value().unwrap().normalized())
+        .collect()
+}
+
+fn software_requests(run: &Run) -> Vec<&Request> {
+    run.sent
+        .iter()
+        .filter(|r| {
+            matches!(r, Request::SyncUpdates(_))
+                && sync_params(r).skip_software_sync.value() == Some(&false)
+        })
+        .collect()
+}
+
+#[test]
+fn category_scan_starts_with_start_category_scan_and_filters_every_page() {
+    use crate::server::catalog::CategoryType;
+    let s = server_with(400, &[]);
+    let product = category_of(&s, CategoryType::Product);
+    let mut options = SyncOptions::new(start());
+    options.categories = vec![vec![product.clone()]];
+    let run = drive_with(&s, fresh_state(), options);
+    let sum = summary(&run).clone();
+    let ops = run.ops();
+    // Reference 5.3 steps 2-7 (and the native order OBS-N).
+    assert_eq!(
+        &ops[..6],
+        &[
+            GetConfig,
+            GetAuthorizationCookie,
+            GetCookie,
+            RegisterComputer,
+            StartCategoryScan,
+            SyncUpdates
+        ],
+        "{ops:?}"
+    );
+    assert_eq!(ops.iter().filter(|o| **o == StartCategoryScan).count(), 1);
+    let Request::StartCategoryScan(scan) = &run.sent[4] else {
+        panic!()
+    };
+    let rels = scan.requested_categories.items();
+    assert_eq!(rels.len(), 1, "C-33 requestedCategories present");
+    assert_eq!(rels[0].index_of_and_group.value(), Some(&0));
+    assert_eq!(rels[0].category_id.value().unwrap().normalized(), product);
+    let Some(Some(wusp::Response::StartCategoryScan(answer))) = run.replies.get(4) else {
+        panic!()
+    };
+    let preferred: Vec<String> = answer
+        .preferred_category_ids
+        .items()
+        .iter()
+        .map(Guid::normalized)
+        .collect();
+    assert!(!preferred.is_empty());
+    // C-31/C-32: every software page carries FilterCategoryIds = preferredCategoryIds and
+    // NeedTwoGroupOutOfScopeUpdates=true; the driver pass carries no filter.
+    let software = software_requests(&run);
+    assert!(software.len() >= 2, "{ops:?}");
+    for r in &software {
+        assert_eq!(filter_of(r), preferred);
+        assert_eq!(
+            sync_params(r).need_two_group_out_of_scope_updates.value(),
+            Some(&true)
+        );
+    }
+    for r in &run.sent {
+        if let Request::SyncUpdates(_) = r
+            && sync_params(r).skip_software_sync.value() == Some(&true)
+        {
+            assert!(sync_params(r).filter_category_ids.items().is_empty());
+        }
+    }
+    check_main_line(&run, 50);
+    // A filtered scan caches fewer revisions than a regular one, the product among them.
+    let full = drive(&s, fresh_state());
+    assert!(run.state.revisions.len() < full.state.revisions.len());
+    assert!(run.state.revisions.values().any(|r| r.update_id == product));
+    assert_eq!(sum.deployed_out_of_scope, 0, "nothing cached before");
+}
+
+#[test]
+fn category_scan_after_a_full_sync_keeps_deployed_out_of_scope_revisions() {
+    use crate::server::catalog::CategoryType;
+    let s = server_with(400, &[]);
+    let full = drive(&s, fresh_state());
+    summary(&full);
+    let before = full.state.revisions.len();
+    let mut options = SyncOptions::new(start());
+    options.categories = vec![vec![category_of(&s, CategoryType::Product)]];
+    // Approve more so that the category scan has something to fetch.
+    s.change_approvals(ApprovalChange {
+        approve: 40,
+        decline: 0,
+        change: 0,
+    });
+    let run = drive_with(&s, full.state.clone(), options);
+    let sum = summary(&run).clone();
+    assert_eq!(&run.ops()[..2], &[StartCategoryScan, SyncUpdates]);
+    // Deployed but outside the filter: reported in DeployedOutOfScopeRevisionIds, not in
+    // OutOfScopeRevisionIDs, so the cache keeps them (reference 5.5, 5.7).
+    let mut deployed_oos = HashSet::new();
+    for reply in run.replies.iter().flatten() {
+        if let wusp::Response::SyncUpdates(r) = reply {
+            let info = r.result.value().unwrap();
+            deployed_oos.extend(
+                info.deployed_out_of_scope_revision_ids
+                    .items()
+                    .iter()
+                    .copied(),
+            );
+            assert!(info.out_of_scope_revision_ids.items().is_empty());
+        }
+    }
+    assert!(!deployed_oos.is_empty());
+    assert!(sum.deployed_out_of_scope as usize >= deployed_oos.len());
+    assert!(run.state.revisions.len() >= before);
+    for id in &deployed_oos {
+        assert!(run.state.revisions.contains_key(id), "{id} kept cached");
+    }
+    // ... still listed in every later software page (the server would resend them) ...
+    for r in software_requests(&run) {
+        let p = sync_params(r);
+        let listed: HashSet<i32> = p
+            .installed_non_leaf_update_ids
+            .items()
+            .iter()
+            .chain(p.other_cached_update_ids.items())
+            .copied()
+            .collect();
+        assert!(deployed_oos.is_subset(&listed));
+    }
+    // ... but not needed by this scan: no extended info asked, not reported as installable.
+    for r in &run.sent {
+        if let Request::GetExtendedUpdateInfo(g) = r {
+            assert!(
+                g.revision_ids
+                    .items()
+                    .iter()
+                    .all(|id| !deployed_oos.contains(id))
+            );
+        }
+    }
+    let excluded_uids: HashSet<&str> = deployed_oos
+        .iter()
+        .filter_map(|id| run.state.revisions.get(id))
+        .map(|r| r.update_id.as_str())
+        .collect();
+    let Some(Request::ReportEventBatch(rep)) = run.sent.last() else {
+        panic!()
+    };
+    for e in rep.event_batch.items() {
+        let misc = e.extended_data.value().unwrap().misc_data.items();
+        for m in misc.iter().filter_map(|m| m.strip_prefix("U=")) {
+            assert!(m.split(';').all(|u| !excluded_uids.contains(u)));
+        }
+    }
+}
+
+#[test]
+fn category_scan_is_refused_below_server_protocol_3_2_or_client_1_7() {
+    use crate::server::catalog::CategoryType;
+    let s = server_with(60, &[]);
+    let mut options = SyncOptions::new(start());
+    options.categories = vec![vec![category_of(&s, CategoryType::Product)]];
+    // A server announcing ProtocolVersion 3.0 (WSUS 3.0): C-33 forbids StartCategoryScan.
+    let mut downgrade = |_: &Request, e: &mut Envelope| {
+        if let wusp::Body::Response(wusp::Response::GetConfig(r)) = &mut e.body {
+            for p in r
+                .result
+                .value_mut()
+                .unwrap()
+                .properties
+                .value_mut()
+                .unwrap()
+            {
+                if p.name.value().map(String::as_str) == Some("ProtocolVersion") {
+                    p.value = Field::Value("3.0".into());
+                }
+            }
+        }
+    };
+    let run = drive_hooked(&s, fresh_state(), options.clone(), &mut downgrade);
+    assert!(!run.ops().contains(&StartCategoryScan), "{:?}", run.ops());
+    assert!(!run.ops().contains(&SyncUpdates));
+    match &run.outcome {
+        Step::Failed(SyncError::CategoryScanUnavailable(m)) => {
+            assert!(m.contains("3.0") && m.contains("3.2"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A client sending protocolVersion 1.6 (WSUS 3.0 SP1 client): C-31.
+    let mut old = fresh_state();
+    old.identity.protocol_version = "1.6".into();
+    let run = drive_with(&s, old, options);
+    assert!(!run.ops().contains(&StartCategoryScan));
+    assert!(matches!(
+        run.outcome,
+        Step::Failed(SyncError::CategoryScanUnavailable(_))
+    ));
+}
+
+#[test]
+fn unknown_categories_are_named() {
+    use crate::server::catalog::CategoryType;
+    let s = server_with(60, &[]);
+    let unknown = "dd78b8a1-0b20-45c1-add6-4da72e9364cf".to_string();
+    let mut options = SyncOptions::new(start());
+    options.categories = vec![vec![unknown.clone()]];
+    let run = drive_with(&s, fresh_state(), options.clone());
+    match &run.outcome {
+        Step::Failed(SyncError::Protocol {
+            operation: StartCategoryScan,
+            message,
+        }) => assert!(message.contains(&unknown), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!run.ops().contains(&SyncUpdates));
+    // One known group is enough: the unknown one is warned about, the scan goes on.
+    options.categories = vec![vec![unknown], vec![category_of(&s, CategoryType::Product)]];
+    let run = drive_with(&s, fresh_state(), options);
+    summary(&run);
+    assert!(
+        software_requests(&run)
+            .iter()
+            .all(|r| filter_of(r).len() == 1)
+    );
+}
+
+#[test]
+fn category_scan_is_started_again_after_server_changed() {
+    use crate::server::catalog::CategoryType;
+    let s = server_with(200, &["ServerChanged@SyncUpdates#2"]);
+    let mut options = SyncOptions::new(start());
+    options.categories = vec![vec![category_of(&s, CategoryType::Product)]];
+    let run = drive_with(&s, fresh_state(), options);
+    let ops = run.ops();
+    let i = ops.iter().position(|o| *o == RefreshCache).unwrap();
+    assert_eq!(
+        &ops[i - 4..i + 4],
+        &[
+            SyncUpdates,
+            GetConfig,
+            GetAuthorizationCookie,
+            GetCookie,
+            RefreshCache,
+            RegisterComputer,
+            StartCategoryScan,
+            SyncUpdates
+        ],
+        "{ops:?}"
+    );
+    summary(&run);
+}
+
+/// The revision IDs a run asked GetExtendedUpdateInfo2 for.
+fn asked_ext2(run: &Run, state: &ClientState) -> HashSet<i32> {
+    let mut out = HashSet::new();
+    for r in &run.sent {
+        if let Request::GetExtendedUpdateInfo2(g) = r {
+            for u in g.update_ids.items() {
+                let uid = u.update_id.value().unwrap().normalized();
+                let rn = *u.revision_number.value().unwrap();
+                out.extend(
+                    state
+                        .revisions
+                        .iter()
+                        .filter(|(_, r)| r.update_id == uid && r.revision_number == rn)
+                        .map(|(id, _)| *id),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn decryption_data_is_asked_only_where_the_metadata_marks_encryption() {
+    let s = server_with(200, &[]);
+    // Our server (like WSUS) marks nothing encrypted: no GetExtendedUpdateInfo2 at all.
+    let plain = drive(&s, fresh_state());
+    assert!(!plain.ops().contains(&GetExtendedUpdateInfo2));
+    assert_eq!(summary(&plain).extended_info2_calls, 0);
+
+    // A FileLocation with an EncryptedFileDigest ("null if not encrypted", reference 2.11).
+    let mut marked: Option<String> = None;
+    let mut mark = |_: &Request, e: &mut Envelope| {
+        if let wusp::Body::Response(wusp::Response::GetExtendedUpdateInfo(r)) = &mut e.body
+            && marked.is_none()
+            && let Some(l) = r
+                .result
+                .value_mut()
+                .and_then(|i| i.file_locations.value_mut())
+                .and_then(|l| l.first_mut())
+        {
+            l.encrypted_file_digest = Field::Value(wusp::values::Base64(
+                "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=".into(),
+            ));
+            marked = Some(l.file_digest.value().unwrap().as_str().to_string());
+        }
+    };
+    let run = drive_hooked(&s, fresh_state(), SyncOptions::new(start()), &mut mark);
+    let digest = marked.unwrap();
+    let owners: HashSet<i32> = run
+        .state
+        .revisions
+        .iter()
+        .filter(|(_, r)| r.files.iter().any(|f| f.digest == digest))
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(!owners.is_empty());
+    let ext2 = ext2_after_ext(&run);
+    let asked = asked_ext2(&run, &run.state);
+    assert_eq!(asked, owners, "only the revisions with the encrypted file");
+    let Request::GetExtendedUpdateInfo2(g) = &run.sent[ext2] else {
+        panic!()
+    };
+    assert!(
+        g.info_types
+            .items()
+            .contains(&XmlUpdateFragmentType::FileDecryption)
+    );
+    for id in &owners {
+        assert!(run.state.revisions[id].fetched.contains("FileDecryption"));
+    }
+    // Asked once: the next run does not ask again.
+    let again = drive(&s, run.state.clone());
+    assert!(!again.ops().contains(&GetExtendedUpdateInfo2));
+
+    // A DecryptionInformation that carries KeyData (reference 3.9) needs no further call.
+    let mut with_key = |_: &Request, e: &mut Envelope| {
+        if let wusp::Body::Response(wusp::Response::GetExtendedUpdateInfo(r)) = &mut e.body {
+            for l in r
+                .result
+                .value_mut()
+                .and_then(|i| i.file_locations.value_mut())
+                .into_iter()
+                .flatten()
+            {
+                l.decryption_information = Field::Value(
+                    r#"{"KeyData":"AAECAwQFBgcICQoLDA0ODw==","EncryptionBufferSize":65536}"#.into(),
+                );
+            }
+        }
+    };
+    let run = drive_hooked(&s, fresh_state(), SyncOptions::new(start()), &mut with_key);
+    assert!(!run.ops().contains(&GetExtendedUpdateInfo2));
+    assert!(
+        run.state
+            .revisions
+            .values()
+            .flat_map(|r| &r.files)
+            .any(|f| f.encrypted && !f.needs_key())
+    );
+}
+
+#[test]
+fn has_encrypted_files_marks_a_revision_as_needing_keys() {
+    let mut r = synthetic(1, true, &[]);
+    r.files.push(CachedFile {
+        digest: "o3nVUm+zp6BCPaHNf8MYKo1EhEk=".into(),
+        name: None,
+        url: None,
+        decryption_information: None,
+        decryption_key: None,
+        sha256: None,
+        size: None,
+        encrypted: false,
+    });
+    assert!(!r.needs_decryption());
+    r.has_encrypted_files = Some(true);
+    assert!(r.needs_decryption());
+    r.files[0].decryption_key = Some("AAEC".into());
+    assert!(!r.needs_decryption());
+}
+
+#[test]
+fn printer_catalog_is_synced_when_asked_and_kept_apart_from_drivers() {
+    let s = server_with(400, &[]);
+    // Not asked: never called.
+    let plain = drive(&s, fresh_state());
+    assert!(!plain.ops().contains(&SyncPrinterCatalog));
+
+    let mut options = SyncOptions::new(start());
+    options.sync_printer_catalog = true;
+    let run = drive_with(&s, fresh_state(), options.clone());
+    let sum = summary(&run).clone();
+    let ops = run.ops();
+    let drv = run
+        .sent
+        .iter()
+        .position(|r| {
+            matches!(r, Request::SyncUpdates(_))
+                && sync_params(r).skip_software_sync.value() == Some(&true)
+        })
+        .unwrap();
+    assert_eq!(ops[drv + 1], SyncPrinterCatalog, "{ops:?}");
+    let Request::SyncPrinterCatalog(first) = &run.sent[drv + 1] else {
+        panic!()
+    };
+    assert!(first.printer_update_ids.items().is_empty());
+    assert!(first.cookie.is_present(), "C-14");
+    // The same installed list as the driver pass (prerequisites of printer drivers).
+    assert_eq!(
+        first.installed_non_leaf_update_ids.items(),
+        sync_params(&run.sent[drv])
+            .installed_non_leaf_update_ids
+            .items()
+    );
+    assert!(sum.printer_passes >= 1);
+    let printers = run.state.printer_ids();
+    assert!(
+        !printers.is_empty(),
+        "the generated catalog has printer drivers"
+    );
+    assert!(
+        printers
+            .iter()
+            .all(|id| run.state.revisions[id].is_driver())
+    );
+    let (_, _, drivers) = run.state.lists();
+    assert!(printers.iter().all(|id| !drivers.contains(id)));
+
+    // Next run: printerUpdateIDs lists them, CachedDriverIDs does not, nothing dropped.
+    let again = drive_with(&s, run.state.clone(), options);
+    summary(&again);
+    let p = again
+        .sent
+        .iter()
+        .find_map(|r| match r {
+            Request::SyncPrinterCatalog(p) => Some(p),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(p.printer_update_ids.items(), &printers[..]);
+    for r in &again.sent {
+        if let Request::SyncUpdates(_) = r {
+            let cached = sync_params(r).cached_driver_ids.items();
+            assert!(printers.iter().all(|id| !cached.contains(id)));
+        }
+    }
+    assert_eq!(again.state.printer_ids(), printers);
+}
+
+#[test]
+fn a_recorded_category_scan_is_repeated_and_a_stray_filter_is_not_sent() {
+    use crate::server::catalog::CategoryType;
+    let s = server_with(200, &[]);
+    let product = category_of(&s, CategoryType::Product);
+    let mut options = SyncOptions::new(start());
+    options.categories = vec![vec![product.clone()]];
+    let recorded = drive_with(&s, fresh_state(), options);
+    summary(&recorded);
+    let scan = recorded
+        .sent
+        .iter()
+        .find(|r| matches!(r, Request::StartCategoryScan(_)))
+        .unwrap()
+        .clone();
+    let page = software_requests(&recorded)[0].clone();
+    let template = |r: &Request| Envelope::request(r.clone()).encode();
+
+    // Seeded with both templates: the run repeats the recorded category scan.
+    let mut state = recorded.state.clone();
+    state
+        .templates
+        .insert("StartCategoryScan".into(), template(&scan));
+    state
+        .templates
+        .insert("SyncUpdates".into(), template(&page));
+    let run = drive(&s, state.clone());
+    assert_eq!(&run.ops()[..2], &[StartCategoryScan, SyncUpdates]);
+    let Request::StartCategoryScan(again) = &run.sent[0] else {
+        panic!()
+    };
+    assert_eq!(
+        again.requested_categories.items()[0]
+            .category_id
+            .value()
+            .unwrap()
+            .normalized(),
+        product
+    );
+    assert!(!filter_of(&run.sent[1]).is_empty());
+    summary(&run);
+
+    // Only the filtered SyncUpdates template: no StartCategoryScan in this run, so the
+    // recorded FilterCategoryIds must not be sent (C-32) nor the two-group flag.
+    state.templates.remove("StartCategoryScan");
+    let run = drive(&s, state);
+    assert!(!run.ops().contains(&StartCategoryScan));
+    for r in software_requests(&run) {
+        assert!(filter_of(r).is_empty());
+        assert!(
+            sync_params(r)
+                .need_two_group_out_of_scope_updates
+                .is_absent()
+        );
+    }
     summary(&run);
 }
