@@ -38,6 +38,8 @@ pub enum Command {
     /// List every rule with level, statement, citation and whether it is checked.
     Rules(RulesArgs),
     // --- end analyzer ---
+    /// Browse captures in a terminal UI: sessions, the sequence diff, exchanges, findings.
+    Tui(TuiArgs),
 }
 
 /// Arguments of `proxy`.
@@ -99,6 +101,24 @@ pub fn parse_secs(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
         _ => Err(format!("{s:?} is not a positive number of seconds")),
     }
+}
+
+/// Arguments of `tui`.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Capture files (.jsonl, .jsonl.zst, .jsonl.gz, .har).
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+    /// Keep reading lines appended to the captures (a `wutap proxy --capture` still
+    /// writing them); the analysis is redone as records arrive.
+    #[arg(long)]
+    pub follow: bool,
+    /// Where `x` and `c` write exported exchanges (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
+    /// Benchmarks: draw the first frame headless, print it and the time taken, exit.
+    #[arg(long, hide = true)]
+    pub first_frame_exit: bool,
 }
 
 // --- analyzer (issue 6): `wutap analyze` and `wutap rules` ---
@@ -171,7 +191,7 @@ pub struct ReplayArgs {
     /// a differential sync; with --verify, send its recorded requests again and compare.
     #[arg(value_name = "CAPTURE")]
     pub capture_seed: Option<PathBuf>,
-    /// The server's base URL, e.g. http://127.0.0.1:8530 or https://wsus.lab:8531.
+    /// The server's base URL, e.g. `http://127.0.0.1:8530` or `https://wsus.lab:8531`.
     #[arg(long, value_name = "URL")]
     pub server: String,
     /// Start as a new client (generated client id and DNS name), ignoring a saved state.

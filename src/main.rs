@@ -15,6 +15,7 @@ mod proxy_cmd;
 mod replay_cmd;
 mod replay_seed;
 mod serve;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         // analyzer (issue 6)
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Rules(args) => analyze_cmd::rules(args),
+        Command::Tui(args) => tui::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

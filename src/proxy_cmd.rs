@@ -18,7 +18,7 @@ use crate::serve::{armed_shutdown, ca_dir};
 /// Runs `wutap proxy` until Ctrl-C or SIGTERM.
 pub fn run(args: ProxyArgs) -> Result<Outcome> {
     if args.tui {
-        bail!("--tui is not available yet (it comes with the TUI issue); run without it");
+        return run_with_tui(args);
     }
     let dir = ca_dir(args.ca_dir.clone())?;
     let ca = CertificateAuthority::load_or_create(&dir)
@@ -45,6 +45,78 @@ pub fn run(args: ProxyArgs) -> Result<Outcome> {
         proxy.run(shutdown).await?;
         anyhow::Ok(())
     })?;
+    Ok(Outcome::Clean)
+}
+
+/// `wutap proxy --tui`: the proxy runs in a background thread and the TUI follows its
+/// capture as records are written (a temporary one, deleted at exit, without --capture).
+fn run_with_tui(mut args: ProxyArgs) -> Result<Outcome> {
+    crate::tui::need_terminal()?;
+    let mut temp = None;
+    let capture = match args.capture.clone() {
+        Some(p) => p,
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("wutap-live-")
+                .tempdir()
+                .context("cannot create a temporary directory for the live capture")?;
+            let p = dir.path().join("live.jsonl");
+            temp = Some(dir);
+            p
+        }
+    };
+    if !crate::tui::source::is_plain(&capture) {
+        bail!(
+            "--tui follows the capture as it is written: give a plain .jsonl --capture, not {}",
+            capture.display()
+        );
+    }
+    args.capture = Some(capture.clone());
+    let dir = ca_dir(args.ca_dir.clone())?;
+    let ca = CertificateAuthority::load_or_create(&dir)
+        .with_context(|| format!("wutap CA in {}", dir.display()))?;
+    let config = config(args, Arc::new(ca));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let proxy = runtime.block_on(Proxy::bind(config))?;
+    let mut banner: Vec<String> = Vec::new();
+    if let Some(a) = proxy.http_addr() {
+        banner.push(format!("listening http://{a}"));
+    }
+    if let Some(a) = proxy.https_addr() {
+        banner.push(format!("listening https://{a}"));
+    }
+    for line in &banner {
+        println!("{line}");
+    }
+    let note = if temp.is_some() {
+        "temporary capture, deleted at exit (--capture keeps one)".to_string()
+    } else {
+        format!(
+            "recording to {}",
+            capture.file_name().map_or_else(
+                || capture.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
+        )
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        runtime.block_on(proxy.run(async {
+            let _ = stop_rx.await;
+        }))
+    });
+    let shown = format!("{}; {note}", banner.join(", "));
+    let result = crate::tui::run_live(capture, shown);
+    let _ = stop_tx.send(());
+    let stopped = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the proxy thread panicked"))?;
+    drop(temp);
+    result?;
+    stopped?;
     Ok(Outcome::Clean)
 }
 

@@ -11,4 +11,5 @@ mod replay_seed;
 mod replay_verify;
 mod serve;
 mod serve_sync;
+mod tui;
 mod util;

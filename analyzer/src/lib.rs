@@ -23,6 +23,7 @@ mod engine;
 mod finding;
 mod input;
 mod report;
+pub mod sequence;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -37,6 +38,7 @@ pub use report::{
     Analysis, CacheCounts, ExchangeEntry, Session, SessionKind, Skipped, Summary, rules_json,
     rules_text,
 };
+pub use sequence::{ExpectedStep, Mark, ObservedStep, Row, align, expected_sequence};
 
 /// Why an analysis could not run.
 #[derive(Debug, thiserror::Error)]

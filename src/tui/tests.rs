@@ -1,0 +1,324 @@
+//! Render and navigation tests of the TUI on the committed sample captures: the state fed
+//! by the real indexer and analysis threads, keys mapped by the view, frames drawn into
+//! ratatui's TestBackend and snapshotted with insta.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+
+use super::state::{Action, Screen, State};
+use super::{draw_text, perform, start, view};
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/samples")
+        .join(name)
+}
+
+/// The two samples; with `mutated`, the differential one without its second page (C-28).
+fn inputs(dir: &Path, mutated: bool) -> Vec<PathBuf> {
+    let first = sample("first-sync.jsonl");
+    if !mutated {
+        return vec![first, sample("differential-sync.jsonl")];
+    }
+    let text = std::fs::read_to_string(sample("differential-sync.jsonl")).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, l)| l)
+        .collect();
+    let path = dir.join("diff-mutated.jsonl");
+    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    vec![first, path]
+}
+
+/// A state with everything indexed and analyzed.
+fn loaded(paths: &[PathBuf]) -> State {
+    let (mut state, rx, _tx, _stop) = start(paths, false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(state.indexed() && state.analysis.is_some() && !state.analyzing) {
+        let m = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("index and analysis finish");
+        state.update(m);
+    }
+    state
+}
+
+/// Presses a key: maps it through the view, applies it, performs the effect.
+fn press(state: &mut State, paths: &[PathBuf], code: KeyCode) {
+    let ev = Event::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    let action = view::action_for(state, &ev).expect("the key means something");
+    if let Some(effect) = state.apply(action) {
+        let msg = perform(effect, paths, Path::new("/nonexistent"));
+        state.update(msg);
+    }
+}
+
+fn keys(state: &mut State, paths: &[PathBuf], keys: &str) {
+    for c in keys.chars() {
+        let code = match c {
+            '\n' => KeyCode::Enter,
+            '\t' => KeyCode::Tab,
+            c => KeyCode::Char(c),
+        };
+        press(state, paths, code);
+    }
+}
+
+fn frame(state: &State) -> String {
+    draw_text(state, 120, 32).unwrap()
+}
+
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{2}:\d{2}:\d{2}\.\d+Z?", "[time]");
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}T", "[date]T");
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[client-id]",
+    );
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+#[test]
+fn sessions_screen() {
+    let paths = inputs(Path::new("."), false);
+    let state = loaded(&paths);
+    let f = frame(&state);
+    assert!(f.contains("first sync OK: 5 pages, 10 new updates"), "{f}");
+    assert!(f.contains("18 exchanges | 2 sessions, 0 MUST"), "{f}");
+    snapshot("sessions", &f);
+}
+
+#[test]
+fn sequence_diff_screen_of_a_first_sync() {
+    let paths = inputs(Path::new("."), false);
+    let mut state = loaded(&paths);
+    keys(&mut state, &paths, "\n");
+    let f = frame(&state);
+    assert!(f.contains("SyncUpdates (driver)"), "{f}");
+    assert!(!f.contains("missing") && !f.contains("unexpected"), "{f}");
+    snapshot("diff_first_sync", &f);
+}
+
+#[test]
+fn sequence_diff_marks_the_missing_page_and_its_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = inputs(dir.path(), true);
+    let mut state = loaded(&paths);
+    keys(&mut state, &paths, "j\n");
+    let f = frame(&state);
+    assert!(f.contains("missing: SyncUpdates — software page 2"), "{f}");
+    assert!(f.contains("software page 2"), "{f}");
+    // The page whose Truncated=true was not followed carries the MUST finding badge.
+    assert!(f.contains("!!1"), "{f}");
+    snapshot("diff_missing_page", &f);
+}
+
+#[test]
+fn exchange_detail_shows_the_cache_delta_and_folds() {
+    let paths = inputs(Path::new("."), false);
+    let mut state = loaded(&paths);
+    // s2 (differential), second SyncUpdates page.
+    keys(&mut state, &paths, "j\nj\n");
+    let f = frame(&state);
+    assert!(f.contains("OtherCachedUpdateIDs"), "{f}");
+    assert!(f.contains("vs previous page"), "{f}");
+    assert!(f.contains("previous page delivered 4 new update(s)"), "{f}");
+    snapshot("detail", &f);
+    // Tab to the response, fold its root element's body.
+    keys(&mut state, &paths, "\tjj ");
+    let f = frame(&state);
+    assert!(f.contains("response *"), "{f}");
+    assert!(f.contains("+    <SyncUpdatesResponse"), "{f}");
+    let Screen::Detail { folded, .. } = state.screen() else {
+        panic!("not on the detail screen")
+    };
+    assert_eq!(folded[1].len(), 1);
+}
+
+#[test]
+fn findings_screen_and_enter_jumps_to_the_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = inputs(dir.path(), true);
+    let mut state = loaded(&paths);
+    keys(&mut state, &paths, "F");
+    let f = frame(&state);
+    assert!(f.contains("C-28"), "{f}");
+    assert!(f.contains("cite:"), "{f}");
+    assert!(f.contains("expected:"), "{f}");
+    snapshot("findings", &f);
+    keys(&mut state, &paths, "\n");
+    assert!(matches!(state.screen(), Screen::Diff { session: 1, .. }));
+    let e = state.selected_entry().expect("an exchange is selected");
+    let (si, fi) = state.visible_findings(None)[0];
+    let finding = &state.sessions()[si].findings[fi];
+    assert_eq!(finding.rule, "C-28");
+    assert!(finding.exchanges.contains(&state.entries[e].key));
+}
+
+#[test]
+fn help_overlay_lists_every_key() {
+    let paths = inputs(Path::new("."), false);
+    let mut state = loaded(&paths);
+    keys(&mut state, &paths, "?");
+    let f = frame(&state);
+    for (k, _) in view::KEYS {
+        assert!(f.contains(k), "{k} missing in\n{f}");
+    }
+    snapshot("help", &f);
+    keys(&mut state, &paths, "j");
+    assert!(!state.help);
+}
+
+#[test]
+fn navigation_sessions_diff_detail_findings_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = inputs(dir.path(), true);
+    let mut state = loaded(&paths);
+    keys(&mut state, &paths, "j\n");
+    assert!(matches!(state.screen(), Screen::Diff { session: 1, .. }));
+    keys(&mut state, &paths, "\n");
+    assert!(matches!(state.screen(), Screen::Detail { .. }));
+    assert!(state.detail.is_some());
+    keys(&mut state, &paths, "q");
+    assert!(matches!(state.screen(), Screen::Diff { .. }));
+    keys(&mut state, &paths, "F");
+    assert!(matches!(
+        state.screen(),
+        Screen::Findings {
+            session: Some(1),
+            ..
+        }
+    ));
+    keys(&mut state, &paths, "\n");
+    assert!(matches!(state.screen(), Screen::Diff { session: 1, .. }));
+    keys(&mut state, &paths, "\n");
+    assert!(matches!(state.screen(), Screen::Detail { .. }));
+    keys(&mut state, &paths, "qqqq");
+    assert!(matches!(state.screen(), Screen::Sessions { .. }));
+    assert!(!state.quit);
+    keys(&mut state, &paths, "q");
+    assert!(state.quit);
+}
+
+#[test]
+fn filter_and_search() {
+    let paths = inputs(Path::new("."), false);
+    let mut state = loaded(&paths);
+    keys(&mut state, &paths, "\n");
+    // Filter the diff by operation.
+    keys(&mut state, &paths, "fGetCookie\n");
+    assert_eq!(state.visible_rows().len(), 1);
+    let f = frame(&state);
+    assert!(f.contains("[filter: GetCookie]"), "{f}");
+    state.apply(Action::Cancel);
+    assert!(state.filter.is_none());
+    // Search moves the selection to the matching row.
+    keys(&mut state, &paths, "/driver\n");
+    let Screen::Diff { sel, .. } = state.screen() else {
+        panic!("not on the diff")
+    };
+    assert_eq!(*sel, 9);
+    assert!(state.status.contains("row 10"), "{}", state.status);
+}
+
+#[test]
+fn exports_xml_and_curl_owner_only() {
+    let paths = inputs(Path::new("."), false);
+    let mut state = loaded(&paths);
+    keys(&mut state, &paths, "\njjjj");
+    let dir = tempfile::tempdir().unwrap();
+    for action in [Action::ExportXml, Action::ExportCurl] {
+        let effect = state.apply(action).expect("an export");
+        state.update(perform(effect, &paths, dir.path()));
+        assert!(
+            state.status.contains(&dir.path().display().to_string()),
+            "{}",
+            state.status
+        );
+    }
+    let req = dir.path().join("first-sync.jsonl-5.request.xml");
+    let xml = std::fs::read_to_string(&req).unwrap();
+    assert!(xml.contains("<SyncUpdates"), "{xml}");
+    let resp = std::fs::read_to_string(dir.path().join("first-sync.jsonl-5.response.xml")).unwrap();
+    // Decoded from Xpress.
+    assert!(resp.contains("SyncUpdatesResult"), "{resp}");
+    let curl = std::fs::read_to_string(dir.path().join("first-sync.jsonl-5.curl.sh")).unwrap();
+    assert!(
+        curl.contains(
+            "curl -sS -X POST 'http://wsus.contoso.test:8530/ClientWebService/client.asmx'"
+        ),
+        "{curl}"
+    );
+    assert!(curl.contains("-H 'SOAPAction: "), "{curl}");
+    assert!(curl.contains("--data-binary @"), "{curl}");
+    assert!(!curl.contains("Content-Length"), "{curl}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&req).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn follow_picks_up_records_appended_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.jsonl");
+    let text = std::fs::read_to_string(sample("differential-sync.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The header and one exchange, then the rest with the last line written in two parts.
+    std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let (mut state, rx, _tx, stop) = start(std::slice::from_ref(&path), true);
+    let wait_for = |state: &mut State, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while state.entries.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            state.update(rx.recv_timeout(left).expect("more records"));
+        }
+    };
+    wait_for(&mut state, 1);
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    for l in &lines[2..lines.len() - 1] {
+        writeln!(f, "{l}").unwrap();
+    }
+    let last = lines[lines.len() - 1];
+    f.write_all(&last.as_bytes()[..20]).unwrap();
+    f.flush().unwrap();
+    wait_for(&mut state, lines.len() - 2);
+    f.write_all(&last.as_bytes()[20..]).unwrap();
+    f.write_all(b"\n").unwrap();
+    f.flush().unwrap();
+    wait_for(&mut state, lines.len() - 1);
+    assert!(state.problems.is_empty(), "{:?}", state.problems);
+    assert_eq!(state.entries.last().unwrap().operation, "ReportEventBatch");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[test]
+fn a_har_file_is_held_in_memory_and_browses_like_a_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("first.har");
+    captures::har::export_file(sample("first-sync.jsonl"), &har).unwrap();
+    let paths = vec![har];
+    let mut state = loaded(&paths);
+    assert_eq!(state.sessions().len(), 1);
+    assert!(
+        state
+            .entries
+            .iter()
+            .all(|e| matches!(e.loc, super::source::Loc::Memory(_)))
+    );
+    keys(&mut state, &paths, "\njjjj\n");
+    let d = state.detail.as_ref().expect("the exchange is loaded");
+    assert!(d.request.iter().any(|l| l.text.starts_with("<SyncUpdates")));
+    assert!(state.entries[d.entry].key.starts_with("first.har#"));
+}
