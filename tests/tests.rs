@@ -2,6 +2,7 @@
 
 mod analyze;
 mod capture_cli;
+mod demo;
 mod proxy;
 mod replay_cmd;
 mod replay_load;
