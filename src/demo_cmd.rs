@@ -4,7 +4,8 @@
 //! Thin orchestration of the libraries on one tokio runtime, every listener on 127.0.0.1 with
 //! an ephemeral port: a fresh demo CA in `DIR/ca`, the server role (`replay::server`) with a
 //! generated catalog over https, the recording proxy in front of it (reverse HTTPS, or
-//! explicit CONNECT with `--explicit`) writing `DIR/capture.jsonl`, the replay client's first
+//! explicit CONNECT with `--explicit`) writing one capture per sync (`DIR/first-sync.jsonl`,
+//! `DIR/differential-sync.jsonl`), the replay client's first
 //! sync through the proxy (its own capture in `DIR/client/`), an approval change made with
 //! the server's admin logic, a differential sync from the saved client state, and the
 //! analyzer's report on the proxy capture.
@@ -47,7 +48,8 @@ const CHANGE: ApprovalChange = ApprovalChange {
 struct Paths {
     dir: PathBuf,
     ca: PathBuf,
-    proxy_capture: PathBuf,
+    first_capture: PathBuf,
+    differential_capture: PathBuf,
     client_capture: PathBuf,
     client_state: PathBuf,
 }
@@ -57,7 +59,8 @@ impl Paths {
         Paths {
             dir: dir.to_path_buf(),
             ca: dir.join("ca"),
-            proxy_capture: dir.join("capture.jsonl"),
+            first_capture: dir.join("first-sync.jsonl"),
+            differential_capture: dir.join("differential-sync.jsonl"),
             client_capture: dir.join("client").join("replay.jsonl"),
             client_state: dir.join("client").join("state.json"),
         }
@@ -79,7 +82,8 @@ impl Paths {
             .create(&client)
             .with_context(|| format!("cannot create the directory {}", client.display()))?;
         let old = [
-            self.proxy_capture.clone(),
+            self.first_capture.clone(),
+            self.differential_capture.clone(),
             self.client_capture.clone(),
             self.client_state.clone(),
             self.ca.join(proxy::ca::CERT_FILE),
@@ -125,27 +129,30 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     runtime.block_on(traffic(&args, &paths))?;
     drop(runtime);
 
-    progress(format_args!("analyzing {}", paths.proxy_capture.display()));
+    let captures = [
+        paths.first_capture.clone(),
+        paths.differential_capture.clone(),
+    ];
+    progress(format_args!(
+        "analyzing {} and {}",
+        captures[0].display(),
+        captures[1].display()
+    ));
     let options = analyzer::Options {
         profile: analyzer::Profile::Native,
         ..analyzer::Options::default()
     };
-    let analysis = analyzer::analyze(std::slice::from_ref(&paths.proxy_capture), &options)
-        .context("analyzing the demo capture")?;
+    let analysis = analyzer::analyze(&captures, &options).context("analyzing the demo captures")?;
     let mut out = std::io::stdout().lock();
     out.write_all(analysis.to_text().as_bytes())?;
     writeln!(out)?;
-    writeln!(out, "captures: {}", paths.dir.display())?;
     writeln!(
         out,
-        "  {}  the proxy's capture (both syncs)",
-        paths.proxy_capture.display()
+        "captures (the proxy's, one per sync; the client's own):"
     )?;
-    writeln!(
-        out,
-        "  {}  the client's own capture",
-        paths.client_capture.display()
-    )?;
+    for c in captures.iter().chain([&paths.client_capture]) {
+        writeln!(out, "  {}", c.display())?;
+    }
     writeln!(out, "open them in the TUI:")?;
     writeln!(out, "  wutap tui {}", paths.dir.join("*.jsonl").display())?;
     out.flush()?;
@@ -191,63 +198,41 @@ async fn traffic(args: &DemoArgs, paths: &Paths) -> Result<()> {
         args.catalog_size,
         t.elapsed().as_secs_f64()
     ));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let (stop_tx, mut stop_rx) = watch::channel(false);
     let server_task = tokio::spawn(serve(
         server.clone(),
         vec![listener],
         None,
         HttpServerConfig::default(),
-        stopped(stop_rx.clone()),
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
     ));
 
-    // The proxy in front of it.
     let server_port = ServerUrl::parse(&server_url)?.port();
-    let upstream = format!("https://127.0.0.1:{server_port}");
-    let proxy = Proxy::bind(ProxyConfig {
-        listen: args.explicit.then_some(loopback),
-        https_listen: (!args.explicit).then_some(loopback),
-        reverse: (!args.explicit).then(|| upstream.clone()),
-        capture: Some(paths.proxy_capture.clone()),
+    let front = Front {
+        explicit: args.explicit,
+        upstream: format!("https://127.0.0.1:{server_port}"),
         ca: Arc::new(ca),
-        upstream_ca: Some(ca_pem.clone()),
-        insecure_upstream: false,
-        max_body: proxy::DEFAULT_MAX_BODY,
-        passthrough: Vec::new(),
-        allow_hosts: vec!["127.0.0.1".into()],
-        timeouts: Timeouts::default(),
-    })
-    .await?;
-    let (client_server, client_proxy) = match (proxy.https_addr(), proxy.http_addr()) {
-        (Some(https), _) if !args.explicit => {
-            progress(format_args!(
-                "proxy: reverse https://{https} -> {upstream}, recording to {}",
-                paths.proxy_capture.display()
-            ));
-            (format!("https://{https}"), None)
-        }
-        (_, Some(http)) => {
-            progress(format_args!(
-                "proxy: explicit http://{http} (CONNECT), recording to {}",
-                paths.proxy_capture.display()
-            ));
-            (upstream.clone(), Some(format!("http://{http}")))
-        }
-        _ => bail!("the proxy has no listener"),
+        ca_pem: ca_pem.clone(),
     };
-    let proxy_task = tokio::spawn(proxy.run(stopped(stop_rx)));
 
     let result = async {
-        let options = TransportOptions {
-            proxy: client_proxy,
+        let mut options = TransportOptions {
             extra_roots: load_pem_certs(&ca_pem)?,
             ..TransportOptions::default()
         };
         let mut capture = crate::replay_cmd::open_capture(&paths.client_capture)?;
         let state = ClientState::new(crate::replay_cmd::generated_identity()?);
-        let state = sync_once("first sync", state, &client_server, &options, &mut capture).await?;
+        let state = front
+            .sync(
+                "first sync",
+                state,
+                &paths.first_capture,
+                &mut options,
+                &mut capture,
+            )
+            .await?;
         state
             .save(&paths.client_state)
             .context("cannot save the client state")?;
@@ -266,14 +251,15 @@ async fn traffic(args: &DemoArgs, paths: &Paths) -> Result<()> {
 
         let state =
             ClientState::load(&paths.client_state).context("cannot load the client state")?;
-        let state = sync_once(
-            "differential sync",
-            state,
-            &client_server,
-            &options,
-            &mut capture,
-        )
-        .await?;
+        let state = front
+            .sync(
+                "differential sync",
+                state,
+                &paths.differential_capture,
+                &mut options,
+                &mut capture,
+            )
+            .await?;
         state
             .save(&paths.client_state)
             .context("cannot save the client state")?;
@@ -284,16 +270,78 @@ async fn traffic(args: &DemoArgs, paths: &Paths) -> Result<()> {
     }
     .await;
 
-    // Stop both, whatever happened: the proxy writes what it has queued before returning.
     let _ = stop_tx.send(true);
-    let proxy_end = proxy_task.await;
     let _ = server_task.await;
-    result?;
-    match proxy_end {
-        Ok(r) => r.context("the proxy")?,
-        Err(e) => bail!("the proxy stopped abnormally: {e}"),
+    result
+}
+
+/// The recording proxy in front of the server, started afresh for each sync so that each
+/// sync has its own capture.
+struct Front {
+    explicit: bool,
+    upstream: String,
+    ca: Arc<CertificateAuthority>,
+    ca_pem: PathBuf,
+}
+
+impl Front {
+    /// Starts the proxy recording to `capture`, runs one sync through it, stops it.
+    async fn sync(
+        &self,
+        label: &str,
+        state: ClientState,
+        capture: &Path,
+        options: &mut TransportOptions,
+        client_capture: &mut CaptureWriter,
+    ) -> Result<ClientState> {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let proxy = Proxy::bind(ProxyConfig {
+            listen: self.explicit.then_some(loopback),
+            https_listen: (!self.explicit).then_some(loopback),
+            reverse: (!self.explicit).then(|| self.upstream.clone()),
+            capture: Some(capture.to_path_buf()),
+            ca: self.ca.clone(),
+            upstream_ca: Some(self.ca_pem.clone()),
+            insecure_upstream: false,
+            max_body: proxy::DEFAULT_MAX_BODY,
+            passthrough: Vec::new(),
+            allow_hosts: vec!["127.0.0.1".into()],
+            timeouts: Timeouts::default(),
+        })
+        .await?;
+        let server = match (proxy.https_addr(), proxy.http_addr()) {
+            (Some(https), _) if !self.explicit => {
+                progress(format_args!(
+                    "proxy: reverse https://{https} -> {}, recording to {}",
+                    self.upstream,
+                    capture.display()
+                ));
+                options.proxy = None;
+                format!("https://{https}")
+            }
+            (_, Some(http)) => {
+                progress(format_args!(
+                    "proxy: explicit http://{http} (CONNECT), recording to {}",
+                    capture.display()
+                ));
+                options.proxy = Some(format!("http://{http}"));
+                self.upstream.clone()
+            }
+            _ => bail!("the proxy has no listener"),
+        };
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let task = tokio::spawn(proxy.run(async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        }));
+        let result = sync_once(label, state, &server, options, client_capture).await;
+        // Stopped whatever happened: the proxy writes what it has queued before returning.
+        let _ = stop_tx.send(true);
+        match task.await {
+            Ok(r) => r.context("the proxy")?,
+            Err(e) => bail!("the proxy stopped abnormally: {e}"),
+        }
+        result
     }
-    Ok(())
 }
 
 /// One sync of the replay client against `server`, recorded to `capture`.

@@ -50,15 +50,18 @@ fn demo_records_both_syncs_through_the_reverse_proxy_and_reruns_overwrite() {
     }
     assert!(!err.contains("overwriting"), "{err}");
 
-    let proxy = exchanges(&dir.join("capture.jsonl"));
+    let first = exchanges(&dir.join("first-sync.jsonl"));
+    let diff = exchanges(&dir.join("differential-sync.jsonl"));
     let client = exchanges(&dir.join("client/replay.jsonl"));
-    assert!(!proxy.is_empty());
+    assert!(first.len() > diff.len() && !diff.is_empty());
+    let proxy: Vec<_> = first.iter().chain(&diff).collect();
     assert_eq!(proxy.len(), client.len(), "each exchange seen by both");
     assert!(proxy.iter().all(|e| e.scheme == "https"), "all over TLS");
     assert!(dir.join("client/state.json").is_file());
     #[cfg(unix)]
     for f in [
-        "capture.jsonl",
+        "first-sync.jsonl",
+        "differential-sync.jsonl",
         "client/replay.jsonl",
         "client/state.json",
         "ca/wutap-ca.key",
@@ -71,7 +74,11 @@ fn demo_records_both_syncs_through_the_reverse_proxy_and_reruns_overwrite() {
     assert_code(&again, 0);
     assert_clean_report(&stdout(&again));
     assert!(stderr(&again).contains("overwriting the previous demo"));
-    assert_eq!(exchanges(&dir.join("capture.jsonl")).len(), proxy.len());
+    assert_eq!(exchanges(&dir.join("first-sync.jsonl")).len(), first.len());
+    assert_eq!(
+        exchanges(&dir.join("differential-sync.jsonl")).len(),
+        diff.len()
+    );
 }
 
 #[test]
@@ -82,7 +89,7 @@ fn demo_explicit_goes_through_connect() {
     assert_clean_report(&stdout(&out));
     let err = stderr(&out);
     assert!(err.contains("(CONNECT)"), "{err}");
-    let proxy = exchanges(&tmp.path().join("capture.jsonl"));
+    let proxy = exchanges(&tmp.path().join("differential-sync.jsonl"));
     assert!(!proxy.is_empty());
     assert!(
         proxy.iter().all(|e| e.scheme == "https"),
