@@ -13,7 +13,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 /// The report of a demo run: one first sync, one differential sync, no MUST violation.
-fn assert_clean_report(out: &str) {
+pub(crate) fn assert_clean_report(out: &str) {
     assert!(out.contains("2 session(s), 0 MUST violation(s)"), "{out}");
     let first = out.lines().find(|l| l.starts_with("s1 first sync OK: "));
     assert!(first.is_some(), "{out}");

@@ -4,6 +4,7 @@ mod analyze;
 mod capture_cli;
 mod demo;
 mod proxy;
+mod readme;
 mod replay_cmd;
 mod replay_load;
 mod replay_net;
