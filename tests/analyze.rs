@@ -1,12 +1,14 @@
-//! `wutap analyze` and `wutap rules` on the committed samples and mutated copies.
+//! `wutap analyze` and `wutap rules` on the generated (Windows-shaped) samples and mutated
+//! copies.
 
 use crate::util::*;
 
-const FIRST: &str = "captures/samples/first-sync.jsonl";
-const DIFF: &str = "captures/samples/differential-sync.jsonl";
+const FIRST: &str = "first-sync.jsonl";
+const DIFF: &str = "differential-sync.jsonl";
 
+/// A generated sample (`wutap-samples`).
 fn sample(name: &str) -> String {
-    format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))
+    generated_samples().join(name).display().to_string()
 }
 
 fn analyze_json(args: &[&str], code: i32) -> serde_json::Value {
