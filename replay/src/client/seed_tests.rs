@@ -1,4 +1,4 @@
-//! Seeding from the committed sample captures and from captures of the machine's own runs
+//! Seeding from the generated sample captures and from captures of the machine's own runs
 //! against the in-process server; fidelity against a server that answers like a recording.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
