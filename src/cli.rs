@@ -40,6 +40,15 @@ pub enum Command {
     // --- end analyzer ---
     /// Browse captures in a terminal UI: sessions, the sequence diff, exchanges, findings.
     Tui(TuiArgs),
+    // --- demo (issue 8) ---
+    /// Run everything on loopback: server, recording proxy, a first and a differential sync,
+    /// then the analysis of the captures.
+    Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
+    // --- end demo ---
 }
 
 /// Arguments of `proxy`.
@@ -120,6 +129,34 @@ pub struct TuiArgs {
     #[arg(long, hide = true)]
     pub first_frame_exit: bool,
 }
+
+// --- demo (issue 8): `wutap demo`, `wutap completions`, `wutap man` ---
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Go through the proxy's explicit mode (CONNECT) instead of reverse HTTPS.
+    #[arg(long)]
+    pub explicit: bool,
+    /// Where the captures, the demo CA and the client state go (previous captures there are
+    /// overwritten).
+    #[arg(long, value_name = "DIR", default_value = "wutap-demo")]
+    pub dir: PathBuf,
+    /// Number of updates in the generated catalog.
+    #[arg(long, value_name = "N", default_value_t = 300, hide = true,
+          value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    pub catalog_size: u32,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+// --- end demo ---
 
 // --- analyzer (issue 6): `wutap analyze` and `wutap rules` ---
 

@@ -11,6 +11,8 @@ mod analyze_cmd;
 mod ca_cmd;
 mod capture;
 mod cli;
+// demo (issue 8)
+mod demo_cmd;
 mod proxy_cmd;
 mod replay_cmd;
 mod replay_seed;
@@ -45,6 +47,10 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Rules(args) => analyze_cmd::rules(args),
         Command::Tui(args) => tui::run(args),
+        // demo (issue 8)
+        Command::Demo(args) => demo_cmd::run(args),
+        Command::Completions(args) => demo_cmd::completions(args),
+        Command::Man => demo_cmd::man(),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

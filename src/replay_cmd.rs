@@ -450,7 +450,7 @@ fn load_json(r: &LoadReport) -> serde_json::Value {
 }
 
 /// A new client: a random lower-case GUID and `wutap-<8 hex>.invalid`.
-fn generated_identity() -> anyhow::Result<Identity> {
+pub fn generated_identity() -> anyhow::Result<Identity> {
     let mut b = [0u8; 20];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Ok(identity_from_bytes(&b))
@@ -471,7 +471,7 @@ fn capture_and_runtime(
     Ok((capture, runtime))
 }
 
-fn open_capture(path: &Path) -> anyhow::Result<CaptureWriter> {
+pub fn open_capture(path: &Path) -> anyhow::Result<CaptureWriter> {
     let mut options = WriterOptions::default();
     options.header.note = Some("wutap replay".into());
     CaptureWriter::create_or_append_with(path, options)

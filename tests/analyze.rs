@@ -1,12 +1,43 @@
-//! `wutap analyze` and `wutap rules` on the committed samples and mutated copies.
+//! `wutap analyze` and `wutap rules` on the generated (Windows-shaped) samples, mutated
+//! copies, and the committed samples from `wutap demo`.
 
 use crate::util::*;
 
-const FIRST: &str = "captures/samples/first-sync.jsonl";
-const DIFF: &str = "captures/samples/differential-sync.jsonl";
+const FIRST: &str = "first-sync.jsonl";
+const DIFF: &str = "differential-sync.jsonl";
 
+/// A generated sample (`wutap-samples`).
 fn sample(name: &str) -> String {
-    format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))
+    generated_samples().join(name).display().to_string()
+}
+
+/// A committed sample (`scripts/make-samples.sh`, from `wutap demo`).
+fn committed(name: &str) -> String {
+    format!("{}/captures/samples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_committed_demo_samples_are_a_clean_first_and_differential_sync() {
+    let v = analyze_json(&[&committed(FIRST), &committed(DIFF)], 0);
+    assert_eq!(v["summary"]["sessions"], 2, "{v:#}");
+    assert_eq!(v["summary"]["must_violations"], 0, "{v:#}");
+    assert_eq!(v["sessions"][0]["kind"], "first");
+    assert_eq!(v["sessions"][1]["kind"], "differential");
+    assert_eq!(v["sessions"][0]["client"], v["sessions"][1]["client"]);
+    let verdict = v["sessions"][1]["verdict"].as_str().expect("verdict");
+    assert!(
+        verdict.starts_with("differential sync OK: ") && verdict.contains("cache sent"),
+        "{verdict}"
+    );
+    // Redacted: no loopback address, no client DNS name of the demo.
+    for name in [FIRST, DIFF] {
+        let text = std::fs::read_to_string(committed(name)).expect("committed sample");
+        assert!(!text.contains("127.0.0.1"), "{name}");
+        assert!(
+            !text.contains("Name>wutap-"),
+            "{name}: the demo client's DNS name"
+        );
+    }
 }
 
 fn analyze_json(args: &[&str], code: i32) -> serde_json::Value {

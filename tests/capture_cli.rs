@@ -106,10 +106,9 @@ fn missing_file_and_bad_usage_exit_2() {
     assert_code(&run(&["no-such-command"]), 2);
 }
 
+/// A generated, Windows-shaped sample (`wutap-samples`).
 fn sample(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures/samples")
-        .join(name)
+    generated_samples().join(name)
 }
 
 #[test]
@@ -128,7 +127,7 @@ fn sample_info_prints_per_operation_counts() {
         assert!(text.contains(line), "{line} missing from\n{text}");
     }
     let v = info_json(first.to_str().unwrap());
-    // Staged first sync: 5 software pages + 1 driver pass (see captures/samples/README.md).
+    // Staged first sync: 5 software pages + 1 driver pass (see tools/samples).
     assert_eq!(v["operations"]["SyncUpdates"], 6);
     assert_eq!(v["operations"]["Content"], 1);
     assert_eq!(

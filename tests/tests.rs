@@ -2,7 +2,9 @@
 
 mod analyze;
 mod capture_cli;
+mod demo;
 mod proxy;
+mod readme;
 mod replay_catscan;
 mod replay_cmd;
 mod replay_load;

@@ -7,6 +7,19 @@ use captures::{
     Body, CaptureWriter, Exchange, Headers, Record, Request, Response, Timestamp, Timing,
 };
 
+/// The generated, Windows-shaped sample captures (`wutap-samples`: first-sync.jsonl,
+/// differential-sync.jsonl), written once per test run. The committed `captures/samples/`
+/// come from `wutap demo` instead.
+pub(crate) fn generated_samples() -> &'static Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("generated-samples");
+        std::fs::create_dir_all(&dir).expect("create the samples directory");
+        wutap_samples::write_samples(&dir).expect("write the generated samples");
+        dir
+    })
+}
+
 /// The `wutap` binary built for these tests.
 pub(crate) fn wutap() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wutap"));

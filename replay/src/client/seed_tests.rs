@@ -1,4 +1,4 @@
-//! Seeding from the committed sample captures and from captures of the machine's own runs
+//! Seeding from the generated sample captures and from captures of the machine's own runs
 //! against the in-process server; fidelity against a server that answers like a recording.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,12 +20,11 @@ use crate::server::catalog::Catalog;
 use crate::server::logic::{Clock, ServerConfig, WsusServer};
 use crate::server::{Backend, SoapCall};
 
+/// A capture of the generated, Windows-shaped samples (`wutap-samples`), written and read back.
 fn sample(name: &str) -> Vec<(u64, Record)> {
-    let path = format!(
-        "{}/../captures/samples/{name}.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let (records, problems) = captures::read_all(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    wutap_samples::write_samples(dir.path()).unwrap();
+    let (records, problems) = captures::read_all(dir.path().join(format!("{name}.jsonl"))).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     records
 }

@@ -1851,9 +1851,11 @@ fn generated_catalogs_are_deterministic_and_well_formed() {
     assert_eq!(a.file_by_sha1(&f.sha1), Some(7));
 }
 
+/// A capture of the generated, Windows-shaped samples (`wutap-samples`), written and read back.
 fn load(name: &str) -> Vec<captures::Record> {
-    let path = format!("{}/../captures/samples/{name}", env!("CARGO_MANIFEST_DIR"));
-    captures::read_all(path)
+    let dir = tempfile::tempdir().unwrap();
+    wutap_samples::write_samples(dir.path()).unwrap();
+    captures::read_all(dir.path().join(name))
         .unwrap()
         .0
         .into_iter()

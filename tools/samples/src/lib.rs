@@ -1,4 +1,5 @@
-//! `wutap-samples`: the deterministic generator of the committed sample captures.
+//! `wutap-samples`: the deterministic generator of the Windows-shaped sample captures the
+//! tests use (the committed `captures/samples/` come from `wutap demo`).
 //!
 //! ```text
 //!  catalog (categories, detectoid, U1..U9, bundle B1 ⊃ M1, fragments, files)
@@ -8,7 +9,7 @@
 //!     ▼
 //!  wire: native request headers, IIS/WSUS responses, Xpress, DO range download
 //!     │
-//!  CaptureWriter ──► captures/samples/first-sync.jsonl, differential-sync.jsonl
+//!  CaptureWriter ──► DIR/first-sync.jsonl, DIR/differential-sync.jsonl
 //! ```
 //!
 //! The two captures are built from the reference's outlines (sections 8 and 9): a first sync
@@ -19,7 +20,7 @@
 //!
 //! Every byte is derived from a fixed seed and the fixed base time [`BASE_TIME`]: no clock,
 //! no operating-system randomness, no hash-map order. Running [`write_samples`] twice gives
-//! byte-identical files; a test keeps the committed files equal to the generated ones.
+//! byte-identical files.
 
 mod catalog;
 mod scenario;
