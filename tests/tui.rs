@@ -1,7 +1,6 @@
 //! `wutap tui` and `wutap proxy --tui` driven in tmux: the real binary in a real terminal,
 //! keys sent with send-keys, the screen read with capture-pane.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -87,9 +86,10 @@ fn bin() -> String {
     env!("CARGO_BIN_EXE_wutap").to_string()
 }
 
+/// The Windows-shaped fixtures of `wutap-samples` (the committed samples come from the
+/// demo and change shape when it does).
 fn sample(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures/samples")
+    crate::util::generated_samples()
         .join(name)
         .display()
         .to_string()

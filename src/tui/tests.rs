@@ -1,4 +1,4 @@
-//! Render and navigation tests of the TUI on the committed sample captures: the state fed
+//! Render and navigation tests of the TUI on the generated sample captures: the state fed
 //! by the real indexer and analysis threads, keys mapped by the view, frames drawn into
 //! ratatui's TestBackend and snapshotted with insta.
 
@@ -10,10 +10,17 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use super::state::{Action, Screen, State};
 use super::{draw_text, perform, start, view};
 
+/// The Windows-shaped fixtures of `wutap-samples`, written once per test process (the
+/// committed samples come from the demo and change shape when it does).
 fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures/samples")
-        .join(name)
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wutap-tui-samples-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the samples directory");
+        wutap_samples::write_samples(&dir).expect("write the generated samples");
+        dir
+    })
+    .join(name)
 }
 
 /// The two samples; with `mutated`, the differential one without its second page (C-28).
