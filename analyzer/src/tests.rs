@@ -1868,3 +1868,25 @@ fn a_capture_starting_with_a_re_handshake_is_not_taken_for_first_contact() {
     );
     assert_eq!(of(&a, "C-08")[0].status, Status::Unverifiable);
 }
+
+#[test]
+fn progress_reaches_the_inputs_total_size() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../captures/samples/");
+    let paths = [
+        format!("{dir}first-sync.jsonl"),
+        format!("{dir}differential-sync.jsonl"),
+    ];
+    let total: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let mut seen = Vec::new();
+    let a = crate::analyze_with_progress(&paths, &crate::Options::default(), &mut |p| seen.push(p))
+        .unwrap();
+    assert_eq!(a.sessions.len(), 2);
+    // One report at the end of each input; the last one has read everything.
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|p| p.total == total && p.read <= total));
+    assert!(seen[0].read < total && seen[0].read > 0, "{seen:?}");
+    assert_eq!(seen[1].read, total);
+}
