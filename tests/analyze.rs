@@ -513,3 +513,94 @@ fn mutation_server_resending_a_cached_revision_gives_exactly_s11() {
     let v = analyze_json(&[&sample(FIRST), &path], 1);
     assert_eq!(rules_of(&v, "violated"), ["S-11"], "{v:#}");
 }
+
+#[test]
+fn every_fault_the_server_injects_gives_no_must_violation() {
+    // Every ErrorCode (reference section 4) and every transport fault `wutap serve --inject`
+    // knows, each on an operation where the client meets it; the plain and category scans.
+    let faults = [
+        "",
+        "CookieExpired@SyncUpdates#2",
+        "InvalidCookie@GetExtendedUpdateInfo#1",
+        "ConfigChanged@SyncUpdates#3",
+        "RegistrationRequired@SyncUpdates#2",
+        "ServerChanged@SyncUpdates#2",
+        "InternalServerError@SyncUpdates#2",
+        "ServerBusy@SyncUpdates#2",
+        "InvalidParameters@SyncUpdates#2",
+        "InvalidParameter@GetExtendedUpdateInfo#1",
+        "InvalidAuthorizationCookie@GetCookie#1",
+        "RegistrationNotRequired@RegisterComputer#1",
+        "FileLocationChanged@GetExtendedUpdateInfo#1",
+        "FileLocationsChanged@GetExtendedUpdateInfo#1",
+        "close@SyncUpdates#2",
+        "delay=200@SyncUpdates#2",
+        "503@GetConfig#1",
+    ];
+    // ErrorCodes outside the WUSP table (reference 4.2: MS-WSUSSS only): the server is wrong
+    // to send them (T-06), the client is not (no other violation).
+    let foreign = [
+        "IncompatibleProtocolVersion@GetConfig#1",
+        "FileDigestsMissing@GetExtendedUpdateInfo#1",
+        "TooManyIds@GetExtendedUpdateInfo#1",
+    ];
+    let product = product_category(120, 11);
+    let mut ran = 0;
+    for categories in [None, Some(product.as_str())] {
+        for fault in faults.into_iter().chain(foreign) {
+            // The category scan may not reach the faulted call (no extended info to fetch).
+            let expected: &[&str] = if foreign.contains(&fault) && categories.is_none() {
+                &["T-06"]
+            } else {
+                &[]
+            };
+            let inject: Vec<&str> = [fault].into_iter().filter(|f| !f.is_empty()).collect();
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (mut server, url) = start_server(&inject);
+            let state = dir.path().join("state.json");
+            let s = state.to_str().expect("utf-8");
+            let mut files = Vec::new();
+            for (i, fresh) in [true, false].into_iter().enumerate() {
+                let path = dir.path().join(format!("run{i}.jsonl"));
+                let p = path.to_str().expect("utf-8").to_string();
+                let mut args = vec!["replay", "--server", &url, "--state", s, "--capture", &p];
+                if fresh {
+                    args.push("--fresh");
+                }
+                if let Some(c) = categories {
+                    args.extend(["--categories", c]);
+                }
+                let out = run(&args);
+                // A fault the client cannot recover from may end its run; what it sent
+                // up to then is still judged.
+                assert!(
+                    matches!(out.status.code(), Some(0 | 1)),
+                    "{fault} {categories:?}: {}",
+                    stderr(&out)
+                );
+                if path.exists() {
+                    files.push(p);
+                }
+            }
+            let _ = server.kill();
+            let _ = server.wait();
+            assert!(!files.is_empty(), "{fault}: no capture written");
+            let args: Vec<&str> = files.iter().map(String::as_str).collect();
+            let mut all = vec!["analyze", "--format", "json", "--level", "must"];
+            all.extend_from_slice(&args);
+            let out = run(&all);
+            let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+            let violated = rules_of(&v, "violated");
+            if foreign.contains(&fault) && categories.is_some() {
+                assert!(
+                    violated.is_empty() || violated == ["T-06"],
+                    "{fault} {categories:?}: {v:#}"
+                );
+            } else {
+                assert_eq!(violated, expected, "{fault} {categories:?}: {v:#}");
+            }
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, (faults.len() + foreign.len()) * 2);
+}
