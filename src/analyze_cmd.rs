@@ -1,11 +1,14 @@
 //! `wutap analyze` and `wutap rules`: thin shells over the `analyzer` crate.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use anyhow::Context as _;
 
 use crate::Outcome;
 use crate::cli::{AnalyzeArgs, AnalyzeFormat, AnalyzeProfile, Format, RuleLevel, RulesArgs};
+
+/// Inputs larger than this (50 MB in all) get a progress bar when stderr is a terminal.
+const PROGRESS_OVER: u64 = 50 * 1000 * 1000;
 
 /// Runs `wutap analyze`: exit 1 on any MUST violation or input problem.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
@@ -26,14 +29,41 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
             RuleLevel::Obs => analyzer::Level::Obs,
         }),
     };
-    let analysis = analyzer::analyze(&args.captures, &options).context("wutap analyze")?;
-    let text = match args.format {
-        AnalyzeFormat::Text => analysis.to_text(),
-        AnalyzeFormat::Json => analysis.to_json() + "\n",
-        AnalyzeFormat::Junit => analysis.to_junit(),
-    };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
+    let total: u64 = args
+        .captures
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = (total > PROGRESS_OVER && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "analyzing {bar:40} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let analysis = analyzer::analyze_with_progress(&args.captures, &options, &mut |p| {
+        if let Some(bar) = &bar {
+            bar.set_length(p.total);
+            bar.set_position(p.read);
+        }
+    })
+    .context("wutap analyze")?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        AnalyzeFormat::Text => out.write_all(analysis.to_text().as_bytes())?,
+        AnalyzeFormat::Json => {
+            analysis.write_json(&mut out)?;
+            out.write_all(b"\n")?;
+        }
+        AnalyzeFormat::Junit => out.write_all(analysis.to_junit().as_bytes())?,
+    }
     out.flush()?;
     Ok(if analysis.has_problems() {
         Outcome::Problems

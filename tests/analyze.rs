@@ -387,3 +387,251 @@ fn rules_json_has_exactly_the_contract_keys() {
         assert_eq!(sorted, expected, "{r}");
     }
 }
+
+/// The differential sample with `f` applied to its exchanges (header line kept), written to
+/// `dir/name`.
+fn mutated_diff(
+    dir: &std::path::Path,
+    name: &str,
+    f: impl FnOnce(&mut Vec<captures::Exchange>),
+) -> String {
+    let text = std::fs::read_to_string(sample(DIFF)).expect("read the sample");
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header line").to_string();
+    let mut exchanges: Vec<captures::Exchange> = lines
+        .map(
+            |l| match captures::parse_line(l.as_bytes()).expect("a record") {
+                captures::Record::Exchange(e) => e,
+                other => panic!("not an exchange: {other:?}"),
+            },
+        )
+        .collect();
+    f(&mut exchanges);
+    let mut out = vec![header];
+    for e in exchanges {
+        out.push(serde_json::to_string(&captures::Record::Exchange(e)).expect("serialize"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, out.join("\n") + "\n").expect("write the mutated copy");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// Rewrites the text of exchange `i`'s request body.
+fn edit_request(exchanges: &mut [captures::Exchange], i: usize, f: impl FnOnce(&str) -> String) {
+    let body = exchanges[i].request.body.bytes().expect("a request body");
+    let text = f(std::str::from_utf8(body).expect("UTF-8 body"));
+    exchanges[i].request.body = captures::Body::from_bytes(text.into_bytes());
+}
+
+/// Removes every `<element>…</element>` from `xml`.
+fn without_element(xml: &str, element: &str) -> String {
+    let (open, close) = (format!("<{element}>"), format!("</{element}>"));
+    let mut out = xml.to_string();
+    while let (Some(a), Some(b)) = (out.find(&open), out.find(&close)) {
+        out.replace_range(a..b + close.len(), "");
+    }
+    out
+}
+
+/// The XML of an Xpress response body.
+fn response_text(r: &captures::Response) -> String {
+    let wire = r.body.bytes().expect("a response body");
+    String::from_utf8(wusp::xpress::decode(wire).expect("Xpress")).expect("UTF-8")
+}
+
+/// The `<UpdateInfo>` element containing `needle` in the first sample's answers.
+fn update_info_of_first_sync(needle: &str) -> String {
+    let text = std::fs::read_to_string(sample(FIRST)).expect("read the sample");
+    for line in text.lines().skip(1) {
+        let captures::Record::Exchange(e) = captures::parse_line(line.as_bytes()).expect("record")
+        else {
+            continue;
+        };
+        if !e.response.is_xpress() {
+            continue;
+        }
+        let xml = response_text(&e.response);
+        if let Some(at) = xml.find(needle) {
+            let a = xml[..at].rfind("<UpdateInfo>").expect("its UpdateInfo");
+            let b = at + xml[at..].find("</UpdateInfo>").expect("its end") + "</UpdateInfo>".len();
+            return xml[a..b].to_string();
+        }
+    }
+    panic!("{needle} not in the first sample")
+}
+
+/// The one `<EncryptedData>` value of a request body.
+fn encrypted_data(xml: &str) -> String {
+    let a = xml.find("<EncryptedData>").expect("a cookie") + "<EncryptedData>".len();
+    let b = xml.find("</EncryptedData>").expect("a cookie end");
+    xml[a..b].to_string()
+}
+
+#[test]
+fn mutation_cached_id_lists_emptied_gives_exactly_c27() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = mutated_diff(dir.path(), "diff-emptied.jsonl", |ex| {
+        for i in 0..3 {
+            edit_request(ex, i, |x| {
+                without_element(
+                    &without_element(x, "InstalledNonLeafUpdateIDs"),
+                    "OtherCachedUpdateIDs",
+                )
+            });
+        }
+    });
+    let v = analyze_json(&[&sample(FIRST), &path], 0);
+    assert_eq!(rules_of(&v, "violated"), ["C-27"], "{v:#}");
+}
+
+#[test]
+fn mutation_superseded_cookie_gives_exactly_c15() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = mutated_diff(dir.path(), "diff-old-cookie.jsonl", |ex| {
+        let body = ex[0].request.body.bytes().expect("page 1 body");
+        let old = encrypted_data(std::str::from_utf8(body).expect("UTF-8"));
+        edit_request(ex, 1, |x| x.replace(&encrypted_data(x), &old));
+    });
+    let v = analyze_json(&[&sample(FIRST), &path], 0);
+    assert_eq!(rules_of(&v, "violated"), ["C-15"], "{v:#}");
+}
+
+#[test]
+fn mutation_extended_info_before_the_sync_gives_exactly_c22() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = mutated_diff(dir.path(), "diff-ext-first.jsonl", |ex| {
+        let start = ex[0].time.start.unix_micros();
+        let shift = ex[3].time.start.unix_micros() - (start - 1_000);
+        let moved = |ts: captures::Timestamp| {
+            captures::Timestamp::from_unix_micros(ts.unix_micros() - shift).expect("a time")
+        };
+        let t = &mut ex[3].time;
+        t.start = moved(t.start);
+        for ts in [&mut t.request_end, &mut t.response_start, &mut t.end] {
+            *ts = ts.map(moved);
+        }
+    });
+    let v = analyze_json(&[&sample(FIRST), &path], 1);
+    assert_eq!(rules_of(&v, "violated"), ["C-22"], "{v:#}");
+}
+
+#[test]
+fn mutation_extended_info_for_cached_revisions_gives_exactly_c49() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = mutated_diff(dir.path(), "diff-refetch.jsonl", |ex| {
+        // 38110 is cached since the first sync, its fragments with it.
+        edit_request(ex, 3, |x| {
+            x.replacen("<revisionIDs>", "<revisionIDs><int>38110</int>", 1)
+        });
+    });
+    let v = analyze_json(&[&sample(FIRST), &path], 0);
+    assert_eq!(rules_of(&v, "violated"), ["C-49"], "{v:#}");
+}
+
+#[test]
+fn mutation_server_resending_a_cached_revision_gives_exactly_s11() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = mutated_diff(dir.path(), "diff-resent.jsonl", |ex| {
+        // Page 1's answer gets revision 38110 again, exactly as the first sync delivered it,
+        // though the request lists it as cached: the server re-sends it.
+        let again = update_info_of_first_sync("<ID>38110</ID>");
+        let r = &mut ex[0].response;
+        let xml = response_text(r);
+        let b = xml.find("</UpdateInfo>").expect("a new update") + "</UpdateInfo>".len();
+        let mutated = format!("{}{again}{}", &xml[..b], &xml[b..]);
+        r.body = captures::Body::from_bytes(wusp::xpress::encode(mutated.as_bytes()));
+    });
+    let v = analyze_json(&[&sample(FIRST), &path], 1);
+    assert_eq!(rules_of(&v, "violated"), ["S-11"], "{v:#}");
+}
+
+#[test]
+fn every_fault_the_server_injects_gives_no_must_violation() {
+    // Every ErrorCode (reference section 4) and every transport fault `wutap serve --inject`
+    // knows, each on an operation where the client meets it; the plain and category scans.
+    let faults = [
+        "",
+        "CookieExpired@SyncUpdates#2",
+        "InvalidCookie@GetExtendedUpdateInfo#1",
+        "ConfigChanged@SyncUpdates#3",
+        "RegistrationRequired@SyncUpdates#2",
+        "ServerChanged@SyncUpdates#2",
+        "InternalServerError@SyncUpdates#2",
+        "ServerBusy@SyncUpdates#2",
+        "InvalidParameters@SyncUpdates#2",
+        "InvalidParameter@GetExtendedUpdateInfo#1",
+        "InvalidAuthorizationCookie@GetCookie#1",
+        "RegistrationNotRequired@RegisterComputer#1",
+        "FileLocationChanged@GetExtendedUpdateInfo#1",
+        "FileLocationsChanged@GetExtendedUpdateInfo#1",
+        "close@SyncUpdates#2",
+        "delay=200@SyncUpdates#2",
+        "503@GetConfig#1",
+    ];
+    // ErrorCodes outside the WUSP table (reference 4.2: MS-WSUSSS only): the server is wrong
+    // to send them (T-06), the client is not (no other violation).
+    let foreign = [
+        "IncompatibleProtocolVersion@GetConfig#1",
+        "FileDigestsMissing@GetExtendedUpdateInfo#1",
+        "TooManyIds@GetExtendedUpdateInfo#1",
+    ];
+    let product = product_category(120, 11);
+    let mut ran = 0;
+    for categories in [None, Some(product.as_str())] {
+        for fault in faults.into_iter().chain(foreign) {
+            // The category scan may not reach the faulted call (no extended info to fetch).
+            let expected: &[&str] = if foreign.contains(&fault) && categories.is_none() {
+                &["T-06"]
+            } else {
+                &[]
+            };
+            let inject: Vec<&str> = [fault].into_iter().filter(|f| !f.is_empty()).collect();
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (mut server, url) = start_server(&inject);
+            let state = dir.path().join("state.json");
+            let s = state.to_str().expect("utf-8");
+            let mut files = Vec::new();
+            for (i, fresh) in [true, false].into_iter().enumerate() {
+                let path = dir.path().join(format!("run{i}.jsonl"));
+                let p = path.to_str().expect("utf-8").to_string();
+                let mut args = vec!["replay", "--server", &url, "--state", s, "--capture", &p];
+                if fresh {
+                    args.push("--fresh");
+                }
+                if let Some(c) = categories {
+                    args.extend(["--categories", c]);
+                }
+                let out = run(&args);
+                // A fault the client cannot recover from may end its run; what it sent
+                // up to then is still judged.
+                assert!(
+                    matches!(out.status.code(), Some(0 | 1)),
+                    "{fault} {categories:?}: {}",
+                    stderr(&out)
+                );
+                if path.exists() {
+                    files.push(p);
+                }
+            }
+            let _ = server.kill();
+            let _ = server.wait();
+            assert!(!files.is_empty(), "{fault}: no capture written");
+            let args: Vec<&str> = files.iter().map(String::as_str).collect();
+            let mut all = vec!["analyze", "--format", "json", "--level", "must"];
+            all.extend_from_slice(&args);
+            let out = run(&all);
+            let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+            let violated = rules_of(&v, "violated");
+            if foreign.contains(&fault) && categories.is_some() {
+                assert!(
+                    violated.is_empty() || violated == ["T-06"],
+                    "{fault} {categories:?}: {v:#}"
+                );
+            } else {
+                assert_eq!(violated, expected, "{fault} {categories:?}: {v:#}");
+            }
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, (faults.len() + foreign.len()) * 2);
+}

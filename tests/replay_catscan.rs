@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use replay::server::catalog::{Catalog, CategoryType, RevisionKind};
 use wusp::{Body, Operation, Request, Response};
 
 use crate::replay_cmd::{exchanges, serve};
@@ -12,16 +11,9 @@ use crate::util::*;
 /// The UpdateID of the first Product category of the catalog `wutap serve --seed 7
 /// --catalog-size 200` generates.
 fn product() -> String {
-    let c = Catalog::generate(200, 7).expect("catalog");
-    let r = c
-        .revisions()
-        .iter()
-        .position(|r| r.kind == RevisionKind::Category(CategoryType::Product))
-        .expect("a product category") as u32;
-    c.update_id_of(r).to_string()
+    product_category(200, 7)
 }
 
-/// (operation, request, response) of every exchange of a capture.
 fn calls(path: &Path) -> Vec<(Operation, Request, Body)> {
     exchanges(path)
         .iter()

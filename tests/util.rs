@@ -133,3 +133,16 @@ pub(crate) fn info_json(path: &str) -> serde_json::Value {
         )
     })
 }
+
+/// The UpdateID of the first product category in the catalog `wutap serve` generates with
+/// `--catalog-size size --seed seed`.
+pub(crate) fn product_category(size: usize, seed: u64) -> String {
+    use replay::server::catalog::{Catalog, CategoryType, RevisionKind};
+    let c = Catalog::generate(size, seed).expect("catalog");
+    let r = c
+        .revisions()
+        .iter()
+        .position(|r| r.kind == RevisionKind::Category(CategoryType::Product))
+        .expect("a product category") as u32;
+    c.update_id_of(r).to_string()
+}

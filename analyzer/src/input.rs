@@ -2,6 +2,8 @@
 //! classified and decoded through `wusp` (Content-Encoding and Xpress included).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use captures::wire::{ExchangeKind, classify, request_xml, response_xml};
 use captures::{CaptureReader, Exchange, ReadItem, Record, Timestamp};
@@ -114,11 +116,21 @@ pub(crate) struct Records<'a> {
 }
 
 impl Input {
-    /// Streams this input's records.
-    pub(crate) fn records(&self) -> Result<Records<'_>, Error> {
+    /// The file's size in bytes (0 when it cannot be read: opening it reports why).
+    pub(crate) fn size(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
+    /// Streams this input's records, adding the bytes read from the file to `read`.
+    pub(crate) fn records(&self, read: Arc<AtomicU64>) -> Result<Records<'_>, Error> {
         Ok(Records {
             input: self,
-            reader: open(&self.path)?,
+            reader: CaptureReader::open_counting(&self.path, read).map_err(|source| {
+                Error::Read {
+                    path: self.path.clone(),
+                    source,
+                }
+            })?,
             heap: std::collections::BinaryHeap::new(),
             seq: 0,
             problems: Vec::new(),

@@ -30,6 +30,8 @@ mod testkit;
 mod tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use catalogue::{Check, Level, RULES, Rule};
 pub use finding::{Finding, Profile, Status};
@@ -68,8 +70,30 @@ pub struct Options {
     pub level: Option<Level>,
 }
 
+/// Records between two progress reports.
+const PROGRESS_EVERY: u64 = 256;
+
 /// Analyzes capture files (wutap captures and HAR) together, ordered in time.
 pub fn analyze(paths: &[impl AsRef<Path>], options: &Options) -> Result<Analysis, Error> {
+    analyze_with_progress(paths, options, &mut |_| {})
+}
+
+/// How far an analysis has read its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes read from the input files so far.
+    pub read: u64,
+    /// The input files' total size in bytes.
+    pub total: u64,
+}
+
+/// [`analyze`], calling `progress` now and then (every few hundred records and at the end of
+/// each input) with the bytes read so far.
+pub fn analyze_with_progress(
+    paths: &[impl AsRef<Path>],
+    options: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Analysis, Error> {
     for id in &options.rules {
         if catalogue::find(id).is_none() {
             return Err(Error::UnknownRule(id.clone()));
@@ -80,9 +104,19 @@ pub fn analyze(paths: &[impl AsRef<Path>], options: &Options) -> Result<Analysis
     let mut engine = engine::Engine::new(options.profile);
     let mut skipped = Vec::new();
     let mut input_problems = Vec::new();
+    let total = inputs.iter().map(input::Input::size).sum();
+    let read = Arc::new(AtomicU64::new(0));
+    let mut seen = 0u64;
     for inp in &inputs {
-        let mut records = inp.records()?;
+        let mut records = inp.records(Arc::clone(&read))?;
         for record in records.by_ref() {
+            seen += 1;
+            if seen.is_multiple_of(PROGRESS_EVERY) {
+                progress(Progress {
+                    read: read.load(Ordering::Relaxed).min(total),
+                    total,
+                });
+            }
             match input::classify_record(inp, &record) {
                 Some(input::Classified::Wusp(ex)) => engine.feed(&ex),
                 Some(input::Classified::Content(get)) => engine.feed_content(&get),
@@ -94,6 +128,10 @@ pub fn analyze(paths: &[impl AsRef<Path>], options: &Options) -> Result<Analysis
             }
         }
         input_problems.append(&mut records.problems);
+        progress(Progress {
+            read: read.load(Ordering::Relaxed).min(total),
+            total,
+        });
     }
     let mut sessions = engine.finish();
     for s in &mut sessions {

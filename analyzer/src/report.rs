@@ -138,6 +138,12 @@ impl Analysis {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
+    /// Writes the JSON report (the same document as [`Analysis::to_json`]) to `out` without
+    /// building it in memory first: a report of many sessions is streamed.
+    pub fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(out, self).map_err(std::io::Error::from)
+    }
+
     /// The text report: one verdict line per session first, then findings, skipped
     /// exchanges and input problems.
     pub fn to_text(&self) -> String {

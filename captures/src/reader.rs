@@ -5,6 +5,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
@@ -166,26 +168,63 @@ impl fmt::Debug for CaptureReader {
     }
 }
 
+/// The file name says HAR (`.har`, `.har.gz`, `.har.zst`).
+fn is_har_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    [".har", ".har.gz", ".har.zst"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// A source that adds the bytes read through it to a shared counter.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Counting<R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
 impl CaptureReader {
     /// Opens a capture file (or HAR file) for reading.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
+        Self::open_wrapped(path.as_ref(), |file| file)
+    }
+
+    /// Opens a capture file like [`CaptureReader::open`], adding every byte read from the
+    /// file (compressed bytes for a compressed capture) to `read`: progress against the
+    /// file's size.
+    pub fn open_counting(path: impl AsRef<Path>, read: Arc<AtomicU64>) -> Result<Self> {
+        Self::open_wrapped(path.as_ref(), |inner| Counting { inner, read })
+    }
+
+    fn open_wrapped<R: Read + Seek + Send + 'static>(
+        path: &Path,
+        wrap: impl FnOnce(File) -> R,
+    ) -> Result<Self> {
         let file = File::open(path).map_err(|source| Error::Open {
             path: path.into(),
             source,
         })?;
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let is_har = [".har", ".har.gz", ".har.zst"]
-            .iter()
-            .any(|ext| name.ends_with(ext));
         Self::build(
-            file,
+            wrap(file),
             Some(path.to_path_buf()),
-            is_har,
+            is_har_name(path),
             Compression::from_path(path),
         )
     }

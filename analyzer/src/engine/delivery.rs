@@ -9,7 +9,7 @@ use wusp::types::SyncInfo;
 use wusp::values::DeploymentAction;
 
 use super::server::version;
-use super::{Engine, quote};
+use super::{Engine, Lists, quote};
 use crate::catalogue::known;
 use crate::finding::{Finding, Status};
 
@@ -80,6 +80,16 @@ impl Engine {
             .iter()
             .map(|i| pair.server.update_id(*i))
             .collect();
+        // UpdateIDs of every cached revision the request left out of all its lists: a
+        // clause only they meet shows the client's list incomplete (C-27), not the server wrong.
+        let listed = Lists::of(q).set();
+        let unlisted_updates: Vec<String> = pair
+            .known
+            .keys()
+            .filter(|r| !listed.contains(r))
+            .filter_map(|r| pair.server.update_id(*r))
+            .collect();
+        let mut unmet_by_list = Vec::new();
         let mut out = Vec::new();
         let v = |rule: &'static str, msg: String, exp: &str, obs: String| {
             Finding::new(known(rule), Status::Violated, msg)
@@ -123,8 +133,17 @@ impl Engine {
                         .iter()
                         .any(|u| inst.contains(&normalize_guid(u)))
                 });
-                if !ok {
+                let ok_with_cache = ok
+                    || core.prerequisites.iter().all(|clause| {
+                        clause.update_ids.iter().any(|u| {
+                            let u = normalize_guid(u);
+                            inst.contains(&u) || unlisted_updates.contains(&u)
+                        })
+                    });
+                if !ok_with_cache {
                     unmet.push(rid);
+                } else if !ok {
+                    unmet_by_list.push(rid);
                 }
             }
             // S-20: categories and detectoids are evaluated, not installed.
@@ -153,6 +172,11 @@ impl Engine {
                     .versus("each prerequisite clause met by an installed non-leaf revision", "UpdateIDs unknown"),
             ),
             _ if !unmet.is_empty() => out.push(v("S-16", format!("{} delivered revision(s) have a prerequisite clause no installed non-leaf revision meets", unmet.len()), "each AND-clause contains an UpdateID of Req.InstalledNonLeafUpdateIDs", quote(&unmet))),
+            _ if !unmet_by_list.is_empty() => out.push(
+                Finding::new(known("S-16"), Status::Unverifiable, format!("{} delivered revision(s) have a prerequisite clause met only by cached revisions the request left out of its lists (C-27): the server's answer cannot be judged from this request", unmet_by_list.len()))
+                    .at([id.to_string()])
+                    .versus("each AND-clause contains an UpdateID of Req.InstalledNonLeafUpdateIDs", quote(&unmet_by_list)),
+            ),
             _ => {}
         }
         if !not_evaluate.is_empty() {

@@ -122,7 +122,19 @@ impl Engine {
                 refetch.push(*rid);
             }
         }
-        if !refetch.is_empty() {
+        // A request that asks for revisions not delivered yet (C-22 violated) is out of the
+        // order the capture shows: the ChangedUpdates that would justify asking again may be
+        // in the answer it follows, so the re-fetch cannot be judged on that request.
+        let out_of_order = findings
+            .iter()
+            .any(|f| f.rule == "C-22" && f.status == Status::Violated);
+        if !refetch.is_empty() && out_of_order {
+            findings.push(
+                Finding::new(known("C-49"), Status::Unverifiable, format!("GetExtendedUpdateInfo asks again for fragments of {} revision(s), in a request that precedes the sync delivering the rest (C-22): whether the client knew them changed cannot be told", refetch.len()))
+                    .at([id.clone()])
+                    .versus("no re-fetch without ChangedUpdates, RefreshCache or cache loss", format!("re-fetched: {}", quote(&refetch))),
+            );
+        } else if !refetch.is_empty() {
             self.sessions[si].refetched += refetch.len();
             findings.push(
                 Finding::new(known("C-49"), Status::Violated, format!("GetExtendedUpdateInfo asks again for fragments of {} revision(s) it already received", refetch.len()))

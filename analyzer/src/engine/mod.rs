@@ -141,7 +141,8 @@ pub(crate) struct Engine {
     by_cookie: HashMap<String, usize>,
     /// Which server issued a cookie (C-15: a cookie from another server).
     cookie_server: HashMap<String, String>,
-    pairs: HashMap<(usize, String), Pair>,
+    /// Boxed: a Pair is a few KB and the table keeps spare slots.
+    pairs: HashMap<(usize, String), Box<Pair>>,
     sessions: Vec<Building>,
     /// GetConfig exchanges waiting for the next call from their address and server.
     held: HashMap<(Option<String>, String), Observed>,
@@ -149,8 +150,19 @@ pub(crate) struct Engine {
     cores: Option<(String, Cores)>,
 }
 
+/// The identity of a cookie: a 128-bit digest of its EncryptedData in hex. Every client
+/// holds a dozen cookies per session in several maps; the digest keeps that small (32 bytes
+/// instead of the few hundred of the base64 text) and keeps cookie data out of memory dumps.
 fn cookie_key(c: &Field<Cookie>) -> Option<String> {
-    Some(c.value()?.encrypted_data.value()?.0.clone())
+    use std::hash::{Hash as _, Hasher as _};
+    let data = &c.value()?.encrypted_data.value()?.0;
+    let half = |salt: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        salt.hash(&mut h);
+        data.hash(&mut h);
+        h.finish()
+    };
+    Some(format!("{:016x}{:016x}", half(0), half(1)))
 }
 
 fn cookie_expiration(c: &Cookie) -> Option<Timestamp> {

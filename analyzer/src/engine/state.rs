@@ -335,6 +335,14 @@ impl Engine {
                 if empty_cache {
                     steps.retain(|o| *o != Operation::RefreshCache);
                 }
+                // The server answers that this client needs no registration: C-10 is met
+                // (reference 4.2: the client stops calling RegisterComputer).
+                if code == ErrorCode::RegistrationNotRequired
+                    && matches!(req, Request::RegisterComputer(_))
+                {
+                    st.registered = true;
+                    st.registration_fault = false;
+                }
                 if code == ErrorCode::RegistrationRequired {
                     steps.push(Operation::SyncUpdates);
                     st.registration_fault = true;

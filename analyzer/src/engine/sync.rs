@@ -398,10 +398,32 @@ impl Engine {
             .copied()
             .collect();
         if have_request && (!bad_oos.is_empty() || !bad_changed.is_empty()) {
+            // Revisions the client has cached (Known) but left out of its lists are its own
+            // error (C-27): what the server answered about them cannot be judged from this
+            // request, so S-12 is unverifiable for them and violated only for the others.
+            let cached = |i: &i32| self.pairs.get(key).is_some_and(|p| p.known.contains_key(i));
+            let (status, statement) = if bad_oos.iter().chain(&bad_changed).all(cached) {
+                (
+                    Status::Unverifiable,
+                    "OutOfScopeRevisionIDs or ChangedUpdates name cached revisions the client left out of its lists (C-27): the server's answer cannot be judged from this request",
+                )
+            } else {
+                (
+                    Status::Violated,
+                    "OutOfScopeRevisionIDs or ChangedUpdates name revisions the request did not list",
+                )
+            };
             findings.push(
-                Finding::new(known("S-12"), Status::Violated, "OutOfScopeRevisionIDs or ChangedUpdates name revisions the request did not list")
+                Finding::new(known("S-12"), status, statement)
                     .at([id.clone()])
-                    .versus("OutOfScope ⊆ cached lists; ChangedUpdates ⊆ cached lists \\ OutOfScope", format!("out of scope not listed: [{}]; changed not listed: [{}]", quote(&bad_oos), quote(&bad_changed))),
+                    .versus(
+                        "OutOfScope ⊆ cached lists; ChangedUpdates ⊆ cached lists \\ OutOfScope",
+                        format!(
+                            "out of scope not listed: [{}]; changed not listed: [{}]",
+                            quote(&bad_oos),
+                            quote(&bad_changed)
+                        ),
+                    ),
             );
         }
         // S-13 (ChangedUpdates items need no Xml: reference 11 leaves it open).
