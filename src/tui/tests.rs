@@ -119,11 +119,19 @@ fn snapshot(name: &str, text: &str) {
     // The demo's server listens on an ephemeral port (possibly cut by a column).
     settings.add_filter(r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):\d*", "$1:[port]");
     // Request/response sizes of the diff rows move with cookie and time lengths.
-    settings.add_filter(r"\b\d+k?/\d+k?( +)(\d{3}|[A-Z][A-Za-z]+) ", "[bytes]$1$2 ");
-    // The detail header's byte counts and the cookie data.
+    settings.add_filter(r"\b\d+k?/\d+k? +(\d{3}|[A-Z][A-Za-z]+) ", "[bytes] $1 ");
+    // The detail header's byte counts and the cookie (its expiration's fraction digits
+    // vary in number, so the whole element is replaced up to the pane's border).
     settings.add_filter(r"\b\d+ B\b", "[n] B");
-    settings.add_filter(r"EncryptedData \d+ chars", "EncryptedData [n] chars");
-    settings.add_filter(r"<EncryptedData>[^<│]*", "<EncryptedData>[cookie]");
+    settings.add_filter(
+        r"Expiration [^,│]*, EncryptedData \d+ chars",
+        "Expiration [expiration], EncryptedData [n] chars",
+    );
+    settings.add_filter(r"<Expiration>[^│]*", "<Expiration>[expiration]");
+    settings.add_filter(r"<EncryptedData>[^│]*", "<EncryptedData>[cookie]");
+    // What the filters shortened leaves its padding: a line ends with one space before
+    // the right border, whatever the widths were.
+    settings.add_filter(r"(?m) +│$", " │");
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
