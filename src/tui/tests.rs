@@ -109,29 +109,34 @@ fn frame(state: &State) -> String {
 /// byte sizes): after a regeneration, `INSTA_UPDATE=always cargo test --bin wutap tui`
 /// refreshes the .snap files, and only a change of the demo's shape shows in their diff.
 fn snapshot(name: &str, text: &str) {
+    const FILTERS: &[(&str, &str)] = &[
+        (r"\d{2}:\d{2}:\d{2}(\.\d+)?Z?", "[time]"),
+        (r"\d{4}-\d{2}-\d{2}T", "[date]T"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[client-id]",
+        ),
+        // The demo's server listens on an ephemeral port (possibly cut by a column).
+        (r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):\d*", "$1:[port]"),
+        // Request/response sizes of the diff rows move with cookie and time lengths.
+        (r"\b\d+k?/\d+k? +(\d{3}|[A-Z][A-Za-z]+) ", "[bytes] $1 "),
+        // The detail header's byte counts and the cookie (its expiration's fraction
+        // digits vary in number, so the whole element is replaced up to the pane border).
+        (r"\b\d+ B\b", "[n] B"),
+        (
+            r"Expiration [^,│]*, EncryptedData \d+ chars",
+            "Expiration [expiration], EncryptedData [n] chars",
+        ),
+        (r"<Expiration>[^│]*", "<Expiration>[expiration]"),
+        (r"<EncryptedData>[^│]*", "<EncryptedData>[cookie]"),
+        // What the filters shortened leaves its padding: a line ends with one space
+        // before the right border, whatever the widths were.
+        (r"(?m) +│$", " │"),
+    ];
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(r"\d{2}:\d{2}:\d{2}(\.\d+)?Z?", "[time]");
-    settings.add_filter(r"\d{4}-\d{2}-\d{2}T", "[date]T");
-    settings.add_filter(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "[client-id]",
-    );
-    // The demo's server listens on an ephemeral port (possibly cut by a column).
-    settings.add_filter(r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):\d*", "$1:[port]");
-    // Request/response sizes of the diff rows move with cookie and time lengths.
-    settings.add_filter(r"\b\d+k?/\d+k? +(\d{3}|[A-Z][A-Za-z]+) ", "[bytes] $1 ");
-    // The detail header's byte counts and the cookie (its expiration's fraction digits
-    // vary in number, so the whole element is replaced up to the pane's border).
-    settings.add_filter(r"\b\d+ B\b", "[n] B");
-    settings.add_filter(
-        r"Expiration [^,│]*, EncryptedData \d+ chars",
-        "Expiration [expiration], EncryptedData [n] chars",
-    );
-    settings.add_filter(r"<Expiration>[^│]*", "<Expiration>[expiration]");
-    settings.add_filter(r"<EncryptedData>[^│]*", "<EncryptedData>[cookie]");
-    // What the filters shortened leaves its padding: a line ends with one space before
-    // the right border, whatever the widths were.
-    settings.add_filter(r"(?m) +│$", " │");
+    for (re, to) in FILTERS {
+        settings.add_filter(re, *to);
+    }
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
