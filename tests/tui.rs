@@ -86,10 +86,10 @@ fn bin() -> String {
     env!("CARGO_BIN_EXE_wutap").to_string()
 }
 
-/// The Windows-shaped fixtures of `wutap-samples` (the committed samples come from the
-/// demo and change shape when it does).
+/// A committed sample capture (captures/samples/, from `wutap demo`).
 fn sample(name: &str) -> String {
-    crate::util::generated_samples()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/samples")
         .join(name)
         .display()
         .to_string()
@@ -106,11 +106,12 @@ fn tui_in_tmux_sessions_diff_detail_help_export_quit() {
         dir.path().display()
     );
     let Some(t) = Tmux::start(&cmd) else { return };
-    let s = t.wait_for("first sync OK: 5 pages, 10 new updates");
+    let s = t.wait_for("first sync OK: 13 pages, 254 new updates");
     assert!(s.contains("differential"), "{s}");
     t.keys(&["Enter"]);
     let s = t.wait_for("Sequence diff s1 (first sync)");
     assert!(s.contains("SyncUpdates (driver)"), "{s}");
+    // The fifth row: the first SyncUpdates page.
     t.keys(&["j", "j", "j", "j", "Enter"]);
     let s = t.wait_for("Exchange first-sync.jsonl#5 SyncUpdates");
     assert!(s.contains("<SyncUpdates"), "{s}");

@@ -1,4 +1,4 @@
-//! Render and navigation tests of the TUI on the generated sample captures: the state fed
+//! Render and navigation tests of the TUI on the committed sample captures: the state fed
 //! by the real indexer and analysis threads, keys mapped by the view, frames drawn into
 //! ratatui's TestBackend and snapshotted with insta.
 
@@ -10,9 +10,17 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use super::state::{Action, Screen, State};
 use super::{draw_text, perform, start, view};
 
-/// The Windows-shaped fixtures of `wutap-samples`, written once per test process (the
-/// committed samples come from the demo and change shape when it does).
-fn sample(name: &str) -> PathBuf {
+/// A committed sample capture (`captures/samples/`, regenerated from `wutap demo` by
+/// scripts/make-samples.sh): the acceptance snapshots and the navigation test run on these.
+fn committed(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/samples")
+        .join(name)
+}
+
+/// The Windows-shaped fixtures of `wutap-samples`, written once per test process: the
+/// tests of filters, search, exports and follow need their fixed shape.
+fn generated(name: &str) -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("wutap-tui-samples-{}", std::process::id()));
@@ -23,22 +31,39 @@ fn sample(name: &str) -> PathBuf {
     .join(name)
 }
 
-/// The two samples; with `mutated`, the differential one without its second page (C-28).
+/// The two generated fixtures.
+fn generated_inputs() -> Vec<PathBuf> {
+    vec![
+        generated("first-sync.jsonl"),
+        generated("differential-sync.jsonl"),
+    ]
+}
+
+/// The two committed samples; with `mutated`, the first sync without its software pages 11
+/// to 13 (the 11th to 13th SyncUpdates), so page 10, the last one answered with
+/// Truncated=true, is followed by the driver pass instead of page 11 (C-28).
 fn inputs(dir: &Path, mutated: bool) -> Vec<PathBuf> {
-    let first = sample("first-sync.jsonl");
+    let diff = committed("differential-sync.jsonl");
     if !mutated {
-        return vec![first, sample("differential-sync.jsonl")];
+        return vec![committed("first-sync.jsonl"), diff];
     }
-    let text = std::fs::read_to_string(sample("differential-sync.jsonl")).unwrap();
+    let text = std::fs::read_to_string(committed("first-sync.jsonl")).unwrap();
+    let pages: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("ClientWebService/SyncUpdates"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(pages.len(), 14, "13 software pages and the driver pass");
     let kept: Vec<&str> = text
         .lines()
         .enumerate()
-        .filter(|(i, _)| *i != 2)
+        .filter(|(i, _)| !pages[10..13].contains(i))
         .map(|(_, l)| l)
         .collect();
-    let path = dir.join("diff-mutated.jsonl");
+    let path = dir.join("first-sync.jsonl");
     std::fs::write(&path, kept.join("\n") + "\n").unwrap();
-    vec![first, path]
+    vec![path, diff]
 }
 
 /// A state with everything indexed and analyzed.
@@ -79,14 +104,39 @@ fn frame(state: &State) -> String {
     draw_text(state, 120, 32).unwrap()
 }
 
+/// Snapshots a frame with what changes when scripts/make-samples.sh regenerates the
+/// committed samples filtered out (times, dates, client ids, server ports, cookie data,
+/// byte sizes): after a regeneration, `INSTA_UPDATE=always cargo test --bin wutap tui`
+/// refreshes the .snap files, and only a change of the demo's shape shows in their diff.
 fn snapshot(name: &str, text: &str) {
+    const FILTERS: &[(&str, &str)] = &[
+        (r"\d{2}:\d{2}:\d{2}(\.\d+)?Z?", "[time]"),
+        (r"\d{4}-\d{2}-\d{2}T", "[date]T"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[client-id]",
+        ),
+        // The demo's server listens on an ephemeral port (possibly cut by a column).
+        (r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):\d*", "$1:[port]"),
+        // Request/response sizes of the diff rows move with cookie and time lengths.
+        (r"\b\d+k?/\d+k? +(\d{3}|[A-Z][A-Za-z]+) ", "[bytes] $1 "),
+        // The detail header's byte counts and the cookie (its expiration's fraction
+        // digits vary in number, so the whole element is replaced up to the pane border).
+        (r"\b\d+ B\b", "[n] B"),
+        (
+            r"Expiration [^,│]*, EncryptedData \d+ chars",
+            "Expiration [expiration], EncryptedData [n] chars",
+        ),
+        (r"<Expiration>[^│]*", "<Expiration>[expiration]"),
+        (r"<EncryptedData>[^│]*", "<EncryptedData>[cookie]"),
+        // What the filters shortened leaves its padding: a line ends with one space
+        // before the right border, whatever the widths were.
+        (r"(?m) +│$", " │"),
+    ];
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(r"\d{2}:\d{2}:\d{2}\.\d+Z?", "[time]");
-    settings.add_filter(r"\d{4}-\d{2}-\d{2}T", "[date]T");
-    settings.add_filter(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "[client-id]",
-    );
+    for (re, to) in FILTERS {
+        settings.add_filter(re, *to);
+    }
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
@@ -95,8 +145,11 @@ fn sessions_screen() {
     let paths = inputs(Path::new("."), false);
     let state = loaded(&paths);
     let f = frame(&state);
-    assert!(f.contains("first sync OK: 5 pages, 10 new updates"), "{f}");
-    assert!(f.contains("18 exchanges | 2 sessions, 0 MUST"), "{f}");
+    assert!(
+        f.contains("first sync OK: 13 pages, 254 new updates"),
+        "{f}"
+    );
+    assert!(f.contains("24 exchanges | 2 sessions, 0 MUST"), "{f}");
     snapshot("sessions", &f);
 }
 
@@ -106,6 +159,7 @@ fn sequence_diff_screen_of_a_first_sync() {
     let mut state = loaded(&paths);
     keys(&mut state, &paths, "\n");
     let f = frame(&state);
+    assert!(f.contains("SyncUpdates p13"), "{f}");
     assert!(f.contains("SyncUpdates (driver)"), "{f}");
     assert!(!f.contains("missing") && !f.contains("unexpected"), "{f}");
     snapshot("diff_first_sync", &f);
@@ -116,10 +170,10 @@ fn sequence_diff_marks_the_missing_page_and_its_finding() {
     let dir = tempfile::tempdir().unwrap();
     let paths = inputs(dir.path(), true);
     let mut state = loaded(&paths);
-    keys(&mut state, &paths, "j\n");
+    keys(&mut state, &paths, "\n");
     let f = frame(&state);
-    assert!(f.contains("missing: SyncUpdates — software page 2"), "{f}");
-    assert!(f.contains("software page 2"), "{f}");
+    assert!(f.contains("missing: SyncUpdates — software page 11"), "{f}");
+    assert!(f.contains("SyncUpdates p10          T"), "{f}");
     // The page whose Truncated=true was not followed carries the MUST finding badge.
     assert!(f.contains("!!1"), "{f}");
     snapshot("diff_missing_page", &f);
@@ -129,12 +183,15 @@ fn sequence_diff_marks_the_missing_page_and_its_finding() {
 fn exchange_detail_shows_the_cache_delta_and_folds() {
     let paths = inputs(Path::new("."), false);
     let mut state = loaded(&paths);
-    // s2 (differential), second SyncUpdates page.
-    keys(&mut state, &paths, "j\nj\n");
+    // s1 (first sync), SyncUpdates page 2: its cache delta vs page 1 is non-empty.
+    keys(&mut state, &paths, "\njjjjj\n");
     let f = frame(&state);
-    assert!(f.contains("OtherCachedUpdateIDs"), "{f}");
-    assert!(f.contains("vs previous page"), "{f}");
-    assert!(f.contains("previous page delivered 4 new update(s)"), "{f}");
+    assert!(f.contains("Exchange first-sync.jsonl#6 SyncUpdates"), "{f}");
+    assert!(
+        f.contains("InstalledNonLeafUpdateIDs: 9; vs previous page +9"),
+        "{f}"
+    );
+    assert!(f.contains("previous page delivered 9 new update(s)"), "{f}");
     snapshot("detail", &f);
     // Tab to the response, fold its root element's body.
     keys(&mut state, &paths, "\tjj ");
@@ -159,7 +216,7 @@ fn findings_screen_and_enter_jumps_to_the_exchange() {
     assert!(f.contains("expected:"), "{f}");
     snapshot("findings", &f);
     keys(&mut state, &paths, "\n");
-    assert!(matches!(state.screen(), Screen::Diff { session: 1, .. }));
+    assert!(matches!(state.screen(), Screen::Diff { session: 0, .. }));
     let e = state.selected_entry().expect("an exchange is selected");
     let (si, fi) = state.visible_findings(None)[0];
     let finding = &state.sessions()[si].findings[fi];
@@ -186,8 +243,8 @@ fn navigation_sessions_diff_detail_findings_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let paths = inputs(dir.path(), true);
     let mut state = loaded(&paths);
-    keys(&mut state, &paths, "j\n");
-    assert!(matches!(state.screen(), Screen::Diff { session: 1, .. }));
+    keys(&mut state, &paths, "\n");
+    assert!(matches!(state.screen(), Screen::Diff { session: 0, .. }));
     keys(&mut state, &paths, "\n");
     assert!(matches!(state.screen(), Screen::Detail { .. }));
     assert!(state.detail.is_some());
@@ -197,12 +254,12 @@ fn navigation_sessions_diff_detail_findings_and_back() {
     assert!(matches!(
         state.screen(),
         Screen::Findings {
-            session: Some(1),
+            session: Some(0),
             ..
         }
     ));
     keys(&mut state, &paths, "\n");
-    assert!(matches!(state.screen(), Screen::Diff { session: 1, .. }));
+    assert!(matches!(state.screen(), Screen::Diff { session: 0, .. }));
     keys(&mut state, &paths, "\n");
     assert!(matches!(state.screen(), Screen::Detail { .. }));
     keys(&mut state, &paths, "qqqq");
@@ -214,7 +271,7 @@ fn navigation_sessions_diff_detail_findings_and_back() {
 
 #[test]
 fn filter_and_search() {
-    let paths = inputs(Path::new("."), false);
+    let paths = generated_inputs();
     let mut state = loaded(&paths);
     keys(&mut state, &paths, "\n");
     // Filter the diff by operation.
@@ -235,7 +292,7 @@ fn filter_and_search() {
 
 #[test]
 fn exports_xml_and_curl_owner_only() {
-    let paths = inputs(Path::new("."), false);
+    let paths = generated_inputs();
     let mut state = loaded(&paths);
     keys(&mut state, &paths, "\njjjj");
     let dir = tempfile::tempdir().unwrap();
@@ -276,7 +333,7 @@ fn exports_xml_and_curl_owner_only() {
 fn follow_picks_up_records_appended_later() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.jsonl");
-    let text = std::fs::read_to_string(sample("differential-sync.jsonl")).unwrap();
+    let text = std::fs::read_to_string(generated("differential-sync.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     // The header and one exchange, then the rest with the last line written in two parts.
     std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
@@ -314,7 +371,7 @@ fn follow_picks_up_records_appended_later() {
 fn a_har_file_is_held_in_memory_and_browses_like_a_capture() {
     let dir = tempfile::tempdir().unwrap();
     let har = dir.path().join("first.har");
-    captures::har::export_file(sample("first-sync.jsonl"), &har).unwrap();
+    captures::har::export_file(generated("first-sync.jsonl"), &har).unwrap();
     let paths = vec![har];
     let mut state = loaded(&paths);
     assert_eq!(state.sessions().len(), 1);
