@@ -124,8 +124,17 @@ fn spawn_analysis(paths: &[PathBuf], tx: &Sender<Msg>) {
     let (tx, paths) = (tx.clone(), paths.to_vec());
     let _ = tx.send(Msg::AnalysisStarted);
     std::thread::spawn(move || {
+        let mut last = std::time::Instant::now();
+        let mut progress = |p: analyzer::Progress| {
+            // At most a few updates a second: the view only shows a percentage.
+            if last.elapsed() >= std::time::Duration::from_millis(200) {
+                last = std::time::Instant::now();
+                let _ = tx.send(Msg::AnalysisProgress(p));
+            }
+        };
         let result =
-            analyzer::analyze(&paths, &analyzer::Options::default()).map_err(|e| e.to_string());
+            analyzer::analyze_with_progress(&paths, &analyzer::Options::default(), &mut progress)
+                .map_err(|e| e.to_string());
         let _ = tx.send(Msg::Analysis(Box::new(result)));
     });
 }

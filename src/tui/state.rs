@@ -38,6 +38,8 @@ pub enum Msg {
     },
     /// The analysis started.
     AnalysisStarted,
+    /// The running analysis has read this far.
+    AnalysisProgress(analyzer::Progress),
     /// The analysis finished (or failed).
     Analysis(Box<Result<Analysis, String>>),
     /// The observed steps of a session were loaded.
@@ -243,6 +245,8 @@ pub struct State {
     pub analyzing: bool,
     /// When the running analysis started (for the status bar).
     pub analysis_since: Option<std::time::Instant>,
+    /// How far the running analysis has read its inputs (bytes read, total).
+    pub analysis_progress: Option<(u64, u64)>,
     /// The last analysis error.
     pub analysis_error: Option<String>,
     /// Entries indexed since the analysis last started (follow mode reruns it).
@@ -292,6 +296,7 @@ impl State {
             analysis: None,
             analyzing: false,
             analysis_since: None,
+            analysis_progress: None,
             analysis_error: None,
             unanalyzed: 0,
             screens: vec![Screen::Sessions { sel: 0 }],
@@ -360,7 +365,13 @@ impl State {
             Msg::AnalysisStarted => {
                 self.analyzing = true;
                 self.analysis_since = Some(std::time::Instant::now());
+                self.analysis_progress = None;
                 self.unanalyzed = 0;
+            }
+            Msg::AnalysisProgress(p) => {
+                if self.analyzing {
+                    self.analysis_progress = Some((p.read, p.total));
+                }
             }
             Msg::Analysis(result) => {
                 self.analyzing = false;

@@ -386,3 +386,18 @@ fn a_har_file_is_held_in_memory_and_browses_like_a_capture() {
     assert!(d.request.iter().any(|l| l.text.starts_with("<SyncUpdates")));
     assert!(state.entries[d.entry].key.starts_with("first.har#"));
 }
+
+#[test]
+fn status_bar_shows_the_analysis_progress() {
+    let paths = inputs(Path::new("."), false);
+    let (mut state, _rx, _tx, _stop) = start(&paths, false);
+    state.update(super::state::Msg::AnalysisStarted);
+    let f = frame(&state);
+    assert!(f.contains("analyzing… "), "{f}");
+    state.update(super::state::Msg::AnalysisProgress(analyzer::Progress {
+        read: 150,
+        total: 200,
+    }));
+    let f = frame(&state);
+    assert!(f.contains("analyzing 75% ("), "{f}");
+}

@@ -610,10 +610,15 @@ fn status_bar(f: &mut Frame<'_>, area: Rect, state: &State) {
         format!("indexing {pct}% ({} exchanges)", state.entries.len())
     };
     let analysis = match (&state.analysis, state.analyzing, &state.analysis_error) {
-        (_, true, _) => format!(
-            "analyzing… {} s",
-            state.analysis_since.map_or(0, |t| t.elapsed().as_secs())
-        ),
+        (_, true, _) => {
+            let secs = state.analysis_since.map_or(0, |t| t.elapsed().as_secs());
+            match state.analysis_progress {
+                Some((read, total)) if total > 0 => {
+                    format!("analyzing {}% ({secs} s)", (read.min(total) * 100) / total)
+                }
+                _ => format!("analyzing… {secs} s"),
+            }
+        }
         (Some(a), false, _) => format!(
             "{} sessions, {} MUST, {} SHOULD, {} unverifiable",
             a.summary.sessions,
