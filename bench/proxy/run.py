@@ -196,6 +196,8 @@ def main():
     ap.add_argument("--runs", type=int, default=1,
                     help="measure every cell N times, keep the best, show the spread")
     ap.add_argument("--skip-mitm", action="store_true", help="leave mitmdump out")
+    ap.add_argument("--only", metavar="SCENARIO",
+                    help="measure only this scenario (e.g. '2.2 KB c=16'); no download, no targets")
     args = ap.parse_args()
     need("oha", "cargo install oha --locked")
     need("nginx", "apt-get install nginx-light")
@@ -237,6 +239,10 @@ def main():
             ("204 KB c=16", "large.xml", 16, True),
             ("2.2 KB c=16 no keep-alive", "small.xml", 16, False),
         ]
+        if args.only:
+            scenarios = [s for s in scenarios if s[0] == args.only]
+            if not scenarios:
+                sys.exit(f"bench/proxy: no scenario named {args.only!r}")
         load_before = os.getloadavg()
         runs = {}
         for n in range(max(1, args.runs)):
@@ -282,6 +288,9 @@ def main():
 
         print("\nratios (req/s)")
         for sname, *_ in scenarios:
+            nd = results[(sname, "direct")]["rps"]
+            print(f"  {sname:28} wutap not recording / direct "
+                  f"{results[(sname, 'wutap not recording')]['rps'] / nd:5.2f}")
             d = results[(sname, "direct")]["rps"]
             w = results[(sname, "wutap recording")]["rps"]
             line = f"  {sname:28} wutap recording / direct {w / d:5.2f}"
@@ -290,6 +299,8 @@ def main():
                 line += f"   wutap recording / mitmdump {w / m if m else float('inf'):6.1f}"
             print(line)
 
+        if args.only:
+            return
         # 1 GiB content download through the recording proxy, in a fresh process.
         big = start_wutap(args.wutap, tmp, origin_ca, True, "wutap-download")
         procs.append(big[0])

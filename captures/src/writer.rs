@@ -144,24 +144,36 @@ impl CaptureWriter {
 
     /// Appends one record as one line and flushes it.
     pub fn write(&mut self, record: &Record) -> Result<()> {
-        let number = self.written + 1;
+        self.write_batch(std::slice::from_ref(record))
+    }
+
+    /// Appends records as lines with one write call and one flush: on disk, whole lines
+    /// only, as with [`write`](Self::write) per record.
+    ///
+    /// A record that cannot be encoded fails the batch before anything is written.
+    pub fn write_batch(&mut self, records: &[Record]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         self.line.clear();
         if self.broken {
             self.line.push(b'\n');
         }
-        crate::json::write_record(&mut self.line, record).map_err(|source| Error::Encode {
-            path: self.path.clone(),
-            record: number,
-            source,
-        })?;
-        self.line.push(b'\n');
+        for (n, record) in (self.written + 1..).zip(records) {
+            crate::json::write_record(&mut self.line, record).map_err(|source| Error::Encode {
+                path: self.path.clone(),
+                record: n,
+                source,
+            })?;
+            self.line.push(b'\n');
+        }
         let line = std::mem::take(&mut self.line);
         let result = self.write_raw(&line);
         self.line = line;
         self.broken = result.is_err();
         result?;
-        self.written = number;
-        tracing::trace!(path = %self.path.display(), record = number, kind = record.type_name(), "record written");
+        self.written += records.len() as u64;
+        tracing::trace!(path = %self.path.display(), records = records.len(), last = self.written, "records written");
         Ok(())
     }
 

@@ -27,6 +27,9 @@ use crate::Error;
 /// eating memory.
 const BUDGET_KIB: u32 = 2 * 1024;
 
+/// Records written with one write call at most (what the queue held when the writer woke).
+const BATCH: usize = 256;
+
 /// A record on its way to the writer, with the budget it holds until written.
 type Queued = (Record, OwnedSemaphorePermit);
 
@@ -61,18 +64,30 @@ impl Recorder {
         let thread = std::thread::Builder::new()
             .name("wutap-recorder".into())
             .spawn(move || {
-                // The permit is dropped with the record, after its write: room for more.
-                while let Some((record, _permit)) = rx.blocking_recv() {
-                    if !flag.load(Ordering::Relaxed) {
-                        continue;
+                // One wake-up and one write call for whatever is queued: the permits are
+                // dropped with their records, after the write: room for more.
+                let mut records = Vec::with_capacity(BATCH);
+                let mut permits = Vec::with_capacity(BATCH);
+                while let Some((record, permit)) = rx.blocking_recv() {
+                    records.push(record);
+                    permits.push(permit);
+                    while records.len() < BATCH
+                        && let Ok((record, permit)) = rx.try_recv()
+                    {
+                        records.push(record);
+                        permits.push(permit);
                     }
-                    match writer.write(&record) {
-                        Ok(()) => log_record(&record),
-                        Err(e) => {
-                            flag.store(false, Ordering::Relaxed);
-                            tracing::error!("{e}: recording stopped, forwarding goes on");
+                    if flag.load(Ordering::Relaxed) {
+                        match writer.write_batch(&records) {
+                            Ok(()) => records.iter().for_each(log_record),
+                            Err(e) => {
+                                flag.store(false, Ordering::Relaxed);
+                                tracing::error!("{e}: recording stopped, forwarding goes on");
+                            }
                         }
                     }
+                    records.clear();
+                    permits.clear();
                 }
                 if flag.load(Ordering::Relaxed)
                     && let Err(e) = writer.finish()

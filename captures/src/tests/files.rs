@@ -76,6 +76,32 @@ fn header_line_is_written_once_and_line_numbers_count_it() {
 }
 
 #[test]
+fn a_batch_is_whole_lines_in_order_counted_like_single_writes() {
+    for ext in ["jsonl", "jsonl.zst", "jsonl.gz"] {
+        let (_dir, path) = tmp(&format!("batch.{ext}"));
+        let mut w = CaptureWriter::create_or_append(&path).unwrap();
+        let before = fs::read(&path).unwrap();
+        w.write_batch(&samples(3)).unwrap();
+        w.write_batch(&[]).unwrap();
+        assert_eq!(w.records_written(), 4, "{ext}: header and three exchanges");
+        if ext == "jsonl" {
+            let after = fs::read(&path).unwrap();
+            assert!(after.ends_with(b"\n") && after.len() > before.len());
+        }
+        w.write(&samples(4)[3]).unwrap();
+        drop(w);
+        let ids: Vec<u64> = read_clean(&path)
+            .iter()
+            .filter_map(|r| match r {
+                Record::Exchange(e) => Some(e.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, [1, 2, 3, 4], "{ext}");
+    }
+}
+
+#[test]
 fn a_cut_last_line_loses_only_that_record() {
     let (_dir, path) = tmp("cut.jsonl");
     write_capture(&path, &samples(3));
