@@ -74,6 +74,15 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a live process, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def make_origin(tmp):
     """nginx on 127.0.0.1 over TLS with its own CA; POST answers a static file (405 trick)."""
     d = tmp / "origin"
@@ -252,14 +261,18 @@ def main():
                     if t is None:
                         r = oha(url, origin_ca, None, conc, args.duration, ka, body)
                     else:
+                        cpu0 = cpu_seconds(t[0].pid)
                         r = oha(url, t[2], t[1], conc, args.duration, ka, body)
+                        reqs = r["rps"] * args.duration
+                        r["cpu_us"] = (cpu_seconds(t[0].pid) - cpu0) * 1e6 / reqs if reqs else 0
                     runs.setdefault((sname, tname), []).append(r)
                     if t is not None and len(t) > 3 and t[3] is not None and t[3].exists():
                         # Keep the disk from filling up: the proxy appends (O_APPEND), so
                         # cutting the capture between runs is safe.
                         os.truncate(t[3], 0)
                     print(f"  run {n + 1} {sname:28} {tname:20} {r['rps']:9.0f} req/s"
-                          f"  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  errors {r['errors']}",
+                          f"  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  errors {r['errors']}"
+                          + (f"  proxy CPU {r['cpu_us']:5.1f} us/req" if "cpu_us" in r else ""),
                           file=sys.stderr, flush=True)
         load_after = os.getloadavg()
         results = {k: max(v, key=lambda r: r["rps"]) for k, v in runs.items()}

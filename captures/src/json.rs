@@ -126,7 +126,7 @@ fn kept_bodies(record: &Record) -> Vec<&Body> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 const ONES: u64 = u64::MAX / 255;
