@@ -20,14 +20,7 @@ pub fn run(args: ProxyArgs) -> Result<Outcome> {
     if args.tui {
         return run_with_tui(args);
     }
-    let dir = ca_dir(args.ca_dir.clone())?;
-    let ca = CertificateAuthority::load_or_create(&dir)
-        .with_context(|| format!("wutap CA in {}", dir.display()))?;
-    let config = config(args, Arc::new(ca));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (config, runtime) = config_and_runtime(args)?;
     runtime.block_on(async {
         let proxy = Proxy::bind(config).await?;
         let Some(shutdown) = armed_shutdown().await else {
@@ -72,14 +65,7 @@ fn run_with_tui(mut args: ProxyArgs) -> Result<Outcome> {
         );
     }
     args.capture = Some(capture.clone());
-    let dir = ca_dir(args.ca_dir.clone())?;
-    let ca = CertificateAuthority::load_or_create(&dir)
-        .with_context(|| format!("wutap CA in {}", dir.display()))?;
-    let config = config(args, Arc::new(ca));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (config, runtime) = config_and_runtime(args)?;
     let proxy = runtime.block_on(Proxy::bind(config))?;
     let mut banner: Vec<String> = Vec::new();
     if let Some(a) = proxy.http_addr() {
@@ -118,6 +104,18 @@ fn run_with_tui(mut args: ProxyArgs) -> Result<Outcome> {
     result?;
     stopped?;
     Ok(Outcome::Clean)
+}
+
+/// The proxy configuration (with wutap's CA from `--ca-dir`) and the runtime to run it on.
+fn config_and_runtime(args: ProxyArgs) -> Result<(ProxyConfig, tokio::runtime::Runtime)> {
+    let dir = ca_dir(args.ca_dir.clone())?;
+    let ca = CertificateAuthority::load_or_create(&dir)
+        .with_context(|| format!("wutap CA in {}", dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok((config(args, Arc::new(ca)), runtime))
 }
 
 /// The library configuration from the command line.
