@@ -14,7 +14,7 @@ use crate::fault::Fault;
 use crate::messages::{Request, Response};
 use crate::ops::{NS_SOAP, NS_SOAP12, Operation, Service};
 use crate::types::RawElement;
-use crate::xml::{Decoder, Encoder, Limits, NS_XSD, NS_XSI, XmlValue};
+use crate::xml::{Decoder, Encoder, Limits, NS_XSD, NS_XSI, OutOfOrder, XmlValue};
 
 /// The SOAP version of an envelope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +79,8 @@ struct EnvelopeSource {
     root_end: usize,
     /// Bindings in scope at the body root (declared by Envelope and Body).
     scope: Vec<(String, String)>,
+    /// Children of the message met out of their schema order (T-13).
+    out_of_order: Vec<OutOfOrder>,
 }
 
 impl PartialEq for Envelope {
@@ -201,6 +203,7 @@ impl Envelope {
             }
         }
         d.finish()?;
+        let out_of_order = d.take_out_of_order();
         let Some((body, root_begin, root_end, scope)) = found else {
             return Err(d.error_at(&root, "the SOAP Envelope has no Body"));
         };
@@ -220,8 +223,16 @@ impl Envelope {
                 root_begin,
                 root_end,
                 scope,
+                out_of_order,
             })),
         })
+    }
+
+    /// Elements of the decoded message that came after a sibling their structure's schema
+    /// sequence puts later (rule T-13), at most [`crate::xml::MAX_OUT_OF_ORDER`]; empty for
+    /// a message in order or built in code.
+    pub fn out_of_order(&self) -> &[OutOfOrder] {
+        self.source.as_ref().map_or(&[], |s| &s.out_of_order)
     }
 
     /// The web method of the message, when it is a WUSP request or response.

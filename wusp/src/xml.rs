@@ -264,6 +264,29 @@ pub struct Decoder<'a> {
     limits: Limits,
     saw_text: bool,
     last_end_begin: u64,
+    /// Children met out of their schema order (rule T-13), the first [`MAX_OUT_OF_ORDER`].
+    out_of_order: Vec<OutOfOrder>,
+}
+
+/// How many out-of-order children one decoder records (the rest are not kept).
+pub const MAX_OUT_OF_ORDER: usize = 32;
+
+/// A child element met after a sibling that its structure's schema sequence puts later
+/// (rule T-13: XmlSerializer-based peers are order-sensitive).
+///
+/// Expected: `<expected_first>` before `<met_first>`; observed the other way round. Only
+/// elements of the model count: unknown and foreign-namespace children have no place in the
+/// sequence, and a repeated single-valued element is itself unknown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutOfOrder {
+    /// The parent element's path of local names from the document root (`/`-separated).
+    pub parent: String,
+    /// The element the schema puts first, met second.
+    pub expected_first: &'static str,
+    /// The element the schema puts later, met first.
+    pub met_first: &'static str,
+    /// Byte offset of the misplaced element (`expected_first`) in the document.
+    pub offset: u64,
 }
 
 impl<'a> Decoder<'a> {
@@ -329,6 +352,7 @@ impl<'a> Decoder<'a> {
             limits,
             saw_text: false,
             last_end_begin: 0,
+            out_of_order: Vec::new(),
         }
     }
 
@@ -795,6 +819,38 @@ impl<'a> Decoder<'a> {
         self.last_end_begin = end_at;
         self.close();
         Ok(Some(raw))
+    }
+
+    /// The children met out of their schema order so far (rule T-13), at most
+    /// [`MAX_OUT_OF_ORDER`]; empty for a document in order.
+    pub fn out_of_order(&self) -> &[OutOfOrder] {
+        &self.out_of_order
+    }
+
+    /// Takes the out-of-order children recorded so far.
+    pub fn take_out_of_order(&mut self) -> Vec<OutOfOrder> {
+        std::mem::take(&mut self.out_of_order)
+    }
+
+    /// Records that `child` (schema name `expected_first`) came after a sibling the schema
+    /// puts later (`met_first`). Called right after `child`'s start tag was read.
+    fn note_out_of_order(
+        &mut self,
+        child: &Start<'a>,
+        expected_first: &'static str,
+        met_first: &'static str,
+    ) {
+        if self.out_of_order.len() >= MAX_OUT_OF_ORDER {
+            return;
+        }
+        // The path ends with the child unless it was self-closing (already popped).
+        let n = self.path.len() - usize::from(!child.empty && !self.path.is_empty());
+        self.out_of_order.push(OutOfOrder {
+            parent: self.path[..n].join("/"),
+            expected_first,
+            met_first,
+            offset: child.begin,
+        });
     }
 
     /// Takes and resets the "non-whitespace text seen" flag.
@@ -1489,6 +1545,9 @@ fn decode_struct_content<'a, S: Struct>(
     let mut slots: Vec<Slot> = Vec::new();
     let mut any = false;
     let mut seen: u64 = 0;
+    // The latest field in schema order met so far (T-13). Structures with unqualified
+    // children (SOAP Fault and its detail) are not WSDL sequences and are not checked.
+    let mut furthest: Option<usize> = None;
     d.take_saw_text();
     while let Some(child) = d.next_child(start)? {
         any = true;
@@ -1503,6 +1562,16 @@ fn decode_struct_content<'a, S: Struct>(
                 idx = None;
             }
             seen |= 1 << i;
+        }
+        if let Some(i) = idx
+            && !S::ANY_NS
+        {
+            match furthest {
+                Some(f) if i < f => {
+                    d.note_out_of_order(&child, S::FIELDS[i].name, S::FIELDS[f].name)
+                }
+                _ => furthest = Some(i),
+            }
         }
         match idx {
             Some(i) => (S::FIELDS[i].decode)(&mut v, d, &child)?,
@@ -1707,6 +1776,141 @@ mod tests {
     use crate::Envelope;
 
     const SYNC_RESPONSE: &str = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><SyncUpdatesResponse xmlns="http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService"><SyncUpdatesResult><NewUpdates><UpdateInfo><ID>100001</ID><IsLeaf>true</IsLeaf><Xml>&lt;UpdateIdentity UpdateID="a1b2c3d4-0000-4000-8000-000000000001" RevisionNumber="201" /&gt;</Xml></UpdateInfo></NewUpdates><OutOfScopeRevisionIDs><int>99</int></OutOfScopeRevisionIDs><Truncated>false</Truncated></SyncUpdatesResult></SyncUpdatesResponse></s:Body></s:Envelope>"#;
+
+    /// T-13: a document in schema order records nothing; swapped siblings are recorded
+    /// with the parent's path, both names and the misplaced element's offset, at any depth.
+    #[test]
+    fn out_of_order_children_are_recorded_where_they_are() {
+        let env = Envelope::decode(SYNC_RESPONSE.as_bytes()).unwrap();
+        assert_eq!(env.out_of_order(), &[]);
+        // Truncated before OutOfScopeRevisionIDs in the result; IsLeaf before ID in an item.
+        let doc = SYNC_RESPONSE
+            .replacen(
+                "<OutOfScopeRevisionIDs><int>99</int></OutOfScopeRevisionIDs><Truncated>false</Truncated>",
+                "<Truncated>false</Truncated><OutOfScopeRevisionIDs><int>99</int></OutOfScopeRevisionIDs>",
+                1,
+            )
+            .replacen(
+                "<ID>100001</ID><IsLeaf>true</IsLeaf>",
+                "<IsLeaf>true</IsLeaf><ID>100001</ID>",
+                1,
+            );
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        let got = env.out_of_order();
+        assert_eq!(got.len(), 2, "{got:?}");
+        let body = "Envelope/Body/SyncUpdatesResponse/SyncUpdatesResult";
+        assert_eq!(got[0].parent, format!("{body}/NewUpdates/UpdateInfo"));
+        assert_eq!((got[0].expected_first, got[0].met_first), ("ID", "IsLeaf"));
+        assert_eq!(&doc[got[0].offset as usize..][..4], "<ID>");
+        assert_eq!(got[1].parent, body);
+        assert_eq!(
+            (got[1].expected_first, got[1].met_first),
+            ("OutOfScopeRevisionIDs", "Truncated")
+        );
+        // The message is the same and still re-encodes to its bytes.
+        assert_eq!(env, Envelope::decode(SYNC_RESPONSE.as_bytes()).unwrap());
+        assert_eq!(env.encode(), doc);
+    }
+
+    /// T-13 compares against the furthest field met so far, so one early element after many
+    /// later ones is one note; unknown, foreign and repeated elements have no place in the
+    /// sequence; a self-closing misplaced element names its parent too.
+    #[test]
+    fn out_of_order_ignores_what_the_schema_does_not_place() {
+        let unknown = SYNC_RESPONSE.replacen(
+            "<Truncated>",
+            "<CountryCode>US</CountryCode><Unknown /><x:ID xmlns:x=\"urn:x\" /><Truncated>",
+            1,
+        );
+        let got = Envelope::decode(unknown.as_bytes())
+            .unwrap()
+            .out_of_order()
+            .to_vec();
+        // CountryCode is the last field: Truncated after it is the one note.
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (got[0].expected_first, got[0].met_first),
+            ("Truncated", "CountryCode")
+        );
+        let repeated = SYNC_RESPONSE.replacen(
+            "<Truncated>false</Truncated>",
+            "<Truncated>false</Truncated><NewUpdates />",
+            1,
+        );
+        assert_eq!(
+            Envelope::decode(repeated.as_bytes())
+                .unwrap()
+                .out_of_order(),
+            &[]
+        );
+        let empty = SYNC_RESPONSE.replacen(
+            "<Truncated>false</Truncated>",
+            "<NewCookie /><Truncated>false</Truncated><ChangedUpdates />",
+            1,
+        );
+        let got = Envelope::decode(empty.as_bytes())
+            .unwrap()
+            .out_of_order()
+            .to_vec();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got.iter().all(|o| o.parent.ends_with("/SyncUpdatesResult")),
+            "{got:?}"
+        );
+        assert_eq!(
+            (got[1].expected_first, got[1].met_first),
+            ("ChangedUpdates", "NewCookie")
+        );
+    }
+
+    /// A request built from `wusp` types is in order; reordering its elements is seen, and
+    /// SOAP Fault details (not a WSDL sequence) are not judged.
+    #[test]
+    fn out_of_order_in_requests_and_not_in_faults() {
+        use crate::messages::SyncUpdates;
+        use crate::types::{Cookie, SyncUpdateParameters};
+        use crate::values::Base64;
+        let req = SyncUpdates {
+            cookie: super::Field::Value(Cookie {
+                encrypted_data: super::Field::Value(Base64::encode(b"c")),
+                ..Cookie::default()
+            }),
+            parameters: super::Field::Value(SyncUpdateParameters {
+                express_query: super::Field::Value(false),
+                installed_non_leaf_update_ids: super::Field::list(vec![1, 2]),
+                skip_software_sync: super::Field::Value(false),
+                ..SyncUpdateParameters::default()
+            }),
+            ..SyncUpdates::default()
+        };
+        let doc = Envelope::request(req).encode();
+        assert_eq!(
+            Envelope::decode(doc.as_bytes()).unwrap().out_of_order(),
+            &[]
+        );
+        let swapped = doc
+            .replacen("<ExpressQuery>false</ExpressQuery>", "", 1)
+            .replacen(
+                "<SkipSoftwareSync>false</SkipSoftwareSync>",
+                "<SkipSoftwareSync>false</SkipSoftwareSync><ExpressQuery>false</ExpressQuery>",
+                1,
+            );
+        let got = Envelope::decode(swapped.as_bytes())
+            .unwrap()
+            .out_of_order()
+            .to_vec();
+        assert_eq!(got.len(), 1, "{swapped}");
+        assert_eq!(got[0].parent, "Envelope/Body/SyncUpdates/parameters");
+        assert_eq!(
+            (got[0].expected_first, got[0].met_first),
+            ("ExpressQuery", "SkipSoftwareSync")
+        );
+        let fault = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultstring>x</faultstring><faultcode>s:Client</faultcode><detail><ID>6a1f4b2e-1d2c-4e5f-8a9b-0c1d2e3f4a5b</ID><ErrorCode>InvalidCookie</ErrorCode></detail></s:Fault></s:Body></s:Envelope>"#;
+        assert_eq!(
+            Envelope::decode(fault.as_bytes()).unwrap().out_of_order(),
+            &[]
+        );
+    }
 
     /// Fuzz crash (soap_decode): a document starting with two BOMs. `Envelope::decode` strips
     /// one, the XML reader silently skipped the second without counting it, and every offset
