@@ -21,6 +21,11 @@ fn the_committed_demo_samples_are_a_clean_first_and_differential_sync() {
     let v = analyze_json(&[&committed(FIRST), &committed(DIFF)], 0);
     assert_eq!(v["summary"]["sessions"], 2, "{v:#}");
     assert_eq!(v["summary"]["must_violations"], 0, "{v:#}");
+    // wutap's own client and server write every element in schema order (T-13).
+    assert!(
+        rules_of(&v, "violated").iter().all(|r| r != "T-13"),
+        "{v:#}"
+    );
     assert_eq!(v["sessions"][0]["kind"], "first");
     assert_eq!(v["sessions"][1]["kind"], "differential");
     assert_eq!(v["sessions"][0]["client"], v["sessions"][1]["client"]);

@@ -208,10 +208,10 @@ pub static RULES: &[Rule] = &[
         Level::Should,
         "Element order follows the schema sequence (XmlSerializer-based peers are order-sensitive)",
         "§6 WSDL",
-        None,
-        Check::NotYet(
-            "needs the document order of every element against the WSDL sequence; the lossless model keeps the order but no schema-order table exists yet",
+        Some(
+            "section 10 records no order deviation: the sequence checked is the union of spec and MU-WSDL, which is also the native order observed (reference 2.7, 2.10), so both profiles judge alike; SOAP Fault details are no WSDL sequence and are not judged",
         ),
+        Check::Implemented,
     ),
     rule(
         "T-14",
@@ -836,7 +836,7 @@ pub static RULES: &[Rule] = &[
         "§2.2.2.2.4",
         None,
         Check::NotDecidable(
-            "whether an update relates to a requested category needs the server's category graph; traffic shows only the prerequisite chains of the revisions delivered, so an indirect relation cannot be told from none",
+            "\"related\" is not defined by §3.1.5.7 step 7, and a filtered sync also delivers revisions outside the requested categories as prerequisites or bundle members of revisions inside them (the deployed closure, reference 7.3 step 1); which revision depends on which is in the server's graph, not in the traffic, so an unrelated update cannot be told from a needed dependency",
         ),
     ),
     rule(

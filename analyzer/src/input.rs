@@ -180,13 +180,15 @@ pub(crate) enum Reply {
     Undecodable(String),
 }
 
-/// The envelope-level facts of a message (rules T-01, T-02, T-04).
+/// The envelope-level facts of a message (rules T-01, T-02, T-04, T-13).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct EnvelopeFacts {
     pub(crate) soap12: bool,
     pub(crate) has_header: bool,
     /// The first body element outside the service's namespace (T-04).
     pub(crate) foreign_element: Option<String>,
+    /// Elements met out of their schema order, as decoding saw them (T-13).
+    pub(crate) out_of_order: Vec<wusp::xml::OutOfOrder>,
 }
 
 /// The first element of the SOAP Body (the root included) outside `namespace` (T-04).
@@ -412,6 +414,7 @@ fn facts(env: &Envelope, xml: &[u8]) -> EnvelopeFacts {
         soap12: env.version == SoapVersion::Soap12,
         has_header: env.has_header,
         foreign_element: namespace.and_then(|ns| foreign_element(xml, ns)),
+        out_of_order: env.out_of_order().to_vec(),
     }
 }
 

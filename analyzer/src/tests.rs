@@ -1021,7 +1021,7 @@ fn configuration_rules_s02_s04_s05() {
 }
 
 #[test]
-fn s10_and_s31_fire_when_the_server_accepts_invalid_requests() {
+fn s10_fires_when_the_server_accepts_invalid_requests() {
     let first = first_sync();
     let diff = differential_with(&first, |page, r| {
         if page == 1 {
@@ -1892,4 +1892,191 @@ fn progress_reaches_the_inputs_total_size() {
     assert!(seen.iter().all(|p| p.total == total && p.read <= total));
     assert!(seen[0].read < total && seen[0].read > 0, "{seen:?}");
     assert_eq!(seen[1].read, total);
+}
+
+/// `text` with `moved` taken out and put back right before `before`.
+fn move_before(text: &str, moved: &str, before: &str) -> String {
+    assert!(text.contains(moved) && text.contains(before), "{text}");
+    let out = text.replacen(moved, "", 1);
+    out.replacen(before, &format!("{moved}{before}"), 1)
+}
+
+#[test]
+fn t13_fires_for_swapped_elements_and_holds_in_schema_order() {
+    // Holds: every message built from wusp types is in schema order, in both profiles.
+    let first = first_sync();
+    let diff = differential(&first);
+    for profile in [Profile::Native, Profile::Spec] {
+        let a = analyze(
+            &[&first, &diff],
+            &Options {
+                profile,
+                ..Options::default()
+            },
+        );
+        assert!(of(&a, "T-13").is_empty(), "{}", a.to_text());
+    }
+    // Fires: the request's ExpressQuery after SkipSoftwareSync, the response's Truncated
+    // ahead of NewUpdates; the messages are otherwise the same.
+    let mut k = Kit::new("order.jsonl", 0);
+    k.handshake();
+    let req = wusp::Envelope::request(k.sync_request(&[], &[])).encode();
+    let req = move_before(&req, "<ExpressQuery>false</ExpressQuery>", "</parameters>");
+    let cookie = k.issue();
+    let resp = wusp::Envelope::response(SyncUpdatesResponse {
+        result: Field::Value(SyncInfo {
+            new_updates: Field::list(vec![update(10, true)]),
+            truncated: Field::Value(false),
+            new_cookie: Field::Value(cookie.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .encode();
+    let resp = move_before(&resp, "<Truncated>false</Truncated>", "<NewUpdates>");
+    let id = k.raw(
+        wusp::Operation::SyncUpdates,
+        req.into_bytes(),
+        200,
+        resp.into_bytes(),
+    );
+    k.cookie = cookie;
+    for profile in [Profile::Native, Profile::Spec] {
+        let a = analyze(
+            &[&k],
+            &Options {
+                profile,
+                ..Options::default()
+            },
+        );
+        // The spec profile adds C-09 (protocolVersion 2.90, not 1.8); nothing else fires.
+        let mut expected = BTreeSet::from(["T-13"]);
+        if profile == Profile::Spec {
+            expected.insert("C-09");
+        }
+        assert_eq!(violated(&a), expected, "{}", a.to_text());
+        let t13 = of(&a, "T-13");
+        assert_eq!(t13.len(), 2, "{}", a.to_text());
+        assert_eq!(t13[0].exchanges, std::slice::from_ref(&id));
+        assert_eq!(
+            t13[0].message,
+            "SyncUpdates request: <ExpressQuery> comes after <SkipSoftwareSync> in <SyncUpdates/parameters>"
+        );
+        assert_eq!(
+            t13[0].expected,
+            "<ExpressQuery> before <SkipSoftwareSync> (schema sequence of SyncUpdates/parameters)"
+        );
+        assert_eq!(t13[0].observed, "<SkipSoftwareSync> before <ExpressQuery>");
+        assert_eq!(
+            t13[1].message,
+            "SyncUpdates response: <NewUpdates> comes after <Truncated> in <SyncUpdatesResponse/SyncUpdatesResult>"
+        );
+    }
+}
+
+#[test]
+fn c21_fires_when_a_cache_followed_from_its_start_is_empty_and_holds_otherwise() {
+    // A first sync that brings nothing: the cache, followed from its first call, is empty.
+    let mut k = Kit::new("empty.jsonl", 0);
+    k.handshake();
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    // Holds: the next session's first call lists nothing either.
+    let mut quiet = k.next_capture("quiet.jsonl", 1);
+    let r = quiet.sync_request(&[], &[]);
+    quiet.sync(r, SyncInfo::default());
+    let a = run(&[&k, &quiet]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    assert!(of(&a, "C-21").is_empty(), "{}", a.to_text());
+    // Fires: it lists installed non-leaf revisions out of an empty cache (C-22 agrees).
+    let mut later = k.next_capture("later.jsonl", 1);
+    let r = later.sync_request(&[7, 8], &[]);
+    let id = later.sync(r, SyncInfo::default());
+    let a = run(&[&k, &later]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-21", "C-22"]),
+        "{}",
+        a.to_text()
+    );
+    let c21 = of(&a, "C-21");
+    assert_eq!(c21.len(), 1, "{}", a.to_text());
+    assert_eq!(c21[0].status, Status::Violated);
+    assert_eq!(c21[0].exchanges, [id]);
+    assert_eq!(c21[0].observed, "installed: 7, 8");
+    // Holds: a real differential sync lists a cache Known is not empty for.
+    let first = first_sync();
+    assert!(of(&run(&[&first, &differential(&first)]), "C-21").is_empty());
+}
+
+#[test]
+fn t01_and_t02_fire_for_a_soap12_envelope_and_a_header() {
+    let mut k = Kit::new("env.jsonl", 0);
+    k.handshake();
+    let reply = wusp::Envelope::response(GetConfigResponse {
+        result: Field::Value(wsus_config()),
+        ..Default::default()
+    })
+    .encode();
+    let get_config = wusp::Envelope::request(GetConfig {
+        protocol_version: Field::Value("2.90".into()),
+        ..Default::default()
+    })
+    .encode();
+    assert!(get_config.contains("<s:Body"), "{get_config}");
+    let header = get_config.replacen("<s:Body", "<s:Header /><s:Body", 1);
+    let soap12 = get_config.replacen(
+        "http://schemas.xmlsoap.org/soap/envelope/",
+        "http://www.w3.org/2003/05/soap-envelope",
+        1,
+    );
+    let op = wusp::Operation::GetConfig;
+    let with_header = k.raw(op, header.into_bytes(), 200, reply.clone().into_bytes());
+    let with_soap12 = k.raw(op, soap12.into_bytes(), 200, reply.into_bytes());
+    let a = run(&[&k]);
+    let v = violated(&a);
+    assert!(v.contains("T-01") && v.contains("T-02"), "{}", a.to_text());
+    let t01 = of(&a, "T-01");
+    assert_eq!(t01.len(), 1, "{}", a.to_text());
+    assert_eq!(t01[0].exchanges, [with_soap12]);
+    let t02 = of(&a, "T-02");
+    assert_eq!(t02.len(), 1, "{}", a.to_text());
+    assert_eq!(t02[0].exchanges, [with_header]);
+    // Holds: SOAP 1.1 without a Header everywhere in a clean capture.
+    let first = first_sync();
+    let a = run(&[&first, &differential(&first)]);
+    assert!(of(&a, "T-01").is_empty() && of(&a, "T-02").is_empty());
+}
+
+#[test]
+fn s31_fires_when_extended_info_without_info_types_is_answered_and_holds_when_refused() {
+    let request = |k: &Kit| GetExtendedUpdateInfo {
+        cookie: Field::Value(k.cookie.clone()),
+        revision_ids: Field::list(vec![10]),
+        ..Default::default()
+    };
+    let mut k = first_sync();
+    let req = request(&k);
+    let answer = GetExtendedUpdateInfoResponse {
+        result: Field::Value(ExtendedUpdateInfo::default()),
+        ..Default::default()
+    };
+    let id = k.ok(req, answer);
+    let a = run(&[&k]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-34", "S-31"]),
+        "{}",
+        a.to_text()
+    );
+    let s31 = of(&a, "S-31");
+    assert_eq!(s31.len(), 1, "{}", a.to_text());
+    assert_eq!(s31[0].exchanges, [id]);
+    assert_eq!(s31[0].observed, "a normal answer");
+    // Holds: the server refuses it with InvalidParameters (the client is still wrong).
+    let mut k = first_sync();
+    let req = request(&k);
+    k.fault(req, ErrorCode::InvalidParameters);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["C-34"]), "{}", a.to_text());
 }

@@ -627,6 +627,31 @@ impl Engine {
                 .versus(op.service().namespace(), el.clone());
                 self.push(si, finding);
             }
+            if let Some(first) = f.out_of_order.first() {
+                let parent = first
+                    .parent
+                    .split_once("/Body/")
+                    .map_or(first.parent.as_str(), |(_, p)| p);
+                let (a, b) = (first.expected_first, first.met_first);
+                let more = match f.out_of_order.len() {
+                    1 => String::new(),
+                    n if n >= wusp::xml::MAX_OUT_OF_ORDER => {
+                        format!(" (and at least {} more)", n - 1)
+                    }
+                    n => format!(" (and {} more)", n - 1),
+                };
+                let finding = Finding::new(
+                    known("T-13"),
+                    Status::Violated,
+                    format!("{op} {side}: <{a}> comes after <{b}> in <{parent}>"),
+                )
+                .at([id.clone()])
+                .versus(
+                    format!("<{a}> before <{b}> (schema sequence of {parent})"),
+                    format!("<{b}> before <{a}>{more}"),
+                );
+                self.push(si, finding);
+            }
             if f.soap12 {
                 let finding = Finding::new(
                     known("T-01"),

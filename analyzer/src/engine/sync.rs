@@ -181,9 +181,22 @@ impl Engine {
         }
         // C-21: a fresh cache sends no installed list on its first call. Traffic cannot tell
         // a fresh cache from one built before the first capture, so a first contact that
-        // lists installed revisions nobody was seen to deliver stays unverifiable.
+        // lists installed revisions nobody was seen to deliver stays unverifiable. Once the
+        // cache has been followed from its first SyncUpdates with no page missing, an empty
+        // Known is an empty cache and the rule is decided.
         let pair = self.pair(key);
         if first_sw
+            && pair.enumerated
+            && !pair.known_incomplete
+            && pair.known.is_empty()
+            && !lists.installed.is_empty()
+        {
+            findings.push(
+                Finding::new(known("C-21"), Status::Violated, format!("the first SyncUpdates of the session lists {} installed non-leaf revision(s) although the client's cache, followed since its first SyncUpdates, is empty", lists.installed.len()))
+                    .at([id.clone()])
+                    .versus("no InstalledNonLeafUpdateIDs on the first call of an empty cache", format!("installed: {}", quote(&lists.installed))),
+            );
+        } else if first_sw
             && !pair.enumerated
             && pair.known.is_empty()
             && !lists.installed.is_empty()
