@@ -1,5 +1,7 @@
 //! Each implemented rule: a capture where it fires and one where it holds, built from
-//! `wusp` types by [`crate::testkit`].
+//! `wusp` types by [`crate::testkit`]. The tests assert the two cases with [`fires`] and
+//! [`holds`]; `every_checked_rule_has_a_test_where_it_fires_and_one_where_it_holds` runs
+//! them and fails for a checked rule of the catalogue that lacks either.
 
 use std::collections::BTreeSet;
 
@@ -41,6 +43,71 @@ fn exchange_mut(k: &mut Kit, n: usize) -> &mut captures::Exchange {
     }
 }
 
+/// What a test showed about a rule, for the coverage check below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Shown {
+    /// A capture where the rule is violated.
+    Fires,
+    /// A capture where the rule's situation occurs and the rule is kept.
+    Holds,
+}
+
+thread_local! {
+    /// The cases `fires` and `holds` asserted on this thread.
+    static SHOWN: std::cell::RefCell<BTreeSet<(&'static str, Shown)>> =
+        const { std::cell::RefCell::new(BTreeSet::new()) };
+}
+
+fn record(rule: &'static str, case: Shown) {
+    SHOWN.with(|s| s.borrow_mut().insert((rule, case)));
+}
+
+/// Asserts that each rule has a finding with `status` in `a`, and records the fires case.
+fn shows(a: &Analysis, rules: &[&'static str], status: Status) {
+    for &rule in rules {
+        assert!(
+            of(a, rule).iter().any(|f| f.status == status),
+            "{rule} has no {status:?} finding: {}",
+            a.to_text()
+        );
+        record(rule, Shown::Fires);
+    }
+}
+
+/// Asserts that each rule is violated in `a`, and records the fires case.
+fn fires(a: &Analysis, rules: &[&'static str]) {
+    shows(a, rules, Status::Violated);
+}
+
+/// C-02's check is itself a flag ("otherwise flag unknown cookie provenance"): the flag,
+/// reported as unverifiable, is its firing.
+fn flags(a: &Analysis, rules: &[&'static str]) {
+    shows(a, rules, Status::Unverifiable);
+}
+
+/// Asserts that no rule of `rules` has any finding in `a` (decided and kept), and records
+/// the holds case. Only for captures where each rule's situation occurs.
+fn holds(a: &Analysis, rules: &[&'static str]) {
+    for &rule in rules {
+        let found = of(a, rule);
+        assert!(found.is_empty(), "{rule} does not hold: {found:?}");
+        record(rule, Shown::Holds);
+    }
+}
+
+/// The rules whose situation the clean first and differential sync exercise: handshake,
+/// registration, the software loop over pages (non-leaf, truncated), a driver pass,
+/// extended info, an empty event batch, then a differential sync from the cached cookie
+/// with a revision out of scope and one changed.
+const CLEAN_HOLDS: &[&str] = &[
+    "T-01", "T-02", "T-03", "T-04", "T-05", "T-07", "T-08", "T-09", "T-10", "T-11", "T-13", "T-16",
+    "C-01", "C-02", "C-03", "C-04", "C-05", "C-06", "C-07", "C-09", "C-10", "C-12", "C-13", "C-14",
+    "C-15", "C-16", "C-17", "C-18", "C-19", "C-20", "C-21", "C-22", "C-23", "C-24", "C-26", "C-27",
+    "C-28", "C-29", "C-30", "C-34", "C-42", "C-48", "C-49", "S-01", "S-02", "S-03", "S-04", "S-05",
+    "S-06", "S-07", "S-09", "S-11", "S-12", "S-13", "S-14", "S-15", "S-17", "S-19", "S-21", "S-22",
+    "S-24", "S-26", "S-28", "S-29", "S-35",
+];
+
 #[test]
 fn clean_first_and_differential_sync_hold_every_rule() {
     let first = first_sync();
@@ -67,6 +134,7 @@ fn clean_first_and_differential_sync_hold_every_rule() {
     let pages: Vec<Option<u32>> = a.sessions[1].exchanges.iter().map(|e| e.page).collect();
     assert_eq!(pages, [Some(1), Some(2), None, None, None]);
     assert!(!a.has_problems());
+    holds(&a, CLEAN_HOLDS);
 }
 
 #[test]
@@ -89,6 +157,7 @@ fn differential_alone_is_unverifiable_not_passed() {
     assert_eq!(c22.len(), 1, "{}", a.to_text());
     assert_eq!(c22[0].status, Status::Unverifiable);
     assert_eq!(of(&a, "C-02")[0].status, Status::Unverifiable);
+    flags(&a, &["C-02"]);
     assert!(
         a.sessions[0].verdict.contains("no earlier capture"),
         "{}",
@@ -110,6 +179,7 @@ fn c27_fires_when_the_cached_lists_are_emptied() {
     assert!(!c27.is_empty(), "{}", a.to_text());
     assert_eq!(c27[0].status, Status::Violated);
     assert!(c27[0].message.contains("7 of 7"), "{}", c27[0].message);
+    fires(&a, &["C-27"]);
     // The unmutated server answer names cached revisions the request no longer lists: the
     // client's error (C-27), so S-12 cannot be judged on that exchange.
     assert_eq!(violated(&a), BTreeSet::from(["C-27"]), "{}", a.to_text());
@@ -162,6 +232,7 @@ fn c15_fires_for_a_superseded_cookie() {
     let a = run(&[&first, &diff]);
     assert_eq!(violated(&a), BTreeSet::from(["C-15"]), "{}", a.to_text());
     assert!(of(&a, "C-15")[0].message.contains("superseded"));
+    fires(&a, &["C-15"]);
 }
 
 #[test]
@@ -175,6 +246,7 @@ fn c28_fires_when_the_last_page_is_removed() {
     assert_eq!(f[0].exchanges, ["diff.jsonl#1", "diff.jsonl#3"]);
     assert!(a.sessions[1].verdict.contains("software loop incomplete"));
     assert!(a.has_problems(), "C-28 is a MUST");
+    fires(&a, &["C-28"]);
 }
 
 #[test]
@@ -203,6 +275,7 @@ fn c28_fires_for_a_driver_pass_after_a_non_leaf_page() {
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-28"]), "{}", a.to_text());
     assert!(of(&a, "C-28")[0].message.contains("non-leaf"));
+    fires(&a, &["C-28"]);
 }
 
 #[test]
@@ -218,6 +291,7 @@ fn c22_fires_for_extended_info_before_the_sync() {
     assert_eq!(c22.len(), 1, "{}", a.to_text());
     assert_eq!(c22[0].status, Status::Violated);
     assert!(c22[0].observed.contains("20, 21"), "{}", c22[0].observed);
+    fires(&a, &["C-22"]);
     // Revision 11 still has its fragments from the first sync at that time, but the request
     // is out of order (C-22): the re-fetch cannot be judged, it is not a second violation.
     assert_eq!(violated(&a), BTreeSet::from(["C-22"]), "{}", a.to_text());
@@ -241,6 +315,7 @@ fn c49_fires_for_extended_info_asked_again_and_holds_after_changed_updates() {
         "11 was reported changed: asking again is fine"
     );
     assert!(a.sessions[1].verdict.contains("1 extended-info re-fetches"));
+    fires(&a, &["C-49"]);
 }
 
 #[test]
@@ -260,6 +335,7 @@ fn s11_fires_when_the_server_resends_a_cached_revision() {
     assert_eq!(violated(&a), BTreeSet::from(["S-11"]), "{}", a.to_text());
     assert_eq!(of(&a, "S-11")[0].observed, "re-sent: 13");
     assert!(a.sessions[1].verdict.contains("1 cached revisions re-sent"));
+    fires(&a, &["S-11"]);
 }
 
 #[test]
@@ -276,6 +352,7 @@ fn t10_fires_for_a_request_body_cut_mid_xml() {
             .message
             .contains("SyncUpdates request does not decode")
     );
+    fires(&a, &["T-10"]);
 }
 
 #[test]
@@ -322,6 +399,7 @@ fn transport_rules_fire_on_bad_framing() {
         assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
     }
     assert!(of(&a, "T-10").iter().any(|f| f.exchanges == [n.clone()]));
+    fires(&a, &["T-03", "T-07", "T-09", "T-10", "T-16"]);
     // With the native headers and xpress none of them fires (clean_first_and_… above).
 }
 
@@ -342,6 +420,7 @@ fn t08_fires_for_xpress_not_offered() {
     }
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["T-08"]), "{}", a.to_text());
+    fires(&a, &["T-08"]);
 }
 
 #[test]
@@ -371,12 +450,14 @@ fn handshake_rules_fire_on_a_bad_handshake_and_hold_on_a_good_one() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["C-06", "C-07", "C-18"]);
     let good = {
         let mut k = Kit::new("g.jsonl", 0);
         k.handshake();
         run(&[&k])
     };
     assert_eq!(violated(&good), BTreeSet::new(), "{}", good.to_text());
+    holds(&good, &["C-06", "C-07", "C-18"]);
 }
 
 #[test]
@@ -400,6 +481,7 @@ fn client_id_dns_and_registration_rules() {
     for rule in ["C-04", "C-13", "S-06"] {
         assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
     }
+    fires(&a, &["C-04", "C-13", "S-06"]);
 }
 
 #[test]
@@ -421,6 +503,7 @@ fn sync_request_rules_fire() {
         assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
     }
     assert!(of(&a, "C-22").iter().any(|f| f.observed.contains("99")));
+    fires(&a, &["C-19", "C-20", "C-22", "C-23", "C-24", "C-26"]);
 }
 
 #[test]
@@ -432,6 +515,7 @@ fn c14_fires_and_c21_is_unverifiable() {
     k.sync(r, SyncInfo::default());
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-14"]), "{}", a.to_text());
+    fires(&a, &["C-14"]);
     // An empty cache cannot be told from one built before the capture: unverifiable.
     let c21 = of(&a, "C-21");
     assert_eq!(c21.len(), 1, "{}", a.to_text());
@@ -446,6 +530,7 @@ fn c30_fires_for_a_second_driver_pass() {
     k.driver_pass(&[1, 2, 3]);
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-30"]), "{}", a.to_text());
+    fires(&a, &["C-30"]);
 }
 
 #[test]
@@ -464,6 +549,7 @@ fn c34_fires_for_too_many_revisions_and_missing_locales() {
     let a = run(&[&k]);
     let c34 = of(&a, "C-34");
     assert_eq!(c34.len(), 2, "{}", a.to_text());
+    fires(&a, &["C-34"]);
 }
 
 #[test]
@@ -504,6 +590,7 @@ fn server_sync_rules_fire() {
         assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
     }
     assert!(of(&a, "S-09")[0].exchanges == [id]);
+    fires(&a, &["S-09", "S-12", "S-13", "S-17", "S-24"]);
 }
 
 #[test]
@@ -572,6 +659,7 @@ fn server_handshake_and_extended_rules_fire() {
     for rule in ["S-01", "S-07", "S-28", "T-12", "S-35"] {
         assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
     }
+    fires(&a, &["S-01", "S-07", "S-28", "T-12", "S-35"]);
 }
 
 #[test]
@@ -581,11 +669,13 @@ fn faults_answer_with_500_and_a_wusp_detail() {
     k.fault(r, ErrorCode::ServerBusy);
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["T-06", "T-07"]);
     let mut k = first_sync();
     let r = k.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
     k.fault(r, ErrorCode::Other("Oops".into()));
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["T-06"]), "{}", a.to_text());
+    fires(&a, &["T-06"]);
 }
 
 #[test]
@@ -709,13 +799,6 @@ fn recovery_after_invalid_cookie_rekeys_the_cache_without_findings() {
     let r = d.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
     d.fault(r, ErrorCode::InvalidCookie);
     d.handshake_with(false);
-    let identity = |id: i32| UpdateIdentity {
-        update_id: Field::Value(wusp::values::Guid(format!(
-            "00000000-0000-0000-0000-{id:012}"
-        ))),
-        revision_number: Field::Value(200),
-        ..Default::default()
-    };
     let results = [1, 2, 3, 10, 11]
         .iter()
         .map(|id| RefreshCacheResult {
@@ -755,6 +838,7 @@ fn recovery_after_invalid_cookie_rekeys_the_cache_without_findings() {
     d.driver_pass(&[1, 2, 3]);
     let a = run(&[&k, &d]);
     assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["C-27", "C-38", "C-39", "C-40", "S-27"]);
     // Without the RefreshCache the dropped revisions 12 and 13 would be missing (C-27).
     k = first_sync();
     let mut d = k.next_capture("diff.jsonl", 1);
@@ -763,6 +847,7 @@ fn recovery_after_invalid_cookie_rekeys_the_cache_without_findings() {
     let a = run(&[&k, &d]);
     assert_eq!(violated(&a), BTreeSet::from(["C-27"]), "{}", a.to_text());
     assert_eq!(of(&a, "C-27")[0].observed, "missing: 12, 13");
+    fires(&a, &["C-27"]);
 }
 
 #[test]
@@ -786,6 +871,89 @@ fn c17_and_c18_fire_for_a_needless_handshake_in_a_differential_sync() {
         "{}",
         a.sessions[1].verdict
     );
+    fires(&a, &["C-17", "C-18"]);
+}
+
+/// The recovery from CookieExpired: GetAuthorizationCookie, then GetCookie with
+/// `old_cookie`; the client takes the new cookie.
+fn reauthorize(k: &mut Kit, old_cookie: Field<Cookie>) {
+    let auth = AuthorizationCookie {
+        plug_in_id: Field::Value("SimpleTargeting".into()),
+        cookie_data: Field::Value(Base64::encode(b"auth-again")),
+        ..Default::default()
+    };
+    k.ok(
+        GetAuthorizationCookie {
+            client_id: Field::Value(CLIENT_ID.into()),
+            dns_name: Field::Value("pc01.test".into()),
+            ..Default::default()
+        },
+        GetAuthorizationCookieResponse {
+            result: Field::Value(auth.clone()),
+            ..Default::default()
+        },
+    );
+    get_cookie(k, Field::list(vec![auth]), old_cookie);
+}
+
+/// A GetCookie as native WUA sends it (with `auth_cookies` and `old_cookie`) answered with
+/// a new cookie, which the client takes.
+fn get_cookie(k: &mut Kit, auth_cookies: Field<Vec<AuthorizationCookie>>, old: Field<Cookie>) {
+    let c = k.issue();
+    k.ok(
+        GetCookie {
+            auth_cookies,
+            old_cookie: old,
+            last_change: Field::Value(DateTime("2026-09-01T10:00:00Z".into())),
+            protocol_version: Field::Value("2.90".into()),
+            ..Default::default()
+        },
+        GetCookieResponse {
+            result: Field::Value(c.clone()),
+            ..Default::default()
+        },
+    );
+    k.cookie = c;
+}
+
+/// A leaf revision `id` whose core fragment requires the UpdateID of revision `prerequisite`.
+fn requiring(id: i32, prerequisite: i32) -> UpdateInfo {
+    let xml = wusp::fragment::CoreFragmentBuilder::new(
+        format!("00000000-0000-0000-0000-{id:012}"),
+        200,
+        wusp::fragment::UpdateType::Software,
+    )
+    .prerequisite(format!("00000000-0000-0000-0000-{prerequisite:012}"))
+    .build();
+    UpdateInfo {
+        xml: Field::Value(wusp::values::XmlText::from_text(&xml)),
+        ..update(id, true)
+    }
+}
+
+/// A non-leaf category revision `id`.
+fn category(id: i32) -> UpdateInfo {
+    let xml = wusp::fragment::CoreFragmentBuilder::new(
+        format!("00000000-0000-0000-0000-{id:012}"),
+        200,
+        wusp::fragment::UpdateType::Category,
+    )
+    .build();
+    UpdateInfo {
+        xml: Field::Value(wusp::values::XmlText::from_text(&xml)),
+        ..update(id, false)
+    }
+}
+
+/// The identity of revision `id` in the test catalogue (UpdateID derived from it).
+fn identity(id: i32) -> UpdateIdentity {
+    UpdateIdentity {
+        update_id: Field::Value(wusp::values::Guid(format!(
+            "00000000-0000-0000-0000-{id:012}"
+        ))),
+        revision_number: Field::Value(200),
+        ..Default::default()
+    }
 }
 
 /// The first sync with its first software page faulted by `code` and `after` run before
@@ -808,6 +976,7 @@ fn recovery_rules_c39_c40_c41() {
     for code in [ErrorCode::InvalidCookie, ErrorCode::ConfigChanged] {
         let a = faulted(code, |k| k.handshake_with(false));
         assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+        holds(&a, &["C-39", "C-40"]);
     }
     // InvalidCookie, then straight to GetCookie (skipping GetConfig): C-39.
     let a = faulted(ErrorCode::InvalidCookie, |k| {
@@ -822,6 +991,7 @@ fn recovery_rules_c39_c40_c41() {
         k.cookie = c;
     });
     assert!(violated(&a).contains("C-39"), "{}", a.to_text());
+    fires(&a, &["C-39"]);
     // InvalidCookie, then the rejected cookie again: C-40 (and C-39).
     let a = faulted(ErrorCode::InvalidCookie, |_| {});
     assert_eq!(
@@ -830,32 +1000,20 @@ fn recovery_rules_c39_c40_c41() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["C-39", "C-40"]);
     // CookieExpired, then a GetCookie without oldCookie: C-41.
-    let a = faulted(ErrorCode::CookieExpired, |k| {
-        k.ok(
-            GetAuthorizationCookie {
-                client_id: Field::Value(CLIENT_ID.into()),
-                dns_name: Field::Value("pc01.test".into()),
-                ..Default::default()
-            },
-            GetAuthorizationCookieResponse::default(),
-        );
-        let c = k.issue();
-        k.ok(
-            GetCookie {
-                last_change: Field::Value(DateTime("2026-09-01T10:00:00Z".into())),
-                protocol_version: Field::Value("2.90".into()),
-                ..Default::default()
-            },
-            GetCookieResponse {
-                result: Field::Value(c.clone()),
-                ..Default::default()
-            },
-        );
-        k.cookie = c;
-    });
+    let a = faulted(ErrorCode::CookieExpired, |k| reauthorize(k, Field::Absent));
     assert!(violated(&a).contains("C-41"), "{}", a.to_text());
     assert!(!violated(&a).contains("C-39"), "{}", a.to_text());
+    fires(&a, &["C-41"]);
+    // The same passing the expired cookie (issued by this server) as oldCookie: C-41, C-08
+    // and C-39 hold.
+    let a = faulted(ErrorCode::CookieExpired, |k| {
+        let expired = Field::Value(k.cookie.clone());
+        reauthorize(k, expired);
+    });
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["C-08", "C-39", "C-41"]);
 }
 
 #[test]
@@ -866,6 +1024,7 @@ fn c16_fires_for_an_expired_cookie() {
     late.sync(r, SyncInfo::default());
     let a = run(&[&first, &late]);
     assert_eq!(violated(&a), BTreeSet::from(["C-16"]), "{}", a.to_text());
+    fires(&a, &["C-16"]);
 }
 
 #[test]
@@ -876,18 +1035,30 @@ fn registration_rules_c10_c11_c12() {
     k.sync(r, SyncInfo::default());
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-10"]), "{}", a.to_text());
+    fires(&a, &["C-10"]);
 
     let mut k = Kit::new("r.jsonl", 0);
     k.config.is_registration_required = Field::Value(false);
     k.handshake();
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-11"]), "{}", a.to_text());
+    fires(&a, &["C-11"]);
+    // No registration where none is required: C-10 and C-11 hold.
+    let mut k = Kit::new("r.jsonl", 0);
+    k.config.is_registration_required = Field::Value(false);
+    k.handshake_with(false);
+    let r = k.sync_request(&[], &[]);
+    k.sync(r, SyncInfo::default());
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["C-10", "C-11"]);
 
     let mut k = Kit::new("r.jsonl", 0);
     k.handshake();
     k.register("pc01.test");
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-12"]), "{}", a.to_text());
+    fires(&a, &["C-12"]);
 }
 
 #[test]
@@ -912,6 +1083,7 @@ fn cookie_and_version_rules_c08_c09() {
     let a = run(&[&k]);
     let v = violated(&a);
     assert!(v.contains("C-08") && v.contains("C-09"), "{}", a.to_text());
+    fires(&a, &["C-08", "C-09"]);
     // 2.90 is fine natively, informational under the spec profile.
     let k = first_sync();
     let spec = analyze(
@@ -924,7 +1096,7 @@ fn cookie_and_version_rules_c08_c09() {
     let c09 = of(&spec, "C-09");
     assert_eq!(c09.len(), 2, "GetConfig and GetCookie: {}", spec.to_text());
     assert!(c09.iter().all(|f| f.level == crate::Level::Obs));
-    assert!(of(&run(&[&k]), "C-09").is_empty());
+    holds(&run(&[&k]), &["C-09"]);
 }
 
 #[test]
@@ -955,6 +1127,7 @@ fn file_location_rules_c36_s32_s33() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["C-36", "S-32", "S-33"]);
     let mut k = first_sync();
     let c = k.issue();
     k.ok(
@@ -978,6 +1151,7 @@ fn file_location_rules_c36_s32_s33() {
     );
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["C-36", "S-32", "S-33", "T-12"]);
 }
 
 #[test]
@@ -993,6 +1167,7 @@ fn c38_fires_for_refresh_cache_out_of_the_blue() {
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-38"]), "{}", a.to_text());
     assert_eq!(of(&a, "C-38").len(), 2, "no fault before, and no globalIDs");
+    fires(&a, &["C-38"]);
 }
 
 #[test]
@@ -1018,6 +1193,7 @@ fn configuration_rules_s02_s04_s05() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["C-03", "S-02", "S-04", "S-05"]);
 }
 
 #[test]
@@ -1035,6 +1211,7 @@ fn s10_fires_when_the_server_accepts_invalid_requests() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["S-10"]);
     // A refused request holds S-10.
     let mut k = first_sync();
     let mut r = k.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
@@ -1042,6 +1219,7 @@ fn s10_fires_when_the_server_accepts_invalid_requests() {
     k.fault(r, ErrorCode::InvalidParameters);
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-20"]), "{}", a.to_text());
+    holds(&a, &["S-10"]);
 }
 
 #[test]
@@ -1065,15 +1243,7 @@ fn sync_content_rules_s14_s18_s19_s21_s26() {
     );
     // A revision requiring revision 5's UpdateID, which was delivered as a leaf: S-18.
     let r = k.sync_request(&[], &[5, 6, 7]);
-    let needs5 = wusp::fragment::CoreFragmentBuilder::new(
-        "00000000-0000-0000-0000-000000000008",
-        200,
-        wusp::fragment::UpdateType::Software,
-    )
-    .prerequisite("00000000-0000-0000-0000-000000000005")
-    .build();
-    let mut u8 = update(8, true);
-    u8.xml = Field::Value(wusp::values::XmlText::from_text(&needs5));
+    let u8 = requiring(8, 5);
     k.sync(
         r,
         SyncInfo {
@@ -1086,6 +1256,7 @@ fn sync_content_rules_s14_s18_s19_s21_s26() {
     for rule in ["S-14", "S-18", "S-19", "S-21", "S-26"] {
         assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
     }
+    fires(&a, &["S-14", "S-18", "S-19", "S-21", "S-26"]);
     // Both delivered revisions of that UpdateID are wrong.
     assert_eq!(of(&a, "S-18")[0].observed, "5, 6");
 }
@@ -1100,25 +1271,13 @@ fn s27_fires_for_a_refresh_result_not_requested() {
     k.ok(
         RefreshCache {
             cookie: Field::Value(k.cookie.clone()),
-            global_ids: Field::list(vec![UpdateIdentity {
-                update_id: Field::Value(wusp::values::Guid(
-                    "00000000-0000-0000-0000-000000000001".into(),
-                )),
-                revision_number: Field::Value(200),
-                ..Default::default()
-            }]),
+            global_ids: Field::list(vec![identity(1)]),
             ..Default::default()
         },
         RefreshCacheResponse {
             result: Field::list(vec![RefreshCacheResult {
                 revision_id: Field::Value(9),
-                global_id: Field::Value(UpdateIdentity {
-                    update_id: Field::Value(wusp::values::Guid(
-                        "00000000-0000-0000-0000-000000000009".into(),
-                    )),
-                    revision_number: Field::Value(200),
-                    ..Default::default()
-                }),
+                global_id: Field::Value(identity(9)),
                 is_leaf: Field::Value(true),
                 deployment: update(9, true).deployment,
                 ..Default::default()
@@ -1128,6 +1287,7 @@ fn s27_fires_for_a_refresh_result_not_requested() {
     );
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["S-27"]), "{}", a.to_text());
+    fires(&a, &["S-27"]);
 }
 
 /// A first sync whose GetExtendedUpdateInfo gives one file (`content`, listed with `size`)
@@ -1185,6 +1345,10 @@ fn content_rules_hold_for_a_whole_file_and_fire_on_bad_downloads() {
     assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
     assert_eq!(a.summary.unverifiable, 0, "{}", a.to_text());
     // Other bytes under that URL: T-15; a size unlike File/@Size: S-38.
+    holds(
+        &a,
+        &["T-12", "T-14", "T-15", "S-30", "S-38", "S-39", "C-47"],
+    );
     let mut k = with_file(&body, 999, &url);
     k.content(&url, None, 200, b"something else".to_vec(), None);
     let a = run(&[&k]);
@@ -1194,6 +1358,7 @@ fn content_rules_hold_for_a_whole_file_and_fire_on_bad_downloads() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["S-38", "T-15"]);
     // A Range GET answered 200: T-14; a partial range: T-15 unverifiable once.
     let mut k = with_file(&body, n as u64, &url);
     k.content(&url, Some("bytes=0-3"), 200, body.clone(), None);
@@ -1214,6 +1379,7 @@ fn content_rules_hold_for_a_whole_file_and_fire_on_bad_downloads() {
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["T-14"]), "{}", a.to_text());
     let t15 = of(&a, "T-15");
+    fires(&a, &["T-14"]);
     assert_eq!(t15.len(), 1, "{}", a.to_text());
     assert_eq!(t15[0].status, Status::Unverifiable);
 }
@@ -1224,6 +1390,7 @@ fn location_rules_t14_s39_c47() {
     let k = with_file(&body, 4, "ftp://wsus.test/Content/00/x.exe");
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["T-14"]), "{}", a.to_text());
+    fires(&a, &["T-14"]);
     let mut k = with_file(&body, 4, "http://cdn.test/files/x.exe");
     k.content(
         "http://wsus.test:8530/Content/AA/other.exe",
@@ -1239,6 +1406,7 @@ fn location_rules_t14_s39_c47() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["C-47", "S-39"]);
     assert_eq!(of(&a, "S-39")[0].level, crate::Level::Obs);
 }
 
@@ -1332,6 +1500,7 @@ fn reporting_rules_hold_for_native_events() {
         ),
     ]);
     assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["C-42", "C-43", "C-44", "C-45", "C-46", "S-35"]);
 }
 
 #[test]
@@ -1360,6 +1529,7 @@ fn reporting_rules_fire_c42_to_c46() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["C-42", "C-43", "C-44", "C-45", "C-46"]);
     let c42 = &of(&a, "C-42")[0].observed;
     assert!(
         c42.contains("NamespaceID") && c42.contains("seen before"),
@@ -1392,6 +1562,7 @@ fn handshake_order_rules_c01_c05() {
     k.sync(r, SyncInfo::default());
     let a = run(&[&k]);
     assert!(violated(&a).contains("C-01"), "{}", a.to_text());
+    fires(&a, &["C-01"]);
     // GetConfig, then a Client-service call before the authorization: C-05.
     let mut k = Kit::new("o.jsonl", 0);
     k.ok(
@@ -1407,6 +1578,7 @@ fn handshake_order_rules_c01_c05() {
     k.register("pc01.test");
     let a = run(&[&k]);
     assert!(violated(&a).contains("C-05"), "{}", a.to_text());
+    fires(&a, &["C-05"]);
     assert!(!violated(&a).contains("C-01"));
 }
 
@@ -1447,6 +1619,20 @@ fn loop_rules_c25_c29_c48() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["C-25", "C-29", "C-48"]);
+    // The driver listed in CachedDriverIDs instead: C-25 holds (C-48 notes the list).
+    let mut d = k.next_capture("d2.jsonl", 1);
+    let mut r = d.sync_request(&[], &[10]);
+    r.parameters.value_mut().unwrap().cached_driver_ids = Field::list(vec![50]);
+    d.sync(r, SyncInfo::default());
+    let a = run(&[&k, &d]);
+    assert_eq!(
+        violated(&a),
+        BTreeSet::from(["C-29", "C-48"]),
+        "{}",
+        a.to_text()
+    );
+    holds(&a, &["C-25"]);
     assert_eq!(of(&a, "C-48")[0].level, crate::Level::Obs);
 }
 
@@ -1490,6 +1676,7 @@ fn category_scan_rules_c31_c32_c33() {
     k.sync(r, SyncInfo::default());
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["C-31", "C-32", "C-33", "S-34"]);
     // A filter not preferred: C-32.
     let mut k = Kit::new("cs.jsonl", 0);
     k.handshake();
@@ -1498,6 +1685,7 @@ fn category_scan_rules_c31_c32_c33() {
     k.sync(r, SyncInfo::default());
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-32"]), "{}", a.to_text());
+    fires(&a, &["C-32"]);
     // A 3.0 server: no category scan, no filter (C-31, C-33).
     let mut k = Kit::new("cs.jsonl", 0);
     if let Some(p) = k.config.properties.value_mut() {
@@ -1514,6 +1702,26 @@ fn category_scan_rules_c31_c32_c33() {
     let a = run(&[&k]);
     let v = violated(&a);
     assert!(v.contains("C-31") && v.contains("C-33"), "{}", a.to_text());
+    fires(&a, &["C-31", "C-33"]);
+}
+
+/// A first sync with a file at a location, then a GetExtendedUpdateInfo faulted
+/// FileLocationChanged; returns the kit, the file and its (now stale) URL.
+fn stale_location() -> (Kit, Vec<u8>, String) {
+    let body = b"file".to_vec();
+    let url = content_url(&sha1_of(&body));
+    let mut k = with_file(&body, 4, &url);
+    let req = GetExtendedUpdateInfo {
+        cookie: Field::Value(k.cookie.clone()),
+        revision_ids: Field::list(vec![13]),
+        info_types: Field::list(vec![
+            wusp::values::XmlUpdateFragmentType::LocalizedProperties,
+        ]),
+        locales: Field::list(vec!["en".into()]),
+        ..Default::default()
+    };
+    k.fault(req, ErrorCode::FileLocationChanged);
+    (k, body, url)
 }
 
 #[test]
@@ -1533,23 +1741,62 @@ fn c35_and_c37_fire() {
     );
     let a = run(&[&k]);
     assert!(violated(&a).contains("C-35"), "{}", a.to_text());
+    fires(&a, &["C-35"]);
 
-    let body = b"file".to_vec();
-    let url = content_url(&sha1_of(&body));
-    let mut k = with_file(&body, 4, &url);
-    let req = GetExtendedUpdateInfo {
-        cookie: Field::Value(k.cookie.clone()),
-        revision_ids: Field::list(vec![13]),
-        info_types: Field::list(vec![
-            wusp::values::XmlUpdateFragmentType::LocalizedProperties,
-        ]),
-        locales: Field::list(vec!["en".into()]),
-        ..Default::default()
-    };
-    k.fault(req, ErrorCode::FileLocationChanged);
+    let (mut k, body, url) = stale_location();
     k.content(&url, None, 200, body, None);
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-37"]), "{}", a.to_text());
+    fires(&a, &["C-37"]);
+}
+
+#[test]
+fn c35_and_c37_hold_for_a_well_formed_request_and_fresh_locations() {
+    // GetExtendedUpdateInfo2 with an UpdateIdentity and an enumerated infoType: C-35 holds.
+    let mut k = first_sync();
+    k.ok(
+        GetExtendedUpdateInfo2 {
+            cookie: Field::Value(k.cookie.clone()),
+            update_ids: Field::list(vec![identity(13)]),
+            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::FileUrl]),
+            ..Default::default()
+        },
+        GetExtendedUpdateInfo2Response {
+            result: Field::Value(ExtendedUpdateInfo2::default()),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["C-35"]);
+    // FileLocationChanged, then GetFileLocations for the file, then the download: C-37 holds.
+    let (mut k, body, url) = stale_location();
+    let sha1 = sha1_of(&body);
+    let c = k.issue();
+    k.ok(
+        GetFileLocations {
+            cookie: Field::Value(k.cookie.clone()),
+            file_digests: Field::list(vec![Base64::encode(&sha1)]),
+            ..Default::default()
+        },
+        GetFileLocationsResponse {
+            result: Field::Value(GetFileLocationsResults {
+                file_locations: Field::list(vec![FileLocation {
+                    file_digest: Field::Value(Base64::encode(&sha1)),
+                    url: Field::Value(url.clone()),
+                    ..Default::default()
+                }]),
+                new_cookie: Field::Value(c.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    k.cookie = c;
+    k.content(&url, None, 200, body, None);
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["C-37"]);
 }
 
 #[test]
@@ -1565,14 +1812,7 @@ fn delivery_rules_s15_s16_s20_s22_s23_t11() {
     odd.deployment.value_mut().unwrap().action =
         Field::Value(wusp::values::DeploymentAction::Other("Sometimes".into()));
     // S-20: a category to install; S-22: HardwareIds on software.
-    let cat = wusp::fragment::CoreFragmentBuilder::new(
-        "00000000-0000-0000-0000-000000000003",
-        200,
-        wusp::fragment::UpdateType::Category,
-    )
-    .build();
-    let mut category = update(3, false);
-    category.xml = Field::Value(wusp::values::XmlText::from_text(&cat));
+    let category = category(3);
     let mut hw = update(4, true);
     hw.deployment.value_mut().unwrap().hardware_ids = Field::list(vec!["PCI\\X".into()]);
     k.sync(
@@ -1585,15 +1825,7 @@ fn delivery_rules_s15_s16_s20_s22_s23_t11() {
     );
     // S-16: a revision requiring an UpdateID the request does not list as installed.
     let r = k.sync_request(&[1], &[2, 3, 4]);
-    let needs3 = wusp::fragment::CoreFragmentBuilder::new(
-        "00000000-0000-0000-0000-000000000009",
-        200,
-        wusp::fragment::UpdateType::Software,
-    )
-    .prerequisite("00000000-0000-0000-0000-000000000003")
-    .build();
-    let mut u9 = update(9, true);
-    u9.xml = Field::Value(wusp::values::XmlText::from_text(&needs3));
+    let u9 = requiring(9, 3);
     k.sync(
         r,
         SyncInfo {
@@ -1606,7 +1838,51 @@ fn delivery_rules_s15_s16_s20_s22_s23_t11() {
     for rule in ["S-15", "S-16", "S-20", "S-22", "S-23", "T-11"] {
         assert!(v.contains(rule), "{rule} missing: {}", a.to_text());
     }
+    fires(&a, &["S-15", "S-16", "S-20", "S-22", "S-23", "T-11"]);
     assert_eq!(of(&a, "S-16")[0].observed, "9");
+}
+
+#[test]
+fn delivery_rules_hold_for_prerequisites_categories_and_the_driver_flag() {
+    let mut k = Kit::new("dh.jsonl", 0);
+    k.handshake();
+    // A category root with Action Evaluate (S-20), non-leaf since 9 requires it (S-18).
+    let mut category = category(3);
+    category.deployment.value_mut().unwrap().action =
+        Field::Value(wusp::values::DeploymentAction::Evaluate);
+    let r = k.sync_request(&[], &[]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![category]),
+            ..Default::default()
+        },
+    );
+    // 9 requires 3's UpdateID, which the request lists as installed: S-16.
+    let u9 = requiring(9, 3);
+    let r = k.sync_request(&[3], &[]);
+    k.sync(
+        r,
+        SyncInfo {
+            new_updates: Field::list(vec![u9]),
+            ..Default::default()
+        },
+    );
+    // The driver pass says no driver is needed, within the version gates: S-23.
+    let mut r = k.sync_request(&[3], &[9]);
+    let p = r.parameters.value_mut().unwrap();
+    p.skip_software_sync = Field::Value(true);
+    p.system_spec = Field::list(vec![Device::default()]);
+    k.sync(
+        r,
+        SyncInfo {
+            driver_sync_not_needed: Field::Value("true".into()),
+            ..Default::default()
+        },
+    );
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
+    holds(&a, &["S-16", "S-18", "S-20", "S-23"]);
 }
 
 #[test]
@@ -1690,6 +1966,7 @@ fn answer_rules_t05_s03_s29_s30_s34() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["S-29", "S-30", "S-34", "S-35", "T-05"]);
     let spec = analyze(
         &[&k],
         &Options {
@@ -1698,6 +1975,7 @@ fn answer_rules_t05_s03_s29_s30_s34() {
         },
     );
     assert_eq!(of(&spec, "S-03")[0].level, crate::Level::Obs);
+    fires(&spec, &["S-03"]);
 }
 
 /// A handshake, then a GetConfig showing a newer LastChange (the cookie is older).
@@ -1742,6 +2020,7 @@ fn configuration_change_rules_s08_s37() {
     let a = run(&[&k]);
     let v = violated(&a);
     assert!(v.contains("S-08") && v.contains("S-37"), "{}", a.to_text());
+    fires(&a, &["S-08", "S-37"]);
     // A later GetConfig shows a new LastChange; the old cookie is still accepted: S-37.
     let mut k = config_changed_later();
     let r = k.sync_request(&[], &[]);
@@ -1759,6 +2038,7 @@ fn configuration_change_rules_s08_s37() {
         "{}",
         a.to_text()
     );
+    holds(&a, &["S-08", "S-37"]);
 }
 
 #[test]
@@ -1774,11 +2054,13 @@ fn s36_fires_for_an_expired_cookie_answered_with_another_fault() {
         "{}",
         a.to_text()
     );
+    fires(&a, &["S-36"]);
     let mut late = first.next_capture("late.jsonl", 3);
     let r = late.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
     late.fault(r, ErrorCode::CookieExpired);
     let a = run(&[&first, &late]);
     assert_eq!(violated(&a), BTreeSet::from(["C-16"]), "{}", a.to_text());
+    holds(&a, &["S-36"]);
 }
 
 #[test]
@@ -1803,6 +2085,7 @@ fn t04_fires_for_an_element_outside_the_service_namespace() {
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["T-04"]), "{}", a.to_text());
     assert!(of(&a, "T-04")[0].observed.contains("urn:other"));
+    fires(&a, &["T-04"]);
 }
 
 #[test]
@@ -1846,20 +2129,7 @@ fn a_capture_starting_with_a_re_handshake_is_not_taken_for_first_contact() {
             ..Default::default()
         },
     );
-    let c = d.issue();
-    d.ok(
-        GetCookie {
-            old_cookie: Field::Value(old),
-            last_change: Field::Value(DateTime("2026-09-01T10:00:00Z".into())),
-            protocol_version: Field::Value("2.90".into()),
-            ..Default::default()
-        },
-        GetCookieResponse {
-            result: Field::Value(c.clone()),
-            ..Default::default()
-        },
-    );
-    d.cookie = c;
+    get_cookie(&mut d, Field::Absent, Field::Value(old));
     let r = d.sync_request(&[1, 2, 3], &[10, 11, 12, 13]);
     d.sync(r, SyncInfo::default());
     let a = run(&[&d]);
@@ -1914,7 +2184,7 @@ fn t13_fires_for_swapped_elements_and_holds_in_schema_order() {
                 ..Options::default()
             },
         );
-        assert!(of(&a, "T-13").is_empty(), "{}", a.to_text());
+        holds(&a, &["T-13"]);
     }
     // Fires: the request's ExpressQuery after SkipSoftwareSync, the response's Truncated
     // ahead of NewUpdates; the messages are otherwise the same.
@@ -1955,6 +2225,7 @@ fn t13_fires_for_swapped_elements_and_holds_in_schema_order() {
             expected.insert("C-09");
         }
         assert_eq!(violated(&a), expected, "{}", a.to_text());
+        fires(&a, &["T-13"]);
         let t13 = of(&a, "T-13");
         assert_eq!(t13.len(), 2, "{}", a.to_text());
         assert_eq!(t13[0].exchanges, std::slice::from_ref(&id));
@@ -1987,7 +2258,7 @@ fn c21_fires_when_a_cache_followed_from_its_start_is_empty_and_holds_otherwise()
     quiet.sync(r, SyncInfo::default());
     let a = run(&[&k, &quiet]);
     assert_eq!(violated(&a), BTreeSet::new(), "{}", a.to_text());
-    assert!(of(&a, "C-21").is_empty(), "{}", a.to_text());
+    holds(&a, &["C-21"]);
     // Fires: it lists installed non-leaf revisions out of an empty cache (C-22 agrees).
     let mut later = k.next_capture("later.jsonl", 1);
     let r = later.sync_request(&[7, 8], &[]);
@@ -1999,14 +2270,14 @@ fn c21_fires_when_a_cache_followed_from_its_start_is_empty_and_holds_otherwise()
         "{}",
         a.to_text()
     );
+    fires(&a, &["C-21"]);
     let c21 = of(&a, "C-21");
     assert_eq!(c21.len(), 1, "{}", a.to_text());
-    assert_eq!(c21[0].status, Status::Violated);
     assert_eq!(c21[0].exchanges, [id]);
     assert_eq!(c21[0].observed, "installed: 7, 8");
     // Holds: a real differential sync lists a cache Known is not empty for.
     let first = first_sync();
-    assert!(of(&run(&[&first, &differential(&first)]), "C-21").is_empty());
+    holds(&run(&[&first, &differential(&first)]), &["C-21"]);
 }
 
 #[test]
@@ -2034,8 +2305,7 @@ fn t01_and_t02_fire_for_a_soap12_envelope_and_a_header() {
     let with_header = k.raw(op, header.into_bytes(), 200, reply.clone().into_bytes());
     let with_soap12 = k.raw(op, soap12.into_bytes(), 200, reply.into_bytes());
     let a = run(&[&k]);
-    let v = violated(&a);
-    assert!(v.contains("T-01") && v.contains("T-02"), "{}", a.to_text());
+    fires(&a, &["T-01", "T-02"]);
     let t01 = of(&a, "T-01");
     assert_eq!(t01.len(), 1, "{}", a.to_text());
     assert_eq!(t01[0].exchanges, [with_soap12]);
@@ -2045,7 +2315,7 @@ fn t01_and_t02_fire_for_a_soap12_envelope_and_a_header() {
     // Holds: SOAP 1.1 without a Header everywhere in a clean capture.
     let first = first_sync();
     let a = run(&[&first, &differential(&first)]);
-    assert!(of(&a, "T-01").is_empty() && of(&a, "T-02").is_empty());
+    holds(&a, &["T-01", "T-02"]);
 }
 
 #[test]
@@ -2069,6 +2339,7 @@ fn s31_fires_when_extended_info_without_info_types_is_answered_and_holds_when_re
         "{}",
         a.to_text()
     );
+    fires(&a, &["S-31"]);
     let s31 = of(&a, "S-31");
     assert_eq!(s31.len(), 1, "{}", a.to_text());
     assert_eq!(s31[0].exchanges, [id]);
@@ -2079,4 +2350,92 @@ fn s31_fires_when_extended_info_without_info_types_is_answered_and_holds_when_re
     k.fault(req, ErrorCode::InvalidParameters);
     let a = run(&[&k]);
     assert_eq!(violated(&a), BTreeSet::from(["C-34"]), "{}", a.to_text());
+    holds(&a, &["S-31"]);
+}
+
+/// The tests that show rules firing and holding through [`fires`], [`flags`] and [`holds`]
+/// (each also runs on its own).
+const RULE_TESTS: &[fn()] = &[
+    clean_first_and_differential_sync_hold_every_rule,
+    differential_alone_is_unverifiable_not_passed,
+    c27_fires_when_the_cached_lists_are_emptied,
+    c15_fires_for_a_superseded_cookie,
+    c28_fires_when_the_last_page_is_removed,
+    c28_fires_for_a_driver_pass_after_a_non_leaf_page,
+    c22_fires_for_extended_info_before_the_sync,
+    c49_fires_for_extended_info_asked_again_and_holds_after_changed_updates,
+    s11_fires_when_the_server_resends_a_cached_revision,
+    t10_fires_for_a_request_body_cut_mid_xml,
+    transport_rules_fire_on_bad_framing,
+    t08_fires_for_xpress_not_offered,
+    handshake_rules_fire_on_a_bad_handshake_and_hold_on_a_good_one,
+    client_id_dns_and_registration_rules,
+    sync_request_rules_fire,
+    c14_fires_and_c21_is_unverifiable,
+    c30_fires_for_a_second_driver_pass,
+    c34_fires_for_too_many_revisions_and_missing_locales,
+    server_sync_rules_fire,
+    server_handshake_and_extended_rules_fire,
+    faults_answer_with_500_and_a_wusp_detail,
+    recovery_after_invalid_cookie_rekeys_the_cache_without_findings,
+    c17_and_c18_fire_for_a_needless_handshake_in_a_differential_sync,
+    recovery_rules_c39_c40_c41,
+    c16_fires_for_an_expired_cookie,
+    registration_rules_c10_c11_c12,
+    cookie_and_version_rules_c08_c09,
+    file_location_rules_c36_s32_s33,
+    c38_fires_for_refresh_cache_out_of_the_blue,
+    configuration_rules_s02_s04_s05,
+    s10_fires_when_the_server_accepts_invalid_requests,
+    sync_content_rules_s14_s18_s19_s21_s26,
+    s27_fires_for_a_refresh_result_not_requested,
+    content_rules_hold_for_a_whole_file_and_fire_on_bad_downloads,
+    location_rules_t14_s39_c47,
+    reporting_rules_hold_for_native_events,
+    reporting_rules_fire_c42_to_c46,
+    handshake_order_rules_c01_c05,
+    loop_rules_c25_c29_c48,
+    category_scan_rules_c31_c32_c33,
+    c35_and_c37_fire,
+    c35_and_c37_hold_for_a_well_formed_request_and_fresh_locations,
+    delivery_rules_s15_s16_s20_s22_s23_t11,
+    delivery_rules_hold_for_prerequisites_categories_and_the_driver_flag,
+    answer_rules_t05_s03_s29_s30_s34,
+    configuration_change_rules_s08_s37,
+    s36_fires_for_an_expired_cookie_answered_with_another_fault,
+    t04_fires_for_an_element_outside_the_service_namespace,
+    t13_fires_for_swapped_elements_and_holds_in_schema_order,
+    c21_fires_when_a_cache_followed_from_its_start_is_empty_and_holds_otherwise,
+    t01_and_t02_fire_for_a_soap12_envelope_and_a_header,
+    s31_fires_when_extended_info_without_info_types_is_answered_and_holds_when_refused,
+];
+
+/// The acceptance "each rule has a test where it fires and one where it holds", checked:
+/// runs [`RULE_TESTS`] on this thread and asks each checked rule of the catalogue for a
+/// fires case and a holds case among the assertions they made.
+#[test]
+fn every_checked_rule_has_a_test_where_it_fires_and_one_where_it_holds() {
+    SHOWN.with(|s| s.borrow_mut().clear());
+    for test in RULE_TESTS {
+        test();
+    }
+    let shown = SHOWN.with(|s| s.borrow().clone());
+    let mut missing = Vec::new();
+    for rule in crate::catalogue::RULES {
+        for case in [Shown::Fires, Shown::Holds] {
+            let has = shown.contains(&(rule.id, case));
+            if rule.check.is_checked() && !has {
+                missing.push(format!("{} {case:?}", rule.id));
+            }
+            assert!(
+                rule.check.is_checked() || !has,
+                "{} is not checked but a test shows it {case:?}",
+                rule.id
+            );
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "checked rules without a test case: {missing:?}"
+    );
 }
