@@ -209,7 +209,7 @@ pub static RULES: &[Rule] = &[
         "Element order follows the schema sequence (XmlSerializer-based peers are order-sensitive)",
         "§6 WSDL",
         Some(
-            "section 10 records no order deviation: the sequence checked is the union of spec and MU-WSDL, which is also the native order observed (reference 2.7, 2.10), so both profiles judge alike; SOAP Fault details are no WSDL sequence and are not judged",
+            "section 10 records no order deviation: the sequence checked is the union of spec and MU-WSDL, which is also the native order observed (reference 2.7, 2.10), so both profiles judge alike; SOAP Fault details (not a WSDL sequence) and the update metadata fragments inside `Xml` (their own schema) are not judged",
         ),
         Check::Implemented,
     ),
