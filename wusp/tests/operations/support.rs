@@ -86,9 +86,14 @@ pub(crate) fn escape(fragment: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Decodes a document, failing the test with the error and the document.
+/// Decodes a document, failing the test with the error and the document. The documents
+/// here are in native, WSUS and spec-example shapes: each must be in the schema order the
+/// model declares (rule T-13), or the analyzer would flag real traffic.
 pub(crate) fn decode(doc: &str) -> Envelope {
-    Envelope::decode(doc.as_bytes()).unwrap_or_else(|e| panic!("decode failed: {e}\n{doc}"))
+    let env =
+        Envelope::decode(doc.as_bytes()).unwrap_or_else(|e| panic!("decode failed: {e}\n{doc}"));
+    assert_eq!(env.out_of_order(), &[], "out of schema order:\n{doc}");
+    env
 }
 
 /// Decodes a document and checks that it encodes back to exactly the same bytes.
