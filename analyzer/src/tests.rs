@@ -1620,7 +1620,8 @@ fn loop_rules_c25_c29_c48() {
         a.to_text()
     );
     fires(&a, &["C-25", "C-29", "C-48"]);
-    // The driver listed in CachedDriverIDs instead: C-25 holds (C-48 notes the list).
+    // The driver listed in CachedDriverIDs instead: C-25 holds (C-48 notes the list); the
+    // driver pass delivered only a driver, with its HardwareIds: S-17 and S-22 hold.
     let mut d = k.next_capture("d2.jsonl", 1);
     let mut r = d.sync_request(&[], &[10]);
     r.parameters.value_mut().unwrap().cached_driver_ids = Field::list(vec![50]);
@@ -1632,7 +1633,7 @@ fn loop_rules_c25_c29_c48() {
         "{}",
         a.to_text()
     );
-    holds(&a, &["C-25"]);
+    holds(&a, &["C-25", "S-17", "S-22"]);
     assert_eq!(of(&a, "C-48")[0].level, crate::Level::Obs);
 }
 
