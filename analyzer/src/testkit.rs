@@ -108,7 +108,9 @@ pub(crate) fn wsus_config() -> Config {
         properties: Field::list(
             [
                 ("MaxExtendedUpdatesPerRequest", "50"),
+                ("PackageServerShare", "\\\\WSUS\\UpdateServicesPackages"),
                 ("ProtocolVersion", "3.2"),
+                ("IsInventoryRequired", "0"),
                 ("ClientReportingLevel", "2"),
             ]
             .into_iter()

@@ -1194,6 +1194,22 @@ fn configuration_rules_s02_s04_s05() {
         a.to_text()
     );
     fires(&a, &["C-03", "S-02", "S-04", "S-05"]);
+    // A 3.2 configuration without PackageServerShare: S-05 (a 3.0+ property missing).
+    let mut k = Kit::new("c.jsonl", 0);
+    if let Some(p) = k.config.properties.value_mut() {
+        p.retain(|p| p.name.value().is_none_or(|n| n != "PackageServerShare"));
+    }
+    k.handshake();
+    let a = run(&[&k]);
+    assert_eq!(violated(&a), BTreeSet::from(["S-05"]), "{}", a.to_text());
+    fires(&a, &["S-05"]);
+    assert!(
+        of(&a, "S-05")[0]
+            .observed
+            .ends_with("missing [PackageServerShare]"),
+        "{}",
+        a.to_text()
+    );
 }
 
 #[test]

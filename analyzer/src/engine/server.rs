@@ -303,14 +303,27 @@ impl Engine {
             );
         }
         let level = property(cfg, "ClientReportingLevel");
-        if proto != Some((3, 2)) || level.map(str::trim) != Some("2") {
+        // The 3.0+ properties other than the two checked by value (reference 2.2).
+        let missing: Vec<&str> = ["PackageServerShare", "IsInventoryRequired"]
+            .into_iter()
+            .filter(|n| {
+                !cfg.properties
+                    .items()
+                    .iter()
+                    .any(|p| p.name.value().is_some_and(|m| m == n))
+            })
+            .collect();
+        if proto != Some((3, 2)) || level.map(str::trim) != Some("2") || !missing.is_empty() {
             self.violated(
                 si,
                 "S-05",
                 id,
-                "configuration is not ProtocolVersion 3.2 with ClientReportingLevel 2".into(),
-                "ProtocolVersion 3.2, ClientReportingLevel 2",
-                format!("ProtocolVersion {proto:?}, ClientReportingLevel {level:?}"),
+                "configuration is not ProtocolVersion 3.2 with ClientReportingLevel 2 and every 3.0+ property".into(),
+                "ProtocolVersion 3.2, ClientReportingLevel 2, PackageServerShare and IsInventoryRequired present",
+                format!(
+                    "ProtocolVersion {proto:?}, ClientReportingLevel {level:?}, missing [{}]",
+                    missing.join(", ")
+                ),
             );
         }
     }
