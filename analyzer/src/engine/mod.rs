@@ -37,8 +37,39 @@ struct KnownRev {
     is_leaf: Option<bool>,
     /// Core fragment says UpdateType=Driver.
     driver: bool,
-    /// Extended fragments this server returned: (fragment type, locale or "").
-    fragments: HashSet<(String, String)>,
+    /// Extended fragments this server returned: ids of (fragment type, locale or "") in
+    /// [`Engine::fragment_kinds`].
+    fragments: Vec<u32>,
+}
+
+/// Small ids for the (fragment type, locale) pairs seen: every cached revision of every
+/// client names its fragments by id instead of by two strings.
+#[derive(Default)]
+struct FragmentKinds {
+    ids: HashMap<(String, String), u32>,
+    names: Vec<(String, String)>,
+}
+
+impl FragmentKinds {
+    /// The id of (fragment type, locale), new ones numbered in order.
+    fn intern(&mut self, kind: &str, locale: &str) -> u32 {
+        if let Some(&id) = self.ids.get(&(kind.to_string(), locale.to_string())) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push((kind.to_string(), locale.to_string()));
+        self.ids.insert((kind.to_string(), locale.to_string()), id);
+        id
+    }
+
+    /// The ids of the pairs `matches` accepts.
+    fn matching(&self, matches: impl Fn(&str, &str) -> bool) -> Vec<u32> {
+        self.ids
+            .iter()
+            .filter(|((k, l), _)| matches(k, l))
+            .map(|(_, &id)| id)
+            .collect()
+    }
 }
 
 /// A client as identified so far.
@@ -92,7 +123,7 @@ struct Pair {
     last_file: usize,
     /// Client-state rules (C-08…C-41): faults, recovery, registration.
     state: state::ClientState,
-    /// Server-side facts for the S rules.
+    /// Server-side facts for the S rules (what the server told this client).
     server: server::ServerFacts,
     /// File locations and sizes this server gave the client (content rules).
     files: content::Files,
@@ -148,6 +179,10 @@ pub(crate) struct Engine {
     held: HashMap<(Option<String>, String), Observed>,
     /// The parsed core fragments of the latest SyncUpdates answer, by exchange id.
     cores: Option<(String, Cores)>,
+    /// Ids of the (fragment type, locale) pairs in `KnownRev::fragments`.
+    fragment_kinds: FragmentKinds,
+    /// What each server says about its revisions, by server.
+    catalogs: HashMap<String, server::Catalog>,
 }
 
 /// The identity of a cookie: a 128-bit digest of its EncryptedData in hex. Every client
@@ -261,6 +296,8 @@ impl Engine {
             sessions: Vec::new(),
             held: HashMap::new(),
             cores: None,
+            fragment_kinds: FragmentKinds::default(),
+            catalogs: HashMap::new(),
         }
     }
 
