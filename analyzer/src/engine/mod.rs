@@ -160,6 +160,75 @@ struct Building {
     cache_known_from_history: bool,
 }
 
+impl Building {
+    /// Session `s{si + 1}` of `pair`, empty.
+    fn new(si: usize, pair: (usize, String), client: String) -> Building {
+        Building {
+            session: Session {
+                id: format!("s{}", si + 1),
+                client,
+                server: pair.1.clone(),
+                kind: SessionKind::Unknown,
+                verdict: String::new(),
+                exchanges: Vec::new(),
+                cache: CacheCounts::default(),
+                findings: Vec::new(),
+            },
+            pair,
+            sw_requests: 0,
+            driver_passes: 0,
+            loop_state: LoopState::default(),
+            new_updates: 0,
+            resent: 0,
+            refetched: 0,
+            handshake: Vec::new(),
+            cache_known_from_history: false,
+        }
+    }
+}
+
+/// The open sessions by index (`s{index + 1}`): a session leaves when it closes, so memory
+/// holds only the sessions in progress.
+struct Sessions {
+    open: HashMap<usize, Building>,
+    /// Sessions opened so far.
+    started: usize,
+    /// Stands in for a session that has closed: what the rules write there is dropped.
+    gone: Building,
+}
+
+impl Default for Sessions {
+    fn default() -> Sessions {
+        Sessions {
+            open: HashMap::new(),
+            started: 0,
+            gone: Building::new(usize::MAX - 1, (usize::MAX, String::new()), String::new()),
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Sessions {
+    type Output = Building;
+    fn index(&self, si: usize) -> &Building {
+        self.open.get(&si).unwrap_or(&self.gone)
+    }
+}
+
+impl std::ops::IndexMut<usize> for Sessions {
+    fn index_mut(&mut self, si: usize) -> &mut Building {
+        match self.open.get_mut(&si) {
+            Some(b) => b,
+            None => {
+                tracing::debug!(
+                    session = si.saturating_add(1),
+                    "a rule touched a closed session"
+                );
+                &mut self.gone
+            }
+        }
+    }
+}
+
 /// The engine: feed it decoded exchanges in time order, then take the sessions.
 pub(crate) struct Engine {
     profile: Profile,
@@ -174,7 +243,12 @@ pub(crate) struct Engine {
     cookie_server: HashMap<String, String>,
     /// Boxed: a Pair is a few KB and the table keeps spare slots.
     pairs: HashMap<(usize, String), Box<Pair>>,
-    sessions: Vec<Building>,
+    /// The open sessions.
+    sessions: Sessions,
+    /// Sessions closed and not yet taken.
+    closed: Vec<Session>,
+    /// Findings for sessions that had already closed, with the session's index.
+    late: Vec<(usize, Finding)>,
     /// GetConfig exchanges waiting for the next call from their address and server.
     held: HashMap<(Option<String>, String), Observed>,
     /// The parsed core fragments of the latest SyncUpdates answer, by exchange id.
@@ -293,7 +367,9 @@ impl Engine {
             by_cookie: HashMap::new(),
             cookie_server: HashMap::new(),
             pairs: HashMap::new(),
-            sessions: Vec::new(),
+            sessions: Sessions::default(),
+            closed: Vec::new(),
+            late: Vec::new(),
             held: HashMap::new(),
             cores: None,
             fragment_kinds: FragmentKinds::default(),
@@ -301,15 +377,20 @@ impl Engine {
         }
     }
 
-    /// The sessions found, in the order they started.
-    pub(crate) fn finish(mut self) -> Vec<Session> {
+    /// Ends the input: closes the open sessions and decides the rules that wait for the end
+    /// of the input. Returns the sessions closed since [`Engine::take_closed`] was last
+    /// called (in closing order) and the findings for sessions already closed, with the
+    /// session's index (`s{index + 1}`).
+    pub(crate) fn finish(mut self) -> (Vec<Session>, Vec<(usize, Finding)>) {
         let mut held: Vec<Observed> = self.held.drain().map(|(_, ex)| ex).collect();
         held.sort_by_key(|ex| ex.time);
         for ex in &held {
             self.judge(ex, None);
         }
-        for i in 0..self.sessions.len() {
-            self.close(i);
+        let mut open: Vec<usize> = self.sessions.open.keys().copied().collect();
+        open.sort_unstable();
+        for si in open {
+            self.close(si);
         }
         // S-30 is decided at the end: a location may come in any later GetFileLocations.
         let mut late: Vec<(usize, Finding)> = self
@@ -320,10 +401,8 @@ impl Engine {
         late.sort_by_key(|(si, _)| *si);
         for (si, f) in late {
             self.push(si, f);
-            let b = &mut self.sessions[si];
-            b.session.verdict = verdict(b);
         }
-        self.sessions.into_iter().map(|b| b.session).collect()
+        (self.closed, self.late)
     }
 
     fn new_client(&mut self, ip: Option<&String>) -> usize {
@@ -537,9 +616,14 @@ impl Engine {
 
     /// Adds a finding to a session; an unverifiable finding that repeats one already there
     /// (same rule, message and expected/observed) only adds its exchanges to it.
+    /// A finding for a session that has closed is kept apart (see [`Engine::finish`]).
     fn push(&mut self, si: usize, mut f: Finding) {
         f.profile = self.profile;
-        let findings = &mut self.sessions[si].session.findings;
+        let Some(b) = self.sessions.open.get_mut(&si) else {
+            self.late.push((si, f));
+            return;
+        };
+        let findings = &mut b.session.findings;
         if f.status == Status::Unverifiable
             && let Some(same) = findings.iter_mut().find(|g| {
                 g.status == Status::Unverifiable
@@ -597,37 +681,21 @@ impl Engine {
         if let Some(si) = current {
             self.close(si);
         }
-        let si = self.sessions.len();
+        let si = self.sessions.started;
+        self.sessions.started += 1;
         let label = self.clients[key.0].label();
-        self.sessions.push(Building {
-            pair: key.clone(),
-            session: Session {
-                id: format!("s{}", si + 1),
-                client: label,
-                server: key.1.clone(),
-                kind: SessionKind::Unknown,
-                verdict: String::new(),
-                exchanges: Vec::new(),
-                cache: CacheCounts::default(),
-                findings: Vec::new(),
-            },
-            sw_requests: 0,
-            driver_passes: 0,
-            loop_state: LoopState::default(),
-            new_updates: 0,
-            resent: 0,
-            refetched: 0,
-            handshake: Vec::new(),
-            cache_known_from_history: false,
-        });
+        self.sessions
+            .open
+            .insert(si, Building::new(si, key.clone(), label));
         self.pair(key).session = Some(si);
         tracing::debug!(session = si + 1, client = key.0, server = %key.1, "session opened");
         si
     }
 
-    /// End-of-session checks and the verdict line.
+    /// End-of-session checks and the verdict line; the session leaves the engine for
+    /// [`Engine::take_closed`].
     fn close(&mut self, si: usize) {
-        if !self.sessions[si].session.verdict.is_empty() {
+        if !self.sessions.open.contains_key(&si) {
             return;
         }
         if let Some((at, why)) = self.sessions[si].loop_state.must_continue.take() {
@@ -640,11 +708,29 @@ impl Engine {
             .versus("another software SyncUpdates", "no further call in the session");
             self.push(si, f);
         }
-        let label = self.clients[self.sessions[si].pair.0].label();
-        let b = &mut self.sessions[si];
-        b.session.client = label;
-        b.session.verdict = verdict(b);
+        let Some(mut b) = self.sessions.open.remove(&si) else {
+            return;
+        };
+        b.session.client = self.clients[b.pair.0].label();
+        b.session.verdict = verdict(&b);
         tracing::debug!(session = si + 1, verdict = %b.session.verdict, "session closed");
+        if let Some(pair) = self.pairs.get_mut(&b.pair)
+            && pair.session == Some(si)
+        {
+            pair.session = None;
+        }
+        self.closed.push(b.session);
+    }
+
+    /// The sessions closed since the last call, in the order they closed.
+    pub(crate) fn take_closed(&mut self) -> Vec<Session> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Sessions still open (closed ones have left the engine).
+    #[cfg(test)]
+    pub(crate) fn open_sessions(&self) -> usize {
+        self.sessions.open.len()
     }
 
     fn transport_rules(&mut self, si: usize, ex: &Observed) {
@@ -1240,22 +1326,39 @@ impl Engine {
     }
 }
 
-/// The one-line verdict of a session (issue item 2).
-fn verdict(b: &Building) -> String {
-    let s = &b.session;
-    let mut problems: Vec<&str> = s
-        .findings
+/// `OK`, or `PROBLEMS (…)` listing the violated MUST and SHOULD rules of `findings`.
+fn verdict_state(findings: &[Finding]) -> String {
+    let mut problems: Vec<&str> = findings
         .iter()
         .filter(|f| f.status == Status::Violated && f.level != Level::Obs)
         .map(|f| f.rule)
         .collect();
     problems.sort_unstable();
     problems.dedup();
-    let state = if problems.is_empty() {
+    if problems.is_empty() {
         "OK".to_string()
     } else {
         format!("PROBLEMS ({})", problems.join(", "))
+    }
+}
+
+/// A verdict line of [`verdict`] with its `OK` / `PROBLEMS (…)` part recomputed from
+/// `findings` (after findings decided at the end of the input joined the session).
+pub(crate) fn restate(verdict: &str, findings: &[Finding]) -> String {
+    let Some((head, rest)) = verdict.split_once(": ") else {
+        return verdict.to_string();
     };
+    let kind = head
+        .strip_suffix(" OK")
+        .or_else(|| head.find(" PROBLEMS (").map(|i| &head[..i]))
+        .unwrap_or(head);
+    format!("{kind} {}: {rest}", verdict_state(findings))
+}
+
+/// The one-line verdict of a session (issue item 2).
+fn verdict(b: &Building) -> String {
+    let s = &b.session;
+    let state = verdict_state(&s.findings);
     let pages = b.loop_state.pages;
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });

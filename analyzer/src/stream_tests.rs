@@ -1,0 +1,127 @@
+//! Streaming: sessions leave the engine when they close, the streamed report equals the
+//! full one, and the state kept for the whole run stays small.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use crate::engine::Engine;
+use crate::input::{self, Classified};
+use crate::testkit::*;
+use crate::{Options, Profile, Session, SessionSource, Spool};
+
+/// Feeds the captures to an engine as `analyze_streaming` does, calling `after` after every
+/// exchange; returns the sessions in the order they left the engine.
+fn feed(paths: &[PathBuf], engine: &mut Engine, after: &mut dyn FnMut(&Engine)) -> Vec<Session> {
+    let inputs = input::plan_inputs(paths).unwrap();
+    let mut out = Vec::new();
+    for inp in &inputs {
+        let records = inp.records(Arc::new(AtomicU64::new(0))).unwrap();
+        for record in records {
+            match input::classify_record(inp, &record) {
+                Some(Classified::Wusp(ex)) => engine.feed(&ex),
+                Some(Classified::Content(get)) => engine.feed_content(&get),
+                _ => {}
+            }
+            out.extend(engine.take_closed());
+            after(engine);
+        }
+    }
+    out
+}
+
+#[test]
+fn sessions_of_an_earlier_input_close_when_the_next_input_starts() {
+    let first = first_sync();
+    let diff = differential(&first);
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [first.write(dir.path()), diff.write(dir.path())];
+    let mut engine = Engine::new(Profile::Native);
+    let mut open = Vec::new();
+    let streamed = feed(&paths, &mut engine, &mut |e| open.push(e.open_sessions()));
+    assert_eq!(streamed.len(), 1, "the first sync left at the second input");
+    assert_eq!(streamed[0].id, "s1");
+    assert!(open.iter().all(|n| *n <= 1), "{open:?}");
+}
+
+/// A first sync whose extended info names a file that never gets a location (S-30, decided
+/// at the end of the input), then the differential sync in a later capture.
+fn with_late_finding() -> (Kit, Kit) {
+    let mut first = first_sync();
+    first.ext_unlocated_file(13, Vec::new());
+    let diff = differential(&first);
+    (first, diff)
+}
+
+#[test]
+fn streamed_reports_equal_the_full_ones_late_findings_included() {
+    let (first, diff) = with_late_finding();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [first.write(dir.path()), diff.write(dir.path())];
+    let options = Options::default();
+    let full = crate::analyze(&paths, &options).unwrap();
+    let s30: Vec<&str> = full.sessions[0]
+        .findings
+        .iter()
+        .map(|f| f.rule)
+        .filter(|r| *r == "S-30")
+        .collect();
+    assert_eq!(s30, ["S-30"], "{}", full.to_text());
+    assert!(
+        full.sessions[0].verdict.contains("PROBLEMS (S-30)"),
+        "{}",
+        full.sessions[0].verdict
+    );
+
+    let mut spool = Spool::new().unwrap();
+    let mut arrived = Vec::new();
+    let tail = crate::analyze_streaming(&paths, &options, &mut |_| {}, &mut |s| {
+        arrived.push((s.id.clone(), s.findings.iter().any(|f| f.rule == "S-30")));
+        spool.push(&s).unwrap();
+    })
+    .unwrap();
+    // s1 left before the end of the input, without its S-30: that came in the tail.
+    assert_eq!(
+        arrived,
+        [("s1".to_string(), false), ("s2".to_string(), false)]
+    );
+    let late: Vec<(String, &str)> = tail.late_findings().map(|(s, f)| (s, f.rule)).collect();
+    assert_eq!(late, [("s1".to_string(), "S-30")]);
+    assert_eq!(tail.summary, full.summary);
+    assert_eq!(tail.has_problems(), full.has_problems());
+    assert_eq!(spool.len(), 2);
+    let sessions = spool.finish(&tail).unwrap();
+    let (mut text, mut json, mut junit) = (Vec::new(), Vec::new(), Vec::new());
+    tail.write_text(&mut text, &sessions).unwrap();
+    tail.write_json(&mut json, &sessions).unwrap();
+    tail.write_junit(&mut junit, &sessions).unwrap();
+    assert_eq!(String::from_utf8(text).unwrap(), full.to_text());
+    assert_eq!(String::from_utf8(json).unwrap(), full.to_json());
+    assert_eq!(String::from_utf8(junit).unwrap(), full.to_junit());
+}
+
+#[test]
+fn the_spool_file_is_private_and_sessions_read_back_in_start_order() {
+    let (first, diff) = with_late_finding();
+    let full = analyze(&[&first, &diff], &Options::default());
+    let mut spool = Spool::new().unwrap();
+    for s in full.sessions.iter().rev() {
+        spool.push(s).unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = spool.file_mode().unwrap();
+        assert_eq!(mode.mode() & 0o777, 0o600);
+    }
+    let tail = crate::Tail::new(Profile::Native);
+    let sessions = spool.finish(&tail).unwrap();
+    let mut ids = Vec::new();
+    sessions
+        .visit(&mut |s| {
+            ids.push(s.id.clone());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(ids, ["s1", "s2"]);
+}
