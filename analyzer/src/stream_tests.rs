@@ -1,14 +1,39 @@
 //! Streaming: sessions leave the engine when they close, the streamed report equals the
 //! full one, and the state kept for the whole run stays small.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+
+use wusp::Field;
+use wusp::types::SyncInfo;
 
 use crate::engine::Engine;
 use crate::input::{self, Classified};
 use crate::testkit::*;
 use crate::{Options, Profile, Session, SessionSource, Spool};
+
+/// One capture of `clients` clients in turn (distinct ClientIDs, one address), each a first
+/// sync of one page with extended info, three hours apart.
+fn many_clients(clients: usize) -> Kit {
+    let mut k = Kit::new("many.jsonl", 0);
+    for c in 0..clients {
+        k.client_id = format!("00000000-0000-4000-8000-{c:012x}");
+        k.handshake();
+        let r = k.sync_request(&[], &[]);
+        k.sync(
+            r,
+            SyncInfo {
+                new_updates: Field::list(vec![update(10, true), update(11, true)]),
+                ..Default::default()
+            },
+        );
+        k.ext(&[10, 11]);
+        k.wait_hours(3);
+    }
+    k
+}
 
 /// Feeds the captures to an engine as `analyze_streaming` does, calling `after` after every
 /// exchange; returns the sessions in the order they left the engine.
@@ -28,6 +53,42 @@ fn feed(paths: &[PathBuf], engine: &mut Engine, after: &mut dyn FnMut(&Engine)) 
         }
     }
     out
+}
+
+#[test]
+fn closed_sessions_leave_the_engine_and_per_client_state_stays_small() {
+    let clients = 40;
+    let kit = many_clients(clients);
+    let dir = tempfile::tempdir().unwrap();
+    let path = kit.write(dir.path());
+    let mut engine = Engine::new(Profile::Native);
+    engine.sweep_every(1);
+    let mut most_open = 0;
+    let streamed = feed(&[path], &mut engine, &mut |e| {
+        most_open = most_open.max(e.open_sessions());
+    });
+    // Each client's session closed once the next client came three hours later: the engine
+    // never held more than the session in progress.
+    assert_eq!(most_open, 1);
+    assert_eq!(streamed.len(), clients - 1);
+    assert_eq!(engine.open_sessions(), 1);
+    // What the server said about its revisions is kept once, not once per client; the
+    // fragments each client received are small ids of two (type, locale) pairs.
+    let footprint = engine.footprint();
+    assert_eq!(footprint.pairs, clients);
+    assert_eq!(footprint.catalog_revisions, 2);
+    assert_eq!(footprint.fragment_kinds, 2);
+    assert_eq!(footprint.fragment_ids, clients * 2 * 2);
+    let (rest, late) = engine.finish();
+    assert_eq!(rest.len(), 1);
+    assert!(late.is_empty());
+    let ids: BTreeSet<String> = streamed.iter().chain(&rest).map(|s| s.id.clone()).collect();
+    assert_eq!(ids.len(), clients);
+    assert!(
+        streamed.iter().all(|s| s.exchanges.len() == 6),
+        "{:?}",
+        streamed[0].exchanges
+    );
 }
 
 #[test]

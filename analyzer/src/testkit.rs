@@ -147,6 +147,11 @@ impl Kit {
         k
     }
 
+    /// Lets `hours` pass before the next exchange.
+    pub(crate) fn wait_hours(&mut self, hours: i64) {
+        self.micros += hours * 3_600_000_000;
+    }
+
     fn now(&self) -> Timestamp {
         Timestamp::from_unix_micros(self.micros).unwrap_or_else(Timestamp::now)
     }

@@ -27,6 +27,12 @@ mod sync;
 
 /// A gap after which the next exchange of a client starts a new session.
 const SESSION_GAP_SECS: i64 = 30 * 60;
+/// A session whose pair has been silent this long, by the clock of the input, is closed
+/// early: the next exchange of the pair would open a new session anyway (the gap above);
+/// the margin covers inputs slightly out of time order.
+const SWEEP_AFTER_SECS: i64 = 4 * SESSION_GAP_SECS;
+/// Exchanges between two looks for sessions that can be closed early.
+const SWEEP_EVERY: u32 = 1024;
 /// At most this many IDs are quoted in one message.
 const QUOTE: usize = 8;
 
@@ -229,6 +235,20 @@ impl std::ops::IndexMut<usize> for Sessions {
     }
 }
 
+/// The sizes of the state an engine keeps for the whole run (tests).
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct Footprint {
+    /// Client-server pairs.
+    pub(crate) pairs: usize,
+    /// Revisions in the servers' catalogs.
+    pub(crate) catalog_revisions: usize,
+    /// Distinct (fragment type, locale) pairs.
+    pub(crate) fragment_kinds: usize,
+    /// Fragment ids held by the cached revisions of every pair.
+    pub(crate) fragment_ids: usize,
+}
+
 /// The engine: feed it decoded exchanges in time order, then take the sessions.
 pub(crate) struct Engine {
     profile: Profile,
@@ -257,6 +277,12 @@ pub(crate) struct Engine {
     fragment_kinds: FragmentKinds,
     /// What each server says about its revisions, by server.
     catalogs: HashMap<String, server::Catalog>,
+    /// Exchanges since the last sweep for sessions that can be closed.
+    since_sweep: u32,
+    /// Exchanges between two sweeps.
+    sweep_period: u32,
+    /// The input of the latest exchange.
+    input_file: Option<usize>,
 }
 
 /// The identity of a cookie: a 128-bit digest of its EncryptedData in hex. Every client
@@ -374,6 +400,9 @@ impl Engine {
             cores: None,
             fragment_kinds: FragmentKinds::default(),
             catalogs: HashMap::new(),
+            since_sweep: 0,
+            sweep_period: SWEEP_EVERY,
+            input_file: None,
         }
     }
 
@@ -485,6 +514,7 @@ impl Engine {
 
     /// Judges one exchange.
     pub(crate) fn feed(&mut self, ex: &Observed) {
+        self.sweep(ex.time, ex.file);
         // A GetConfig says nothing about who sends it: it is held until the next call from
         // the same address and server tells (several clients may share an address).
         let at = (ex.client_ip.clone(), ex.server.clone());
@@ -722,6 +752,50 @@ impl Engine {
         self.closed.push(b.session);
     }
 
+    /// Closes the sessions that can get no further exchange, at each new input and every
+    /// [`SWEEP_EVERY`] exchanges (`time` and `file`: the exchange about to be judged): those
+    /// of an earlier input, and those silent for [`SWEEP_AFTER_SECS`] — unless a held
+    /// GetConfig of their server and input may still join them.
+    fn sweep(&mut self, time: Timestamp, file: usize) {
+        self.since_sweep += 1;
+        if self.input_file == Some(file) && self.since_sweep < self.sweep_period {
+            return;
+        }
+        self.input_file = Some(file);
+        self.since_sweep = 0;
+        let mut held_from: HashMap<(&str, usize), Timestamp> = HashMap::new();
+        for h in self.held.values() {
+            let t = held_from
+                .entry((h.server.as_str(), h.file))
+                .or_insert(h.time);
+            *t = (*t).min(h.time);
+        }
+        let mut done: Vec<usize> = self
+            .sessions
+            .open
+            .iter()
+            .filter(|(_, b)| {
+                let Some(pair) = self.pairs.get(&b.pair) else {
+                    return false;
+                };
+                let Some(last) = pair.last_time else {
+                    return false;
+                };
+                let silent =
+                    pair.last_file != file || time.since(last).whole_seconds() > SWEEP_AFTER_SECS;
+                let may_join = held_from
+                    .get(&(b.pair.1.as_str(), pair.last_file))
+                    .is_some_and(|h| h.since(last).whole_seconds() <= SESSION_GAP_SECS);
+                silent && !may_join
+            })
+            .map(|(si, _)| *si)
+            .collect();
+        done.sort_unstable();
+        for si in done {
+            self.close(si);
+        }
+    }
+
     /// The sessions closed since the last call, in the order they closed.
     pub(crate) fn take_closed(&mut self) -> Vec<Session> {
         std::mem::take(&mut self.closed)
@@ -731,6 +805,28 @@ impl Engine {
     #[cfg(test)]
     pub(crate) fn open_sessions(&self) -> usize {
         self.sessions.open.len()
+    }
+
+    /// Sweeps every `n` exchanges instead of [`SWEEP_EVERY`].
+    #[cfg(test)]
+    pub(crate) fn sweep_every(&mut self, n: u32) {
+        self.sweep_period = n.max(1);
+    }
+
+    /// The sizes of the state kept for the whole run.
+    #[cfg(test)]
+    pub(crate) fn footprint(&self) -> Footprint {
+        Footprint {
+            pairs: self.pairs.len(),
+            catalog_revisions: self.catalogs.values().map(server::Catalog::revisions).sum(),
+            fragment_kinds: self.fragment_kinds.names.len(),
+            fragment_ids: self
+                .pairs
+                .values()
+                .flat_map(|p| p.known.values())
+                .map(|r| r.fragments.len())
+                .sum(),
+        }
     }
 
     fn transport_rules(&mut self, si: usize, ex: &Observed) {

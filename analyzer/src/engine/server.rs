@@ -39,6 +39,12 @@ impl Catalog {
         i
     }
 
+    /// Revisions whose UpdateID is known.
+    #[cfg(test)]
+    pub(super) fn revisions(&self) -> usize {
+        self.update_of.len()
+    }
+
     /// The UpdateID (normalized) of a delivered revision.
     pub(super) fn update_id(&self, revision_id: i32) -> Option<String> {
         let i = *self.update_of.get(&revision_id)?;
