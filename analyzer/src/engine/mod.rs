@@ -3,6 +3,7 @@
 //! findings of every implemented rule.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use captures::Timestamp;
 use wusp::messages::{GetAuthorizationCookie, GetCookie, SyncUpdates};
@@ -113,11 +114,12 @@ struct Pair {
     /// IDs delivered in NewUpdates of the latest software page, to be listed next (C-27).
     pending: Vec<(i32, String)>,
     /// Cookies this server issued to this client (EncryptedData) with their Expiration.
-    issued: HashMap<String, Option<Timestamp>>,
-    latest_cookie: Option<String>,
+    issued: HashMap<CookieKey, Option<Timestamp>>,
+    latest_cookie: Option<CookieKey>,
     /// Cookies sent that this analysis did not see issued (reported once, then accepted).
-    adopted: HashSet<String>,
-    config: Option<Config>,
+    adopted: HashSet<CookieKey>,
+    /// The latest configuration, shared by the pairs of a server that got the same one.
+    config: Option<Rc<Config>>,
     auth_cookie: Option<(String, String)>,
     dns_name: Option<String>,
     /// A fault since the last GetConfig / handshake (C-17, C-18).
@@ -258,9 +260,11 @@ pub(crate) struct Engine {
     by_ip: HashMap<String, usize>,
     /// Latest client seen at an address talking to a server.
     by_address: HashMap<(String, String), usize>,
-    by_cookie: HashMap<String, usize>,
+    by_cookie: HashMap<CookieKey, usize>,
     /// Which server issued a cookie (C-15: a cookie from another server).
-    cookie_server: HashMap<String, String>,
+    cookie_server: HashMap<CookieKey, Rc<str>>,
+    /// Server names, one copy each (for `cookie_server`).
+    server_names: HashSet<Rc<str>>,
     /// Boxed: a Pair is a few KB and the table keeps spare slots.
     pairs: HashMap<(usize, String), Box<Pair>>,
     /// The open sessions.
@@ -285,19 +289,34 @@ pub(crate) struct Engine {
     input_file: Option<usize>,
 }
 
-/// The identity of a cookie: a 128-bit digest of its EncryptedData in hex. Every client
-/// holds a dozen cookies per session in several maps; the digest keeps that small (32 bytes
+/// The identity of a cookie: a 128-bit digest of its data. Every client holds a dozen
+/// cookies per session in several maps; the digest keeps that small (16 bytes, no heap,
 /// instead of the few hundred of the base64 text) and keeps cookie data out of memory dumps.
-fn cookie_key(c: &Field<Cookie>) -> Option<String> {
-    use std::hash::{Hash as _, Hasher as _};
-    let data = &c.value()?.encrypted_data.value()?.0;
-    let half = |salt: u8| {
-        let mut h = std::hash::DefaultHasher::new();
-        salt.hash(&mut h);
-        data.hash(&mut h);
-        h.finish()
-    };
-    Some(format!("{:016x}{:016x}", half(0), half(1)))
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct CookieKey(u128);
+
+impl CookieKey {
+    /// The digest of `data`, in the domain `salt` (cookies and authorization cookies apart).
+    fn of(salt: u8, data: &str) -> CookieKey {
+        use std::hash::{Hash as _, Hasher as _};
+        let half = |n: u8| {
+            let mut h = std::hash::DefaultHasher::new();
+            (salt, n).hash(&mut h);
+            data.hash(&mut h);
+            h.finish()
+        };
+        CookieKey((u128::from(half(0)) << 64) | u128::from(half(1)))
+    }
+
+    /// An AuthorizationCookie's CookieData.
+    fn auth(data: &str) -> CookieKey {
+        CookieKey::of(1, data)
+    }
+}
+
+/// The key of a cookie (its EncryptedData), if it has one.
+fn cookie_key(c: &Field<Cookie>) -> Option<CookieKey> {
+    Some(CookieKey::of(0, &c.value()?.encrypted_data.value()?.0))
 }
 
 fn cookie_expiration(c: &Cookie) -> Option<Timestamp> {
@@ -392,6 +411,7 @@ impl Engine {
             by_address: HashMap::new(),
             by_cookie: HashMap::new(),
             cookie_server: HashMap::new(),
+            server_names: HashSet::new(),
             pairs: HashMap::new(),
             sessions: Sessions::default(),
             closed: Vec::new(),
@@ -490,7 +510,7 @@ impl Engine {
                 keys.extend(cookie_key(old_cookie));
                 for a in auth_cookies.items() {
                     if let Some(d) = a.cookie_data.value() {
-                        keys.push(format!("auth:{}", d.0));
+                        keys.push(CookieKey::auth(&d.0));
                     }
                 }
             }
@@ -1023,7 +1043,7 @@ impl Engine {
         }
         // C-15: the cookie sent is the latest issued.
         if let Some(sent) = request_cookie(req).and_then(cookie_key) {
-            self.check_cookie_sent(si, key, ex, &sent);
+            self.check_cookie_sent(si, key, ex, sent);
         }
         // C-28: the loop must go on before any other Client-service call.
         let continues = matches!(req, Request::SyncUpdates(m) if Lists::of(m).software);
@@ -1085,12 +1105,18 @@ impl Engine {
         }
     }
 
-    fn check_cookie_sent(&mut self, si: usize, key: &(usize, String), ex: &Observed, sent: &str) {
+    fn check_cookie_sent(
+        &mut self,
+        si: usize,
+        key: &(usize, String),
+        ex: &Observed,
+        sent: CookieKey,
+    ) {
         let op = ex.op();
         let pair = self.pair(key);
-        let latest = pair.latest_cookie.clone();
-        let issued_here = pair.issued.contains_key(sent);
-        if latest.as_deref() == Some(sent) || pair.adopted.contains(sent) {
+        let latest = pair.latest_cookie;
+        let issued_here = pair.issued.contains_key(&sent);
+        if latest == Some(sent) || pair.adopted.contains(&sent) {
             return;
         }
         let f = if issued_here {
@@ -1105,9 +1131,9 @@ impl Engine {
             )
         } else if let Some(other) = self
             .cookie_server
-            .get(sent)
-            .filter(|s| **s != key.1)
-            .cloned()
+            .get(&sent)
+            .filter(|s| ***s != *key.1)
+            .map(|s| s.to_string())
         {
             Finding::new(
                 known("C-15"),
@@ -1120,10 +1146,10 @@ impl Engine {
             )
         } else {
             // A cookie never seen issued: adopt it as the client's current one.
-            self.by_cookie.insert(sent.to_string(), key.0);
+            self.by_cookie.insert(sent, key.0);
             let pair = self.pair(key);
             let first_seen = pair.issued.is_empty() && pair.adopted.is_empty();
-            pair.adopted.insert(sent.to_string());
+            pair.adopted.insert(sent);
             if first_seen {
                 Finding::new(known("C-02"), Status::Unverifiable, format!("{op} sends a cookie this analysis did not see issued (unknown cookie provenance)"))
                     .versus("a cookie issued earlier by this server (an earlier capture)", "a cookie of unknown provenance")
@@ -1270,10 +1296,18 @@ impl Engine {
     fn issue_cookie(&mut self, key: &(usize, String), c: &Field<Cookie>) {
         let Some(k) = cookie_key(c) else { return };
         let exp = c.value().and_then(cookie_expiration);
-        self.by_cookie.insert(k.clone(), key.0);
-        self.cookie_server.insert(k.clone(), key.1.clone());
+        self.by_cookie.insert(k, key.0);
+        let server = match self.server_names.get(key.1.as_str()) {
+            Some(s) => Rc::clone(s),
+            None => {
+                let s: Rc<str> = Rc::from(key.1.as_str());
+                self.server_names.insert(Rc::clone(&s));
+                s
+            }
+        };
+        self.cookie_server.insert(k, server);
         let pair = self.pair(key);
-        pair.issued.insert(k.clone(), exp);
+        pair.issued.insert(k, exp);
         pair.latest_cookie = Some(k);
     }
 
@@ -1324,8 +1358,11 @@ impl Engine {
                         self.push(si, f);
                     }
                 }
-                let pair = self.pair(key);
-                pair.config = r.result.value().cloned();
+                let config = r.result.value().map(|cfg| {
+                    let catalog = self.catalogs.entry(key.1.clone()).or_default();
+                    catalog.share_config(cfg)
+                });
+                self.pair(key).config = config;
             }
             (_, Response::GetAuthorizationCookie(r)) => {
                 let data = r.result.value().and_then(|a| {
@@ -1336,7 +1373,7 @@ impl Engine {
                 });
                 match data {
                     Some((plug, d)) if !d.is_empty() => {
-                        self.by_cookie.insert(format!("auth:{d}"), key.0);
+                        self.by_cookie.insert(CookieKey::auth(&d), key.0);
                         self.pair(key).auth_cookie = Some((plug, d));
                     }
                     _ => {

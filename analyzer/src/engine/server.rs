@@ -3,11 +3,13 @@
 //! S-26), RefreshCache (S-27), GetExtendedUpdateInfo (S-31), GetFileLocations (S-32, S-33).
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use wusp::fragment::{CoreFragment, normalize_guid};
 use wusp::ops::Service;
 use wusp::types::{Config, SyncInfo, UpdateInfo};
 use wusp::values::DeploymentAction;
+use wusp::xml::Source;
 use wusp::{ErrorCode, Request, Response};
 
 use super::{Engine, quote};
@@ -25,6 +27,8 @@ pub(super) struct Catalog {
     update_of: HashMap<i32, u32>,
     /// Delivered revisions of each UpdateID index.
     revisions_of: HashMap<u32, Vec<i32>>,
+    /// The latest configuration the server gave, shared by every pair that got the same.
+    config: Option<Rc<Config>>,
 }
 
 impl Catalog {
@@ -43,6 +47,32 @@ impl Catalog {
     #[cfg(test)]
     pub(super) fn revisions(&self) -> usize {
         self.update_of.len()
+    }
+
+    /// `cfg` as the pairs keep it: the server's latest configuration when equal (one copy
+    /// per server, not per client), else a new one. Detached from the document it was
+    /// decoded from, which it would otherwise keep in memory whole.
+    pub(super) fn share_config(&mut self, cfg: &Config) -> Rc<Config> {
+        if let Some(shared) = &self.config
+            && **shared == *cfg
+        {
+            return Rc::clone(shared);
+        }
+        let mut own = cfg.clone();
+        own.source = Source::default();
+        if let Some(items) = own.auth_info.value_mut() {
+            for a in items {
+                a.source = Source::default();
+            }
+        }
+        if let Some(items) = own.properties.value_mut() {
+            for p in items {
+                p.source = Source::default();
+            }
+        }
+        let own = Rc::new(own);
+        self.config = Some(Rc::clone(&own));
+        own
     }
 
     /// The UpdateID (normalized) of a delivered revision.
