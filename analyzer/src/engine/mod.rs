@@ -295,17 +295,22 @@ pub(crate) struct Engine {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct CookieKey(u128);
 
+/// A 128-bit digest of `data` in the domain `salt` (kinds of data kept apart).
+fn digest(salt: u8, data: &str) -> u128 {
+    use std::hash::{Hash as _, Hasher as _};
+    let half = |n: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        (salt, n).hash(&mut h);
+        data.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
 impl CookieKey {
     /// The digest of `data`, in the domain `salt` (cookies and authorization cookies apart).
     fn of(salt: u8, data: &str) -> CookieKey {
-        use std::hash::{Hash as _, Hasher as _};
-        let half = |n: u8| {
-            let mut h = std::hash::DefaultHasher::new();
-            (salt, n).hash(&mut h);
-            data.hash(&mut h);
-            h.finish()
-        };
-        CookieKey((u128::from(half(0)) << 64) | u128::from(half(1)))
+        CookieKey(digest(salt, data))
     }
 
     /// An AuthorizationCookie's CookieData.

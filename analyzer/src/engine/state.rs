@@ -27,7 +27,8 @@ pub(super) struct ClientState {
     pub(super) fresh_seen: bool,
     registered: bool,
     c10_reported: bool,
-    last_computer_info: Option<ComputerInfo>,
+    /// A digest of the last computerInfo registered (C-12 only compares them).
+    last_computer_info: Option<u128>,
     registration_fault: bool,
     /// Cookies rejected with InvalidCookie or ServerChanged (C-40).
     rejected: HashSet<CookieKey>,
@@ -45,6 +46,14 @@ struct Recovery {
     steps: Vec<Operation>,
     next: usize,
     at: String,
+}
+
+/// A digest of a computerInfo's content: equal digests for structurally equal values (the
+/// debug form of a value detached from its document names every field and nothing else).
+fn info_digest(info: Option<&ComputerInfo>) -> Option<u128> {
+    let mut info = info?.clone();
+    info.source = wusp::xml::Source::default();
+    Some(super::digest(2, &format!("{info:?}")))
 }
 
 /// `x.y` with decimal digits on both sides.
@@ -200,7 +209,7 @@ impl Engine {
                 ));
             }
             if st.last_computer_info.is_some()
-                && st.last_computer_info.as_ref() == computer_info.value()
+                && st.last_computer_info == info_digest(computer_info.value())
                 && !st.registration_fault
             {
                 out.push(v(
@@ -370,11 +379,7 @@ impl Engine {
                 Request::RegisterComputer(m) => {
                     st.registered = true;
                     st.registration_fault = false;
-                    // Detached from the request's document (kept whole otherwise).
-                    st.last_computer_info = m.computer_info.value().cloned().map(|mut c| {
-                        c.source = wusp::xml::Source::default();
-                        c
-                    });
+                    st.last_computer_info = info_digest(m.computer_info.value());
                 }
                 Request::GetCookie(_) if st.refresh_pending => {
                     st.refresh_pending = false;
