@@ -260,11 +260,11 @@ pub(crate) struct Engine {
     by_ip: HashMap<String, usize>,
     /// Latest client seen at an address talking to a server.
     by_address: HashMap<(String, String), usize>,
-    by_cookie: HashMap<CookieKey, usize>,
-    /// Which server issued a cookie (C-15: a cookie from another server).
-    cookie_server: HashMap<CookieKey, Rc<str>>,
-    /// Server names, one copy each (for `cookie_server`).
-    server_names: HashSet<Rc<str>>,
+    /// Who holds each cookie and which server issued it (C-15: a cookie from another server).
+    by_cookie: HashMap<CookieKey, CookieOwner>,
+    /// Server names by index (`CookieOwner::server`), and the index of each.
+    servers: Vec<String>,
+    server_index: HashMap<String, u32>,
     /// Boxed: a Pair is a few KB and the table keeps spare slots.
     pairs: HashMap<(usize, String), Box<Pair>>,
     /// The open sessions.
@@ -318,6 +318,16 @@ impl CookieKey {
         CookieKey::of(1, data)
     }
 }
+
+/// Who holds a cookie, and which server issued it ([`NO_SERVER`] when not seen issued).
+#[derive(Clone, Copy, Debug)]
+struct CookieOwner {
+    client: usize,
+    server: u32,
+}
+
+/// `CookieOwner::server` of a cookie not seen issued.
+const NO_SERVER: u32 = u32::MAX;
 
 /// The key of a cookie (its EncryptedData), if it has one.
 fn cookie_key(c: &Field<Cookie>) -> Option<CookieKey> {
@@ -415,8 +425,8 @@ impl Engine {
             by_ip: HashMap::new(),
             by_address: HashMap::new(),
             by_cookie: HashMap::new(),
-            cookie_server: HashMap::new(),
-            server_names: HashSet::new(),
+            servers: Vec::new(),
+            server_index: HashMap::new(),
             pairs: HashMap::new(),
             sessions: Sessions::default(),
             closed: Vec::new(),
@@ -519,7 +529,9 @@ impl Engine {
                     }
                 }
             }
-            found = keys.iter().find_map(|k| self.by_cookie.get(k).copied());
+            found = keys
+                .iter()
+                .find_map(|k| self.by_cookie.get(k).map(|o| o.client));
         }
         let c = match found {
             Some(c) => c,
@@ -1135,10 +1147,9 @@ impl Engine {
                 "a cookie this server replaced since",
             )
         } else if let Some(other) = self
-            .cookie_server
-            .get(&sent)
-            .filter(|s| ***s != *key.1)
-            .map(|s| s.to_string())
+            .cookie_server(sent)
+            .filter(|s| *s != key.1)
+            .map(str::to_string)
         {
             Finding::new(
                 known("C-15"),
@@ -1151,7 +1162,7 @@ impl Engine {
             )
         } else {
             // A cookie never seen issued: adopt it as the client's current one.
-            self.by_cookie.insert(sent, key.0);
+            self.cookie_of(sent, key.0);
             let pair = self.pair(key);
             let first_seen = pair.issued.is_empty() && pair.adopted.is_empty();
             pair.adopted.insert(sent);
@@ -1301,19 +1312,44 @@ impl Engine {
     fn issue_cookie(&mut self, key: &(usize, String), c: &Field<Cookie>) {
         let Some(k) = cookie_key(c) else { return };
         let exp = c.value().and_then(cookie_expiration);
-        self.by_cookie.insert(k, key.0);
-        let server = match self.server_names.get(key.1.as_str()) {
-            Some(s) => Rc::clone(s),
+        let server = match self.server_index.get(&key.1) {
+            Some(&i) => i,
             None => {
-                let s: Rc<str> = Rc::from(key.1.as_str());
-                self.server_names.insert(Rc::clone(&s));
-                s
+                let i = u32::try_from(self.servers.len()).unwrap_or(u32::MAX);
+                self.servers.push(key.1.clone());
+                self.server_index.insert(key.1.clone(), i);
+                i
             }
         };
-        self.cookie_server.insert(k, server);
+        self.by_cookie.insert(
+            k,
+            CookieOwner {
+                client: key.0,
+                server,
+            },
+        );
         let pair = self.pair(key);
         pair.issued.insert(k, exp);
         pair.latest_cookie = Some(k);
+    }
+
+    /// Records that `client` holds cookie `k` (the issuing server, if known, is kept).
+    fn cookie_of(&mut self, k: CookieKey, client: usize) {
+        self.by_cookie
+            .entry(k)
+            .and_modify(|o| o.client = client)
+            .or_insert(CookieOwner {
+                client,
+                server: NO_SERVER,
+            });
+    }
+
+    /// The server that issued cookie `k`, if this analysis saw it.
+    fn cookie_server(&self, k: CookieKey) -> Option<&str> {
+        let o = self.by_cookie.get(&k)?;
+        self.servers
+            .get(usize::try_from(o.server).ok()?)
+            .map(String::as_str)
     }
 
     fn reply_rules(
@@ -1378,7 +1414,7 @@ impl Engine {
                 });
                 match data {
                     Some((plug, d)) if !d.is_empty() => {
-                        self.by_cookie.insert(CookieKey::auth(&d), key.0);
+                        self.cookie_of(CookieKey::auth(&d), key.0);
                         self.pair(key).auth_cookie = Some((plug, d));
                     }
                     _ => {
