@@ -165,11 +165,12 @@ pub fn analyze_streaming(
             total,
         });
     }
-    let (closed, late) = engine.finish();
-    for s in closed {
+    let ending = engine.finish();
+    for s in ending.sessions {
         emit(s, &mut tail);
     }
-    tail.set_late(late.into_iter().filter(|(_, f)| wanted(f)).collect());
+    tail.set_late(ending.late.into_iter().filter(|(_, f)| wanted(f)).collect());
+    tail.set_renamed(ending.renamed);
     tail.summary.input_problems = tail.input_problems.len();
     tracing::info!(
         sessions = tail.summary.sessions,

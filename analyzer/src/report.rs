@@ -194,6 +194,8 @@ pub struct Tail {
     pub summary: Summary,
     /// Late findings by session index (`s{index + 1}`), sorted by index.
     late: Vec<(usize, Finding)>,
+    /// Client names learned after their session left, by session index, sorted.
+    renamed: Vec<(usize, String)>,
 }
 
 /// The index of session `s{index + 1}`.
@@ -210,7 +212,14 @@ impl Tail {
             input_problems: Vec::new(),
             summary: Summary::default(),
             late: Vec::new(),
+            renamed: Vec::new(),
         }
+    }
+
+    /// Sets the client names learned after their session left.
+    pub(crate) fn set_renamed(&mut self, mut renamed: Vec<(usize, String)>) {
+        renamed.sort();
+        self.renamed = renamed;
     }
 
     /// Sets the late findings (by session index) and counts them.
@@ -227,12 +236,16 @@ impl Tail {
         self.late.iter().map(|(si, f)| (format!("s{}", si + 1), f))
     }
 
-    /// Adds the late findings of `session` to it and updates its verdict: the session is
-    /// then as a non-streamed analysis reports it.
+    /// Adds the late findings of `session` to it, updates its verdict and names its client
+    /// by the ClientID learned later, if any: the session is then as a non-streamed
+    /// analysis reports it.
     pub fn complete(&self, session: &mut Session) {
         let Some(si) = session_index(&session.id) else {
             return;
         };
+        if let Ok(i) = self.renamed.binary_search_by_key(&si, |(i, _)| *i) {
+            session.client.clone_from(&self.renamed[i].1);
+        }
         let from = self.late.partition_point(|(i, _)| *i < si);
         let mine = self.late[from..].iter().take_while(|(i, _)| *i == si);
         let before = session.findings.len();

@@ -79,9 +79,11 @@ fn closed_sessions_leave_the_engine_and_per_client_state_stays_small() {
     assert_eq!(footprint.catalog_revisions, 2);
     assert_eq!(footprint.fragment_kinds, 2);
     assert_eq!(footprint.fragment_ids, clients * 2 * 2);
-    let (rest, late) = engine.finish();
+    let ending = engine.finish();
+    let rest = ending.sessions;
     assert_eq!(rest.len(), 1);
-    assert!(late.is_empty());
+    assert!(ending.late.is_empty());
+    assert!(ending.renamed.is_empty());
     let ids: BTreeSet<String> = streamed.iter().chain(&rest).map(|s| s.id.clone()).collect();
     assert_eq!(ids.len(), clients);
     assert!(
@@ -185,4 +187,28 @@ fn the_spool_file_is_private_and_sessions_read_back_in_start_order() {
         })
         .unwrap();
     assert_eq!(ids, ["s1", "s2"]);
+}
+
+#[test]
+fn a_session_that_left_before_its_client_was_named_gets_the_clientid_learned_later() {
+    let first = first_sync();
+    let diff = differential(&first);
+    let mut later = diff.next_capture("later.jsonl", 3);
+    later.handshake();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [diff.write(dir.path()), later.write(dir.path())];
+    let full = crate::analyze(&paths, &Options::default()).unwrap();
+    let clients: Vec<&str> = full.sessions.iter().map(|s| s.client.as_str()).collect();
+    assert_eq!(clients, [CLIENT_ID, CLIENT_ID], "{}", full.to_text());
+    let mut streamed = Vec::new();
+    let tail = crate::analyze_streaming(&paths, &Options::default(), &mut |_| {}, &mut |s| {
+        streamed.push(s)
+    })
+    .unwrap();
+    assert_eq!(
+        streamed[0].client, "client at 192.0.2.10",
+        "it left unnamed"
+    );
+    tail.complete(&mut streamed[0]);
+    assert_eq!(streamed[0].client, CLIENT_ID);
 }

@@ -251,6 +251,17 @@ pub(crate) struct Footprint {
     pub(crate) fragment_ids: usize,
 }
 
+/// What [`Engine::finish`] leaves; sessions are named by index (`s{index + 1}`).
+pub(crate) struct Ending {
+    /// The sessions closed since [`Engine::take_closed`] was last called, in closing order.
+    pub(crate) sessions: Vec<Session>,
+    /// Findings for sessions that had already closed.
+    pub(crate) late: Vec<(usize, Finding)>,
+    /// Sessions that closed under their client's address whose ClientID came later, with
+    /// the client's name now.
+    pub(crate) renamed: Vec<(usize, String)>,
+}
+
 /// The engine: feed it decoded exchanges in time order, then take the sessions.
 pub(crate) struct Engine {
     profile: Profile,
@@ -273,6 +284,8 @@ pub(crate) struct Engine {
     closed: Vec<Session>,
     /// Findings for sessions that had already closed, with the session's index.
     late: Vec<(usize, Finding)>,
+    /// Sessions closed before their client's ClientID was known: (session index, client).
+    unnamed: Vec<(usize, usize)>,
     /// GetConfig exchanges waiting for the next call from their address and server.
     held: HashMap<(Option<String>, String), Observed>,
     /// The parsed core fragments of the latest SyncUpdates answer, by exchange id.
@@ -431,6 +444,7 @@ impl Engine {
             sessions: Sessions::default(),
             closed: Vec::new(),
             late: Vec::new(),
+            unnamed: Vec::new(),
             held: HashMap::new(),
             cores: None,
             fragment_kinds: FragmentKinds::default(),
@@ -442,10 +456,8 @@ impl Engine {
     }
 
     /// Ends the input: closes the open sessions and decides the rules that wait for the end
-    /// of the input. Returns the sessions closed since [`Engine::take_closed`] was last
-    /// called (in closing order) and the findings for sessions already closed, with the
-    /// session's index (`s{index + 1}`).
-    pub(crate) fn finish(mut self) -> (Vec<Session>, Vec<(usize, Finding)>) {
+    /// of the input.
+    pub(crate) fn finish(mut self) -> Ending {
         let mut held: Vec<Observed> = self.held.drain().map(|(_, ex)| ex).collect();
         held.sort_by_key(|ex| ex.time);
         for ex in &held {
@@ -466,7 +478,17 @@ impl Engine {
         for (si, f) in late {
             self.push(si, f);
         }
-        (self.closed, self.late)
+        let renamed = self
+            .unnamed
+            .iter()
+            .filter(|(_, c)| self.clients[*c].client_id.is_some())
+            .map(|&(si, c)| (si, self.clients[c].label()))
+            .collect();
+        Ending {
+            sessions: self.closed,
+            late: self.late,
+            renamed,
+        }
     }
 
     fn new_client(&mut self, ip: Option<&String>) -> usize {
@@ -779,6 +801,9 @@ impl Engine {
             return;
         };
         b.session.client = self.clients[b.pair.0].label();
+        if self.clients[b.pair.0].client_id.is_none() {
+            self.unnamed.push((si, b.pair.0));
+        }
         b.session.verdict = verdict(&b);
         tracing::debug!(session = si + 1, verdict = %b.session.verdict, "session closed");
         if let Some(pair) = self.pairs.get_mut(&b.pair)
