@@ -45,27 +45,48 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         );
         bar
     });
-    let analysis = analyzer::analyze_with_progress(&args.captures, &options, &mut |p| {
-        if let Some(bar) = &bar {
-            bar.set_length(p.total);
-            bar.set_position(p.read);
-        }
-    })
+    // Sessions stream to a spool (a 0600 temporary file) as they close, so memory never
+    // holds them all; the report is then written from it in start order, after the totals.
+    let mut spool = analyzer::Spool::new().context("wutap analyze: creating the session spool")?;
+    let mut spool_error = None;
+    let tail = analyzer::analyze_streaming(
+        &args.captures,
+        &options,
+        &mut |p| {
+            if let Some(bar) = &bar {
+                bar.set_length(p.total);
+                bar.set_position(p.read);
+            }
+        },
+        &mut |session| {
+            if spool_error.is_none()
+                && let Err(e) = spool.push(&session)
+            {
+                spool_error = Some(e);
+            }
+        },
+    )
     .context("wutap analyze")?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if let Some(e) = spool_error {
+        return Err(e).context("wutap analyze: writing the session spool");
+    }
+    let sessions = spool
+        .finish(&tail)
+        .context("wutap analyze: reading the session spool")?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
-        AnalyzeFormat::Text => out.write_all(analysis.to_text().as_bytes())?,
+        AnalyzeFormat::Text => tail.write_text(&mut out, &sessions)?,
         AnalyzeFormat::Json => {
-            analysis.write_json(&mut out)?;
+            tail.write_json(&mut out, &sessions)?;
             out.write_all(b"\n")?;
         }
-        AnalyzeFormat::Junit => out.write_all(analysis.to_junit().as_bytes())?,
+        AnalyzeFormat::Junit => tail.write_junit(&mut out, &sessions)?,
     }
     out.flush()?;
-    Ok(if analysis.has_problems() {
+    Ok(if tail.has_problems() {
         Outcome::Problems
     } else {
         Outcome::Clean

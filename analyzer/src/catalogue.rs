@@ -3,10 +3,10 @@
 //! The statements follow the reference's check column; `profile` notes where real Windows
 //! and the spec disagree (reference section 10) and how the analyzer measures the rule.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The level of a rule (reference 0.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Violation = non-conformant.

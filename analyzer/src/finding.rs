@@ -1,11 +1,11 @@
 //! Findings: what a rule found about some exchanges, and against which profile.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Level, Rule};
 
 /// Which side of a spec-vs-Windows disagreement (reference section 10) rules are measured against.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// The normative text of MS-WUSP.
@@ -37,7 +37,7 @@ impl std::str::FromStr for Profile {
 }
 
 /// Whether the data shows the rule broken or cannot decide it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The exchanges break the rule.
@@ -56,7 +56,8 @@ impl Status {
     }
 }
 
-/// One finding of one rule.
+/// One finding of one rule (read back from JSON with the rule's id and citation taken
+/// from the catalogue).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// The rule id, e.g. `C-28`.
@@ -77,6 +78,39 @@ pub struct Finding {
     pub cite: &'static str,
     /// The profile the finding is measured against.
     pub profile: Profile,
+}
+
+/// A [`Finding`] as JSON holds it: the rule id as text.
+#[derive(Deserialize)]
+struct FindingJson {
+    rule: String,
+    level: Level,
+    status: Status,
+    message: String,
+    exchanges: Vec<String>,
+    expected: String,
+    observed: String,
+    profile: Profile,
+}
+
+impl<'de> Deserialize<'de> for Finding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Finding, D::Error> {
+        let f = FindingJson::deserialize(d)?;
+        let rule = crate::catalogue::find(&f.rule).ok_or_else(|| {
+            <D::Error as serde::de::Error>::custom(format!("no rule {:?} in the catalogue", f.rule))
+        })?;
+        Ok(Finding {
+            rule: rule.id,
+            level: f.level,
+            status: f.status,
+            message: f.message,
+            exchanges: f.exchanges,
+            expected: f.expected,
+            observed: f.observed,
+            cite: rule.cite,
+            profile: f.profile,
+        })
+    }
 }
 
 impl Finding {

@@ -24,6 +24,9 @@ mod finding;
 mod input;
 mod report;
 pub mod sequence;
+mod spool;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -37,10 +40,11 @@ pub use catalogue::{Check, Level, RULES, Rule};
 pub use finding::{Finding, Profile, Status};
 pub use input::InputProblem;
 pub use report::{
-    Analysis, CacheCounts, ExchangeEntry, Session, SessionKind, Skipped, Summary, rules_json,
-    rules_text,
+    Analysis, CacheCounts, ExchangeEntry, Session, SessionKind, SessionSource, Skipped, Summary,
+    Tail, rules_json, rules_text,
 };
 pub use sequence::{ExpectedStep, Mark, ObservedStep, Row, align, expected_sequence};
+pub use spool::{Spool, Spooled};
 
 /// Why an analysis could not run.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,22 @@ pub fn analyze_with_progress(
     options: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Analysis, Error> {
+    let mut sessions = Vec::new();
+    let tail = analyze_streaming(paths, options, progress, &mut |s| sessions.push(s))?;
+    Ok(tail.into_analysis(sessions))
+}
+
+/// [`analyze_with_progress`] without holding the sessions: each session goes to `sink` as
+/// soon as it closes (in closing order, not start order; its findings already filtered by
+/// the options), and leaves the analyzer's memory. Findings decided only at the end of the
+/// input for sessions already handed over (S-30) come in the returned [`Tail`], which
+/// [`Tail::complete`] merges into their session.
+pub fn analyze_streaming(
+    paths: &[impl AsRef<Path>],
+    options: &Options,
+    progress: &mut dyn FnMut(Progress),
+    sink: &mut dyn FnMut(Session),
+) -> Result<Tail, Error> {
     for id in &options.rules {
         if catalogue::find(id).is_none() {
             return Err(Error::UnknownRule(id.clone()));
@@ -102,8 +122,17 @@ pub fn analyze_with_progress(
     let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
     let inputs = input::plan_inputs(&paths)?;
     let mut engine = engine::Engine::new(options.profile);
-    let mut skipped = Vec::new();
-    let mut input_problems = Vec::new();
+    let mut tail = Tail::new(options.profile);
+    let wanted = |f: &Finding| {
+        (options.rules.is_empty() || options.rules.iter().any(|r| r.eq_ignore_ascii_case(f.rule)))
+            && options.level.is_none_or(|l| f.level <= l)
+    };
+    let mut emit = |mut s: Session, tail: &mut Tail| {
+        s.findings.retain(wanted);
+        tail.summary.sessions += 1;
+        tail.summary.count(&s.findings);
+        sink(s);
+    };
     let total = inputs.iter().map(input::Input::size).sum();
     let read = Arc::new(AtomicU64::new(0));
     let mut seen = 0u64;
@@ -122,37 +151,31 @@ pub fn analyze_with_progress(
                 Some(input::Classified::Content(get)) => engine.feed_content(&get),
                 Some(input::Classified::Skipped(exchange, reason)) => {
                     tracing::debug!(%exchange, %reason, "skipped");
-                    skipped.push(Skipped { exchange, reason });
+                    tail.skipped.push(Skipped { exchange, reason });
                 }
                 None => {}
             }
+            for s in engine.take_closed() {
+                emit(s, &mut tail);
+            }
         }
-        input_problems.append(&mut records.problems);
+        tail.input_problems.append(&mut records.problems);
         progress(Progress {
             read: read.load(Ordering::Relaxed).min(total),
             total,
         });
     }
-    let mut sessions = engine.finish();
-    for s in &mut sessions {
-        s.findings.retain(|f| {
-            (options.rules.is_empty()
-                || options.rules.iter().any(|r| r.eq_ignore_ascii_case(f.rule)))
-                && options.level.is_none_or(|l| f.level <= l)
-        });
+    let ending = engine.finish();
+    for s in ending.sessions {
+        emit(s, &mut tail);
     }
-    let mut analysis = Analysis {
-        profile: options.profile,
-        sessions,
-        skipped,
-        input_problems,
-        summary: Summary::default(),
-    };
-    analysis.recount();
+    tail.set_late(ending.late.into_iter().filter(|(_, f)| wanted(f)).collect());
+    tail.set_renamed(ending.renamed);
+    tail.summary.input_problems = tail.input_problems.len();
     tracing::info!(
-        sessions = analysis.summary.sessions,
-        must = analysis.summary.must_violations,
+        sessions = tail.summary.sessions,
+        must = tail.summary.must_violations,
         "analysis done"
     );
-    Ok(analysis)
+    Ok(tail)
 }

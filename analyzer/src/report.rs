@@ -3,14 +3,14 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Level, RULES};
 use crate::finding::{Finding, Profile, Status};
 use crate::input::InputProblem;
 
 /// First sync, differential sync, or neither seen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionKind {
     /// The client started with an empty cache.
@@ -22,7 +22,7 @@ pub enum SessionKind {
 }
 
 /// One exchange of a session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeEntry {
     /// `file#id`.
     pub id: String,
@@ -33,7 +33,7 @@ pub struct ExchangeEntry {
 }
 
 /// What the client sent of its cache on the session's first SyncUpdates, against `Known`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheCounts {
     /// Known IDs sent in InstalledNonLeafUpdateIDs (all sent IDs when Known was not seen).
     pub installed_non_leaf_sent: usize,
@@ -48,7 +48,7 @@ pub struct CacheCounts {
 }
 
 /// One contiguous scan of one client against one server (reference 0.3).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// `s1`, `s2`, … in start order.
     pub id: String,
@@ -109,6 +109,20 @@ pub struct Analysis {
     pub summary: Summary,
 }
 
+impl Summary {
+    /// Adds the violations and unverifiable findings of `findings`.
+    pub(crate) fn count(&mut self, findings: &[Finding]) {
+        for f in findings {
+            match (f.status, f.level) {
+                (Status::Violated, Level::Must) => self.must_violations += 1,
+                (Status::Violated, Level::Should) => self.should_violations += 1,
+                (Status::Violated, Level::Obs) => self.obs_violations += 1,
+                (Status::Unverifiable, _) => self.unverifiable += 1,
+            }
+        }
+    }
+}
+
 impl Analysis {
     /// True when the exit code is 1: a MUST violation, or a problem in the input.
     pub fn has_problems(&self) -> bool {
@@ -117,20 +131,24 @@ impl Analysis {
 
     /// Recounts the summary from the sessions.
     pub(crate) fn recount(&mut self) {
-        let all = || self.sessions.iter().flat_map(|s| &s.findings);
-        let violated = |l: Level| {
-            all()
-                .filter(|f| f.status == Status::Violated && f.level == l)
-                .count()
-        };
-        self.summary = Summary {
+        let mut summary = Summary {
             sessions: self.sessions.len(),
-            must_violations: violated(Level::Must),
-            should_violations: violated(Level::Should),
-            obs_violations: violated(Level::Obs),
-            unverifiable: all().filter(|f| f.status == Status::Unverifiable).count(),
             input_problems: self.input_problems.len(),
+            ..Summary::default()
         };
+        for s in &self.sessions {
+            summary.count(&s.findings);
+        }
+        self.summary = summary;
+    }
+
+    fn frame(&self) -> Frame<'_> {
+        Frame {
+            profile: self.profile,
+            summary: &self.summary,
+            skipped: &self.skipped,
+            input_problems: &self.input_problems,
+        }
     }
 
     /// The JSON document of `wutap analyze --format json`.
@@ -147,133 +165,352 @@ impl Analysis {
     /// The text report: one verdict line per session first, then findings, skipped
     /// exchanges and input problems.
     pub fn to_text(&self) -> String {
-        let mut o = String::new();
-        let s = &self.summary;
-        let _ = writeln!(
-            o,
-            "{} session(s), {} MUST violation(s), {} SHOULD violation(s), {} OBS, {} unverifiable (profile {})",
-            s.sessions,
-            s.must_violations,
-            s.should_violations,
-            s.obs_violations,
-            s.unverifiable,
-            self.profile.as_str()
-        );
-        for sess in &self.sessions {
-            let _ = writeln!(o, "{} {}", sess.id, sess.verdict);
-        }
-        for sess in &self.sessions {
-            let _ = writeln!(
-                o,
-                "\nsession {}: client {} -> server {}, {} sync, {} exchange(s) ({} .. {})",
-                sess.id,
-                sess.client,
-                sess.server,
-                match sess.kind {
-                    crate::SessionKind::First => "first",
-                    crate::SessionKind::Differential => "differential",
-                    crate::SessionKind::Unknown => "unknown",
-                },
-                sess.exchanges.len(),
-                sess.exchanges.first().map_or("", |e| e.id.as_str()),
-                sess.exchanges.last().map_or("", |e| e.id.as_str()),
-            );
-            for f in &sess.findings {
-                let _ = writeln!(
-                    o,
-                    "  {} {} {}: {} [{}]",
-                    f.rule,
-                    f.level.as_str().to_ascii_uppercase(),
-                    f.status.as_str(),
-                    f.message,
-                    f.exchanges.join(", ")
-                );
-                if !f.expected.is_empty() || !f.observed.is_empty() {
-                    let _ = writeln!(o, "      expected: {}", f.expected);
-                    let _ = writeln!(o, "      observed: {}", f.observed);
-                }
-                let _ = writeln!(o, "      cite: {}", f.cite);
-            }
-        }
-        if !self.skipped.is_empty() {
-            let _ = writeln!(o, "\nskipped ({}):", self.skipped.len());
-            for sk in &self.skipped {
-                let _ = writeln!(o, "  {}: {}", sk.exchange, sk.reason);
-            }
-        }
-        if !self.input_problems.is_empty() {
-            let _ = writeln!(o, "\ninput problems ({}):", self.input_problems.len());
-            for p in &self.input_problems {
-                let _ = writeln!(o, "  {}:{}: {}", p.file, p.line, p.message);
-            }
-        }
-        o
+        let mut o = Vec::new();
+        let _ = write_text(&mut o, &self.frame(), &self.sessions);
+        String::from_utf8_lossy(&o).into_owned()
     }
 
     /// JUnit XML: one test suite per session, one test case per finding (violations
     /// fail, unverifiable ones are skipped) and one passing case per clean session.
     pub fn to_junit(&self) -> String {
-        let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            o,
-            "<testsuites name=\"wutap analyze\" tests=\"{}\" failures=\"{}\">",
-            self.sessions
-                .iter()
-                .map(|s| s.findings.len().max(1))
-                .sum::<usize>(),
-            self.summary.must_violations
-                + self.summary.should_violations
-                + self.summary.obs_violations
-        );
-        for s in &self.sessions {
-            let failures = s
-                .findings
-                .iter()
-                .filter(|f| f.status == Status::Violated)
-                .count();
-            let _ = writeln!(
-                o,
-                "  <testsuite name=\"{} {}\" tests=\"{}\" failures=\"{failures}\">",
-                esc(&s.id),
-                esc(&s.client),
-                s.findings.len().max(1)
-            );
-            if s.findings.is_empty() {
-                let _ = writeln!(o, "    <testcase name=\"{}\"/>", esc(&s.verdict));
-            }
-            for f in &s.findings {
-                let _ = write!(
-                    o,
-                    "    <testcase classname=\"{}\" name=\"{} {}\">",
-                    esc(&s.id),
-                    f.rule,
-                    esc(&f.exchanges.join(","))
-                );
-                let body = format!(
-                    "{}\nexpected: {}\nobserved: {}\ncite: {}",
-                    f.message, f.expected, f.observed, f.cite
-                );
-                match f.status {
-                    Status::Violated => {
-                        let _ = write!(
-                            o,
-                            "<failure type=\"{}\" message=\"{}\">{}</failure>",
-                            f.level.as_str(),
-                            esc(&f.message),
-                            esc(&body)
-                        );
-                    }
-                    Status::Unverifiable => {
-                        let _ = write!(o, "<skipped message=\"{}\"/>", esc(&f.message));
-                    }
-                }
-                o.push_str("</testcase>\n");
-            }
-            o.push_str("  </testsuite>\n");
-        }
-        o.push_str("</testsuites>\n");
-        o
+        let mut o = Vec::new();
+        let _ = write_junit(&mut o, &self.frame(), &self.sessions);
+        String::from_utf8_lossy(&o).into_owned()
     }
+}
+
+/// Everything of a streamed analysis but its sessions (see [`crate::analyze_streaming`]):
+/// skipped exchanges, input problems, the summary over every session, and the findings
+/// decided at the end of the input for sessions already handed over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tail {
+    /// The profile findings are measured against.
+    pub profile: Profile,
+    /// Exchanges not judged.
+    pub skipped: Vec<Skipped>,
+    /// Problems reading the inputs (damaged lines).
+    pub input_problems: Vec<InputProblem>,
+    /// Counts over every session, the late findings included.
+    pub summary: Summary,
+    /// Late findings by session index (`s{index + 1}`), sorted by index.
+    late: Vec<(usize, Finding)>,
+    /// Client names learned after their session left, by session index, sorted.
+    renamed: Vec<(usize, String)>,
+}
+
+/// The index of session `s{index + 1}`.
+pub(crate) fn session_index(id: &str) -> Option<usize> {
+    id.strip_prefix('s')?.parse::<usize>().ok()?.checked_sub(1)
+}
+
+impl Tail {
+    /// An empty tail.
+    pub(crate) fn new(profile: Profile) -> Tail {
+        Tail {
+            profile,
+            skipped: Vec::new(),
+            input_problems: Vec::new(),
+            summary: Summary::default(),
+            late: Vec::new(),
+            renamed: Vec::new(),
+        }
+    }
+
+    /// Sets the client names learned after their session left.
+    pub(crate) fn set_renamed(&mut self, mut renamed: Vec<(usize, String)>) {
+        renamed.sort();
+        self.renamed = renamed;
+    }
+
+    /// Sets the late findings (by session index) and counts them.
+    pub(crate) fn set_late(&mut self, mut late: Vec<(usize, Finding)>) {
+        late.sort_by_key(|(si, _)| *si);
+        for (_, f) in &late {
+            self.summary.count(std::slice::from_ref(f));
+        }
+        self.late = late;
+    }
+
+    /// The findings decided at the end of the input, with their session id, in session order.
+    pub fn late_findings(&self) -> impl Iterator<Item = (String, &Finding)> {
+        self.late.iter().map(|(si, f)| (format!("s{}", si + 1), f))
+    }
+
+    /// Adds the late findings of `session` to it, updates its verdict and names its client
+    /// by the ClientID learned later, if any: the session is then as a non-streamed
+    /// analysis reports it.
+    pub fn complete(&self, session: &mut Session) {
+        let Some(si) = session_index(&session.id) else {
+            return;
+        };
+        if let Ok(i) = self.renamed.binary_search_by_key(&si, |(i, _)| *i) {
+            session.client.clone_from(&self.renamed[i].1);
+        }
+        let from = self.late.partition_point(|(i, _)| *i < si);
+        let mine = self.late[from..].iter().take_while(|(i, _)| *i == si);
+        let before = session.findings.len();
+        session.findings.extend(mine.map(|(_, f)| f.clone()));
+        if session.findings.len() != before {
+            session.verdict = crate::engine::restate(&session.verdict, &session.findings);
+        }
+    }
+
+    /// True when the exit code is 1: a MUST violation, or a problem in the input.
+    pub fn has_problems(&self) -> bool {
+        self.summary.must_violations > 0 || self.summary.input_problems > 0
+    }
+
+    /// The full analysis from the sessions the sink received (in any order): sorted in start
+    /// order, the late findings merged.
+    pub fn into_analysis(self, mut sessions: Vec<Session>) -> Analysis {
+        sessions.sort_by_key(|s| session_index(&s.id).unwrap_or(usize::MAX));
+        for s in &mut sessions {
+            self.complete(s);
+        }
+        let mut analysis = Analysis {
+            profile: self.profile,
+            sessions,
+            skipped: self.skipped,
+            input_problems: self.input_problems,
+            summary: Summary::default(),
+        };
+        analysis.recount();
+        analysis
+    }
+
+    fn frame(&self) -> Frame<'_> {
+        Frame {
+            profile: self.profile,
+            summary: &self.summary,
+            skipped: &self.skipped,
+            input_problems: &self.input_problems,
+        }
+    }
+
+    /// Writes the text report of [`Analysis::to_text`], the sessions read from `sessions`.
+    pub fn write_text(
+        &self,
+        out: &mut dyn std::io::Write,
+        sessions: &dyn SessionSource,
+    ) -> std::io::Result<()> {
+        write_text(out, &self.frame(), sessions)
+    }
+
+    /// Writes the JSON report of [`Analysis::to_json`], the sessions read from `sessions`.
+    pub fn write_json(
+        &self,
+        out: &mut dyn std::io::Write,
+        sessions: &dyn SessionSource,
+    ) -> std::io::Result<()> {
+        let report = JsonReport {
+            frame: &self.frame(),
+            sessions,
+        };
+        serde_json::to_writer_pretty(out, &report).map_err(std::io::Error::from)
+    }
+
+    /// Writes the JUnit report of [`Analysis::to_junit`], the sessions read from `sessions`.
+    pub fn write_junit(
+        &self,
+        out: &mut dyn std::io::Write,
+        sessions: &dyn SessionSource,
+    ) -> std::io::Result<()> {
+        write_junit(out, &self.frame(), sessions)
+    }
+}
+
+/// Sessions in start order, read once per pass a report format makes over them.
+pub trait SessionSource {
+    /// Calls `f` on every session in start order; stops at the first error.
+    fn visit(&self, f: &mut dyn FnMut(&Session) -> std::io::Result<()>) -> std::io::Result<()>;
+}
+
+impl SessionSource for Vec<Session> {
+    fn visit(&self, f: &mut dyn FnMut(&Session) -> std::io::Result<()>) -> std::io::Result<()> {
+        self.iter().try_for_each(f)
+    }
+}
+
+/// What a report shows besides the sessions.
+struct Frame<'a> {
+    profile: Profile,
+    summary: &'a Summary,
+    skipped: &'a [Skipped],
+    input_problems: &'a [InputProblem],
+}
+
+/// The JSON document of [`Analysis`], its sessions streamed from a [`SessionSource`].
+struct JsonReport<'a> {
+    frame: &'a Frame<'a>,
+    sessions: &'a dyn SessionSource,
+}
+
+impl Serialize for JsonReport<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = ser.serialize_struct("Analysis", 5)?;
+        st.serialize_field("profile", &self.frame.profile)?;
+        st.serialize_field("sessions", &SessionSeq(self.sessions))?;
+        st.serialize_field("skipped", self.frame.skipped)?;
+        st.serialize_field("input_problems", self.frame.input_problems)?;
+        st.serialize_field("summary", self.frame.summary)?;
+        st.end()
+    }
+}
+
+/// The `sessions` array, read from its source while it is written.
+struct SessionSeq<'a>(&'a dyn SessionSource);
+
+impl Serialize for SessionSeq<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = ser.serialize_seq(None)?;
+        let mut failed = None;
+        let read = self.0.visit(&mut |s| {
+            seq.serialize_element(s).map_err(|e| {
+                failed = Some(e);
+                std::io::Error::other("serializing a session")
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(<S::Error as serde::ser::Error>::custom)?;
+        seq.end()
+    }
+}
+
+fn kind_word(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::First => "first",
+        SessionKind::Differential => "differential",
+        SessionKind::Unknown => "unknown",
+    }
+}
+
+fn write_text(
+    o: &mut dyn std::io::Write,
+    fr: &Frame<'_>,
+    sessions: &dyn SessionSource,
+) -> std::io::Result<()> {
+    let s = fr.summary;
+    writeln!(
+        o,
+        "{} session(s), {} MUST violation(s), {} SHOULD violation(s), {} OBS, {} unverifiable (profile {})",
+        s.sessions,
+        s.must_violations,
+        s.should_violations,
+        s.obs_violations,
+        s.unverifiable,
+        fr.profile.as_str()
+    )?;
+    sessions.visit(&mut |sess| writeln!(o, "{} {}", sess.id, sess.verdict))?;
+    sessions.visit(&mut |sess| {
+        writeln!(
+            o,
+            "\nsession {}: client {} -> server {}, {} sync, {} exchange(s) ({} .. {})",
+            sess.id,
+            sess.client,
+            sess.server,
+            kind_word(sess.kind),
+            sess.exchanges.len(),
+            sess.exchanges.first().map_or("", |e| e.id.as_str()),
+            sess.exchanges.last().map_or("", |e| e.id.as_str()),
+        )?;
+        for f in &sess.findings {
+            writeln!(
+                o,
+                "  {} {} {}: {} [{}]",
+                f.rule,
+                f.level.as_str().to_ascii_uppercase(),
+                f.status.as_str(),
+                f.message,
+                f.exchanges.join(", ")
+            )?;
+            if !f.expected.is_empty() || !f.observed.is_empty() {
+                writeln!(o, "      expected: {}", f.expected)?;
+                writeln!(o, "      observed: {}", f.observed)?;
+            }
+            writeln!(o, "      cite: {}", f.cite)?;
+        }
+        Ok(())
+    })?;
+    if !fr.skipped.is_empty() {
+        writeln!(o, "\nskipped ({}):", fr.skipped.len())?;
+        for sk in fr.skipped {
+            writeln!(o, "  {}: {}", sk.exchange, sk.reason)?;
+        }
+    }
+    if !fr.input_problems.is_empty() {
+        writeln!(o, "\ninput problems ({}):", fr.input_problems.len())?;
+        for p in fr.input_problems {
+            writeln!(o, "  {}:{}: {}", p.file, p.line, p.message)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_junit(
+    o: &mut dyn std::io::Write,
+    fr: &Frame<'_>,
+    sessions: &dyn SessionSource,
+) -> std::io::Result<()> {
+    o.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
+    let mut tests = 0usize;
+    sessions.visit(&mut |s| {
+        tests += s.findings.len().max(1);
+        Ok(())
+    })?;
+    writeln!(
+        o,
+        "<testsuites name=\"wutap analyze\" tests=\"{tests}\" failures=\"{}\">",
+        fr.summary.must_violations + fr.summary.should_violations + fr.summary.obs_violations
+    )?;
+    sessions.visit(&mut |s| {
+        let failures = s
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Violated)
+            .count();
+        writeln!(
+            o,
+            "  <testsuite name=\"{} {}\" tests=\"{}\" failures=\"{failures}\">",
+            esc(&s.id),
+            esc(&s.client),
+            s.findings.len().max(1)
+        )?;
+        if s.findings.is_empty() {
+            writeln!(o, "    <testcase name=\"{}\"/>", esc(&s.verdict))?;
+        }
+        for f in &s.findings {
+            write!(
+                o,
+                "    <testcase classname=\"{}\" name=\"{} {}\">",
+                esc(&s.id),
+                f.rule,
+                esc(&f.exchanges.join(","))
+            )?;
+            let body = format!(
+                "{}\nexpected: {}\nobserved: {}\ncite: {}",
+                f.message, f.expected, f.observed, f.cite
+            );
+            match f.status {
+                Status::Violated => write!(
+                    o,
+                    "<failure type=\"{}\" message=\"{}\">{}</failure>",
+                    f.level.as_str(),
+                    esc(&f.message),
+                    esc(&body)
+                )?,
+                Status::Unverifiable => {
+                    write!(o, "<skipped message=\"{}\"/>", esc(&f.message))?;
+                }
+            }
+            o.write_all(b"</testcase>\n")?;
+        }
+        o.write_all(b"  </testsuite>\n")
+    })?;
+    o.write_all(b"</testsuites>\n")
 }
 
 fn esc(s: &str) -> String {

@@ -149,6 +149,11 @@ impl Kit {
         k
     }
 
+    /// Lets `hours` pass before the next exchange.
+    pub(crate) fn wait_hours(&mut self, hours: i64) {
+        self.micros += hours * 3_600_000_000;
+    }
+
     fn now(&self) -> Timestamp {
         Timestamp::from_unix_micros(self.micros).unwrap_or_else(Timestamp::now)
     }
@@ -459,6 +464,37 @@ impl Kit {
         }
         self.ok(
             req,
+            GetExtendedUpdateInfoResponse {
+                result: v(ExtendedUpdateInfo {
+                    updates: Field::list(updates),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// GetExtendedUpdateInfo of the Extended fragment of `rid`, answered with a fragment
+    /// naming a file (SHA-1 of twenty 7s) that no FileLocation gives (S-30), and `more`.
+    pub(crate) fn ext_unlocated_file(&mut self, rid: i32, more: Vec<UpdateData>) -> String {
+        let fragment = wusp::fragment::ExtendedFragmentBuilder::new()
+            .file(wusp::fragment::FileMetadata::from_sha1(
+                &[7u8; 20], "x.exe", 10,
+            ))
+            .build();
+        let mut updates = vec![UpdateData {
+            id: v(rid),
+            xml: v(XmlText::from_text(&fragment)),
+            ..Default::default()
+        }];
+        updates.extend(more);
+        self.ok(
+            GetExtendedUpdateInfo {
+                cookie: v(self.cookie.clone()),
+                revision_ids: Field::list(vec![rid]),
+                info_types: Field::list(vec![XmlUpdateFragmentType::Extended]),
+                ..Default::default()
+            },
             GetExtendedUpdateInfoResponse {
                 result: v(ExtendedUpdateInfo {
                     updates: Field::list(updates),

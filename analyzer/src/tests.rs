@@ -1933,38 +1933,15 @@ fn answer_rules_t05_s03_s29_s30_s34() {
         },
     );
     // Extended info: a Eula fragment not requested (S-29), a file without location (S-30).
-    let fragment = wusp::fragment::ExtendedFragmentBuilder::new()
-        .file(wusp::fragment::FileMetadata::from_sha1(
-            &[7u8; 20], "x.exe", 10,
-        ))
-        .build();
-    k.ok(
-        GetExtendedUpdateInfo {
-            cookie: Field::Value(k.cookie.clone()),
-            revision_ids: Field::list(vec![10]),
-            info_types: Field::list(vec![wusp::values::XmlUpdateFragmentType::Extended]),
+    k.ext_unlocated_file(
+        10,
+        vec![UpdateData {
+            id: Field::Value(10),
+            xml: Field::Value(wusp::values::XmlText::from_text(
+                "<LocalizedProperties><Language>de</Language><Title>t</Title></LocalizedProperties>",
+            )),
             ..Default::default()
-        },
-        GetExtendedUpdateInfoResponse {
-            result: Field::Value(ExtendedUpdateInfo {
-                updates: Field::list(vec![
-                    UpdateData {
-                        id: Field::Value(10),
-                        xml: Field::Value(wusp::values::XmlText::from_text(&fragment)),
-                        ..Default::default()
-                    },
-                    UpdateData {
-                        id: Field::Value(10),
-                        xml: Field::Value(wusp::values::XmlText::from_text(
-                            "<LocalizedProperties><Language>de</Language><Title>t</Title></LocalizedProperties>",
-                        )),
-                        ..Default::default()
-                    },
-                ]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+        }],
     );
     // A ReportEventBatch answer without its result: T-05 (and S-35).
     k.ok(

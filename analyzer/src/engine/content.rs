@@ -197,6 +197,7 @@ impl Engine {
 
     /// Judges one content download.
     pub(crate) fn feed_content(&mut self, get: &ContentGet) {
+        self.sweep(get.time, get.file);
         let client = match get.client_ip.as_ref().and_then(|ip| self.by_ip.get(ip)) {
             Some(&c) => c,
             None => self.new_client(get.client_ip.as_ref()),

@@ -65,7 +65,8 @@ impl Engine {
             .unwrap_or_default();
         let need_two =
             p.and_then(|p| p.need_two_group_out_of_scope_updates.value().copied()) == Some(true);
-        let pair = self.pair(key);
+        let catalog = self.catalogs.entry(key.1.clone()).or_default();
+        let pair = self.pairs.entry(key.clone()).or_default();
         let ver_c = pair.server.client_version();
         let ver_s = pair.config.as_ref().map(|c| {
             c.properties
@@ -76,10 +77,8 @@ impl Engine {
                 .and_then(|v| version(v))
                 .unwrap_or((0, 0))
         });
-        let installed_updates: Option<Vec<String>> = installed
-            .iter()
-            .map(|i| pair.server.update_id(*i))
-            .collect();
+        let installed_updates: Option<Vec<String>> =
+            installed.iter().map(|i| catalog.update_id(*i)).collect();
         // UpdateIDs of every cached revision the request left out of all its lists: a
         // clause only they meet shows the client's list incomplete (C-27), not the server wrong.
         let listed = Lists::of(q).set();
@@ -87,7 +86,7 @@ impl Engine {
             .known
             .keys()
             .filter(|r| !listed.contains(r))
-            .filter_map(|r| pair.server.update_id(*r))
+            .filter_map(|r| catalog.update_id(*r))
             .collect();
         let mut unmet_by_list = Vec::new();
         let mut out = Vec::new();

@@ -28,6 +28,17 @@ impl Engine {
             .map(|t| t.as_str().to_string())
             .collect();
         let locales: Vec<String> = m.locales.items().to_vec();
+        // The fragments asked for, as ids of `fragment_kinds` (C-49).
+        let asked = self.fragment_kinds.matching(|ft, fl| {
+            types.iter().any(|t| {
+                t == ft
+                    && if t == "LocalizedProperties" || t == "Eula" {
+                        locales.iter().any(|l| fl.eq_ignore_ascii_case(l))
+                    } else {
+                        fl.is_empty()
+                    }
+            })
+        });
         let pair = self.pair(key);
         let max = pair.config.as_ref().and_then(|c| {
             c.properties
@@ -107,17 +118,7 @@ impl Engine {
             let Some(rev) = pair.known.get(rid) else {
                 continue;
             };
-            let again = types.iter().any(|t| {
-                if t == "LocalizedProperties" || t == "Eula" {
-                    locales.iter().any(|l| {
-                        rev.fragments
-                            .iter()
-                            .any(|(ft, fl)| ft == t && fl.eq_ignore_ascii_case(l))
-                    })
-                } else {
-                    rev.fragments.contains(&(t.clone(), String::new()))
-                }
-            });
+            let again = rev.fragments.iter().any(|f| asked.contains(f));
             if again {
                 refetch.push(*rid);
             }
@@ -213,7 +214,6 @@ impl Engine {
             if kind == wusp::fragment::FragmentKind::Extended {
                 self.learn_fragment_files(si, key, &ex.id, &text);
             }
-            let pair = self.pair(key);
             let locale = match kind {
                 wusp::fragment::FragmentKind::LocalizedProperties => {
                     wusp::fragment::LocalizedPropertiesFragment::parse(&text)
@@ -226,8 +226,11 @@ impl Engine {
                     .unwrap_or_default(),
                 _ => String::new(),
             };
-            if let Some(rev) = pair.known.get_mut(rid) {
-                rev.fragments.insert((kind.as_str().to_string(), locale));
+            let fragment = self.fragment_kinds.intern(kind.as_str(), &locale);
+            if let Some(rev) = self.pair(key).known.get_mut(rid)
+                && !rev.fragments.contains(&fragment)
+            {
+                rev.fragments.push(fragment);
             }
         }
     }

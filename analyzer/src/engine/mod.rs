@@ -3,6 +3,7 @@
 //! findings of every implemented rule.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use captures::Timestamp;
 use wusp::messages::{GetAuthorizationCookie, GetCookie, SyncUpdates};
@@ -27,6 +28,12 @@ mod sync;
 
 /// A gap after which the next exchange of a client starts a new session.
 const SESSION_GAP_SECS: i64 = 30 * 60;
+/// A session whose pair has been silent this long, by the clock of the input, is closed
+/// early: the next exchange of the pair would open a new session anyway (the gap above);
+/// the margin covers inputs slightly out of time order.
+const SWEEP_AFTER_SECS: i64 = 4 * SESSION_GAP_SECS;
+/// Exchanges between two looks for sessions that can be closed early.
+const SWEEP_EVERY: u32 = 1024;
 /// At most this many IDs are quoted in one message.
 const QUOTE: usize = 8;
 
@@ -37,8 +44,39 @@ struct KnownRev {
     is_leaf: Option<bool>,
     /// Core fragment says UpdateType=Driver.
     driver: bool,
-    /// Extended fragments this server returned: (fragment type, locale or "").
-    fragments: HashSet<(String, String)>,
+    /// Extended fragments this server returned: ids of (fragment type, locale or "") in
+    /// [`Engine::fragment_kinds`].
+    fragments: Vec<u32>,
+}
+
+/// Small ids for the (fragment type, locale) pairs seen: every cached revision of every
+/// client names its fragments by id instead of by two strings.
+#[derive(Default)]
+struct FragmentKinds {
+    ids: HashMap<(String, String), u32>,
+    names: Vec<(String, String)>,
+}
+
+impl FragmentKinds {
+    /// The id of (fragment type, locale), new ones numbered in order.
+    fn intern(&mut self, kind: &str, locale: &str) -> u32 {
+        if let Some(&id) = self.ids.get(&(kind.to_string(), locale.to_string())) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push((kind.to_string(), locale.to_string()));
+        self.ids.insert((kind.to_string(), locale.to_string()), id);
+        id
+    }
+
+    /// The ids of the pairs `matches` accepts.
+    fn matching(&self, matches: impl Fn(&str, &str) -> bool) -> Vec<u32> {
+        self.ids
+            .iter()
+            .filter(|((k, l), _)| matches(k, l))
+            .map(|(_, &id)| id)
+            .collect()
+    }
 }
 
 /// A client as identified so far.
@@ -76,11 +114,12 @@ struct Pair {
     /// IDs delivered in NewUpdates of the latest software page, to be listed next (C-27).
     pending: Vec<(i32, String)>,
     /// Cookies this server issued to this client (EncryptedData) with their Expiration.
-    issued: HashMap<String, Option<Timestamp>>,
-    latest_cookie: Option<String>,
+    issued: HashMap<CookieKey, Option<Timestamp>>,
+    latest_cookie: Option<CookieKey>,
     /// Cookies sent that this analysis did not see issued (reported once, then accepted).
-    adopted: HashSet<String>,
-    config: Option<Config>,
+    adopted: HashSet<CookieKey>,
+    /// The latest configuration, shared by the pairs of a server that got the same one.
+    config: Option<Rc<Config>>,
     auth_cookie: Option<(String, String)>,
     dns_name: Option<String>,
     /// A fault since the last GetConfig / handshake (C-17, C-18).
@@ -92,7 +131,7 @@ struct Pair {
     last_file: usize,
     /// Client-state rules (C-08…C-41): faults, recovery, registration.
     state: state::ClientState,
-    /// Server-side facts for the S rules.
+    /// Server-side facts for the S rules (what the server told this client).
     server: server::ServerFacts,
     /// File locations and sizes this server gave the client (content rules).
     files: content::Files,
@@ -129,6 +168,100 @@ struct Building {
     cache_known_from_history: bool,
 }
 
+impl Building {
+    /// Session `s{si + 1}` of `pair`, empty.
+    fn new(si: usize, pair: (usize, String), client: String) -> Building {
+        Building {
+            session: Session {
+                id: format!("s{}", si + 1),
+                client,
+                server: pair.1.clone(),
+                kind: SessionKind::Unknown,
+                verdict: String::new(),
+                exchanges: Vec::new(),
+                cache: CacheCounts::default(),
+                findings: Vec::new(),
+            },
+            pair,
+            sw_requests: 0,
+            driver_passes: 0,
+            loop_state: LoopState::default(),
+            new_updates: 0,
+            resent: 0,
+            refetched: 0,
+            handshake: Vec::new(),
+            cache_known_from_history: false,
+        }
+    }
+}
+
+/// The open sessions by index (`s{index + 1}`): a session leaves when it closes, so memory
+/// holds only the sessions in progress.
+struct Sessions {
+    open: HashMap<usize, Building>,
+    /// Sessions opened so far.
+    started: usize,
+    /// Stands in for a session that has closed: what the rules write there is dropped.
+    gone: Building,
+}
+
+impl Default for Sessions {
+    fn default() -> Sessions {
+        Sessions {
+            open: HashMap::new(),
+            started: 0,
+            gone: Building::new(usize::MAX - 1, (usize::MAX, String::new()), String::new()),
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Sessions {
+    type Output = Building;
+    fn index(&self, si: usize) -> &Building {
+        self.open.get(&si).unwrap_or(&self.gone)
+    }
+}
+
+impl std::ops::IndexMut<usize> for Sessions {
+    fn index_mut(&mut self, si: usize) -> &mut Building {
+        match self.open.get_mut(&si) {
+            Some(b) => b,
+            None => {
+                tracing::debug!(
+                    session = si.saturating_add(1),
+                    "a rule touched a closed session"
+                );
+                &mut self.gone
+            }
+        }
+    }
+}
+
+/// The sizes of the state an engine keeps for the whole run (tests).
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct Footprint {
+    /// Client-server pairs.
+    pub(crate) pairs: usize,
+    /// Revisions in the servers' catalogs.
+    pub(crate) catalog_revisions: usize,
+    /// Distinct (fragment type, locale) pairs.
+    pub(crate) fragment_kinds: usize,
+    /// Fragment ids held by the cached revisions of every pair.
+    pub(crate) fragment_ids: usize,
+}
+
+/// What [`Engine::finish`] leaves; sessions are named by index (`s{index + 1}`).
+pub(crate) struct Ending {
+    /// The sessions closed since [`Engine::take_closed`] was last called, in closing order.
+    pub(crate) sessions: Vec<Session>,
+    /// Findings for sessions that had already closed.
+    pub(crate) late: Vec<(usize, Finding)>,
+    /// Sessions that closed under their client's address whose ClientID came later, with
+    /// the client's name now.
+    pub(crate) renamed: Vec<(usize, String)>,
+}
+
 /// The engine: feed it decoded exchanges in time order, then take the sessions.
 pub(crate) struct Engine {
     profile: Profile,
@@ -138,31 +271,80 @@ pub(crate) struct Engine {
     by_ip: HashMap<String, usize>,
     /// Latest client seen at an address talking to a server.
     by_address: HashMap<(String, String), usize>,
-    by_cookie: HashMap<String, usize>,
-    /// Which server issued a cookie (C-15: a cookie from another server).
-    cookie_server: HashMap<String, String>,
+    /// Who holds each cookie and which server issued it (C-15: a cookie from another server).
+    by_cookie: HashMap<CookieKey, CookieOwner>,
+    /// Server names by index (`CookieOwner::server`), and the index of each.
+    servers: Vec<String>,
+    server_index: HashMap<String, u32>,
     /// Boxed: a Pair is a few KB and the table keeps spare slots.
     pairs: HashMap<(usize, String), Box<Pair>>,
-    sessions: Vec<Building>,
+    /// The open sessions.
+    sessions: Sessions,
+    /// Sessions closed and not yet taken.
+    closed: Vec<Session>,
+    /// Findings for sessions that had already closed, with the session's index.
+    late: Vec<(usize, Finding)>,
+    /// Sessions closed before their client's ClientID was known: (session index, client).
+    unnamed: Vec<(usize, usize)>,
     /// GetConfig exchanges waiting for the next call from their address and server.
     held: HashMap<(Option<String>, String), Observed>,
     /// The parsed core fragments of the latest SyncUpdates answer, by exchange id.
     cores: Option<(String, Cores)>,
+    /// Ids of the (fragment type, locale) pairs in `KnownRev::fragments`.
+    fragment_kinds: FragmentKinds,
+    /// What each server says about its revisions, by server.
+    catalogs: HashMap<String, server::Catalog>,
+    /// Exchanges since the last sweep for sessions that can be closed.
+    since_sweep: u32,
+    /// Exchanges between two sweeps.
+    sweep_period: u32,
+    /// The input of the latest exchange.
+    input_file: Option<usize>,
 }
 
-/// The identity of a cookie: a 128-bit digest of its EncryptedData in hex. Every client
-/// holds a dozen cookies per session in several maps; the digest keeps that small (32 bytes
+/// The identity of a cookie: a 128-bit digest of its data. Every client holds a dozen
+/// cookies per session in several maps; the digest keeps that small (16 bytes, no heap,
 /// instead of the few hundred of the base64 text) and keeps cookie data out of memory dumps.
-fn cookie_key(c: &Field<Cookie>) -> Option<String> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct CookieKey(u128);
+
+/// A 128-bit digest of `data` in the domain `salt` (kinds of data kept apart).
+fn digest(salt: u8, data: &str) -> u128 {
     use std::hash::{Hash as _, Hasher as _};
-    let data = &c.value()?.encrypted_data.value()?.0;
-    let half = |salt: u8| {
+    let half = |n: u8| {
         let mut h = std::hash::DefaultHasher::new();
-        salt.hash(&mut h);
+        (salt, n).hash(&mut h);
         data.hash(&mut h);
         h.finish()
     };
-    Some(format!("{:016x}{:016x}", half(0), half(1)))
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+impl CookieKey {
+    /// The digest of `data`, in the domain `salt` (cookies and authorization cookies apart).
+    fn of(salt: u8, data: &str) -> CookieKey {
+        CookieKey(digest(salt, data))
+    }
+
+    /// An AuthorizationCookie's CookieData.
+    fn auth(data: &str) -> CookieKey {
+        CookieKey::of(1, data)
+    }
+}
+
+/// Who holds a cookie, and which server issued it ([`NO_SERVER`] when not seen issued).
+#[derive(Clone, Copy, Debug)]
+struct CookieOwner {
+    client: usize,
+    server: u32,
+}
+
+/// `CookieOwner::server` of a cookie not seen issued.
+const NO_SERVER: u32 = u32::MAX;
+
+/// The key of a cookie (its EncryptedData), if it has one.
+fn cookie_key(c: &Field<Cookie>) -> Option<CookieKey> {
+    Some(CookieKey::of(0, &c.value()?.encrypted_data.value()?.0))
 }
 
 fn cookie_expiration(c: &Cookie) -> Option<Timestamp> {
@@ -256,23 +438,35 @@ impl Engine {
             by_ip: HashMap::new(),
             by_address: HashMap::new(),
             by_cookie: HashMap::new(),
-            cookie_server: HashMap::new(),
+            servers: Vec::new(),
+            server_index: HashMap::new(),
             pairs: HashMap::new(),
-            sessions: Vec::new(),
+            sessions: Sessions::default(),
+            closed: Vec::new(),
+            late: Vec::new(),
+            unnamed: Vec::new(),
             held: HashMap::new(),
             cores: None,
+            fragment_kinds: FragmentKinds::default(),
+            catalogs: HashMap::new(),
+            since_sweep: 0,
+            sweep_period: SWEEP_EVERY,
+            input_file: None,
         }
     }
 
-    /// The sessions found, in the order they started.
-    pub(crate) fn finish(mut self) -> Vec<Session> {
+    /// Ends the input: closes the open sessions and decides the rules that wait for the end
+    /// of the input.
+    pub(crate) fn finish(mut self) -> Ending {
         let mut held: Vec<Observed> = self.held.drain().map(|(_, ex)| ex).collect();
         held.sort_by_key(|ex| ex.time);
         for ex in &held {
             self.judge(ex, None);
         }
-        for i in 0..self.sessions.len() {
-            self.close(i);
+        let mut open: Vec<usize> = self.sessions.open.keys().copied().collect();
+        open.sort_unstable();
+        for si in open {
+            self.close(si);
         }
         // S-30 is decided at the end: a location may come in any later GetFileLocations.
         let mut late: Vec<(usize, Finding)> = self
@@ -283,10 +477,18 @@ impl Engine {
         late.sort_by_key(|(si, _)| *si);
         for (si, f) in late {
             self.push(si, f);
-            let b = &mut self.sessions[si];
-            b.session.verdict = verdict(b);
         }
-        self.sessions.into_iter().map(|b| b.session).collect()
+        let renamed = self
+            .unnamed
+            .iter()
+            .filter(|(_, c)| self.clients[*c].client_id.is_some())
+            .map(|&(si, c)| (si, self.clients[c].label()))
+            .collect();
+        Ending {
+            sessions: self.closed,
+            late: self.late,
+            renamed,
+        }
     }
 
     fn new_client(&mut self, ip: Option<&String>) -> usize {
@@ -345,11 +547,13 @@ impl Engine {
                 keys.extend(cookie_key(old_cookie));
                 for a in auth_cookies.items() {
                     if let Some(d) = a.cookie_data.value() {
-                        keys.push(format!("auth:{}", d.0));
+                        keys.push(CookieKey::auth(&d.0));
                     }
                 }
             }
-            found = keys.iter().find_map(|k| self.by_cookie.get(k).copied());
+            found = keys
+                .iter()
+                .find_map(|k| self.by_cookie.get(k).map(|o| o.client));
         }
         let c = match found {
             Some(c) => c,
@@ -369,6 +573,7 @@ impl Engine {
 
     /// Judges one exchange.
     pub(crate) fn feed(&mut self, ex: &Observed) {
+        self.sweep(ex.time, ex.file);
         // A GetConfig says nothing about who sends it: it is held until the next call from
         // the same address and server tells (several clients may share an address).
         let at = (ex.client_ip.clone(), ex.server.clone());
@@ -500,9 +705,14 @@ impl Engine {
 
     /// Adds a finding to a session; an unverifiable finding that repeats one already there
     /// (same rule, message and expected/observed) only adds its exchanges to it.
+    /// A finding for a session that has closed is kept apart (see [`Engine::finish`]).
     fn push(&mut self, si: usize, mut f: Finding) {
         f.profile = self.profile;
-        let findings = &mut self.sessions[si].session.findings;
+        let Some(b) = self.sessions.open.get_mut(&si) else {
+            self.late.push((si, f));
+            return;
+        };
+        let findings = &mut b.session.findings;
         if f.status == Status::Unverifiable
             && let Some(same) = findings.iter_mut().find(|g| {
                 g.status == Status::Unverifiable
@@ -560,37 +770,21 @@ impl Engine {
         if let Some(si) = current {
             self.close(si);
         }
-        let si = self.sessions.len();
+        let si = self.sessions.started;
+        self.sessions.started += 1;
         let label = self.clients[key.0].label();
-        self.sessions.push(Building {
-            pair: key.clone(),
-            session: Session {
-                id: format!("s{}", si + 1),
-                client: label,
-                server: key.1.clone(),
-                kind: SessionKind::Unknown,
-                verdict: String::new(),
-                exchanges: Vec::new(),
-                cache: CacheCounts::default(),
-                findings: Vec::new(),
-            },
-            sw_requests: 0,
-            driver_passes: 0,
-            loop_state: LoopState::default(),
-            new_updates: 0,
-            resent: 0,
-            refetched: 0,
-            handshake: Vec::new(),
-            cache_known_from_history: false,
-        });
+        self.sessions
+            .open
+            .insert(si, Building::new(si, key.clone(), label));
         self.pair(key).session = Some(si);
         tracing::debug!(session = si + 1, client = key.0, server = %key.1, "session opened");
         si
     }
 
-    /// End-of-session checks and the verdict line.
+    /// End-of-session checks and the verdict line; the session leaves the engine for
+    /// [`Engine::take_closed`].
     fn close(&mut self, si: usize) {
-        if !self.sessions[si].session.verdict.is_empty() {
+        if !self.sessions.open.contains_key(&si) {
             return;
         }
         if let Some((at, why)) = self.sessions[si].loop_state.must_continue.take() {
@@ -603,11 +797,98 @@ impl Engine {
             .versus("another software SyncUpdates", "no further call in the session");
             self.push(si, f);
         }
-        let label = self.clients[self.sessions[si].pair.0].label();
-        let b = &mut self.sessions[si];
-        b.session.client = label;
-        b.session.verdict = verdict(b);
+        let Some(mut b) = self.sessions.open.remove(&si) else {
+            return;
+        };
+        b.session.client = self.clients[b.pair.0].label();
+        if self.clients[b.pair.0].client_id.is_none() {
+            self.unnamed.push((si, b.pair.0));
+        }
+        b.session.verdict = verdict(&b);
         tracing::debug!(session = si + 1, verdict = %b.session.verdict, "session closed");
+        if let Some(pair) = self.pairs.get_mut(&b.pair)
+            && pair.session == Some(si)
+        {
+            pair.session = None;
+        }
+        self.closed.push(b.session);
+    }
+
+    /// Closes the sessions that can get no further exchange, at each new input and every
+    /// [`SWEEP_EVERY`] exchanges (`time` and `file`: the exchange about to be judged): those
+    /// of an earlier input, and those silent for [`SWEEP_AFTER_SECS`] — unless a held
+    /// GetConfig of their server and input may still join them.
+    fn sweep(&mut self, time: Timestamp, file: usize) {
+        self.since_sweep += 1;
+        if self.input_file == Some(file) && self.since_sweep < self.sweep_period {
+            return;
+        }
+        self.input_file = Some(file);
+        self.since_sweep = 0;
+        let mut held_from: HashMap<(&str, usize), Timestamp> = HashMap::new();
+        for h in self.held.values() {
+            let t = held_from
+                .entry((h.server.as_str(), h.file))
+                .or_insert(h.time);
+            *t = (*t).min(h.time);
+        }
+        let mut done: Vec<usize> = self
+            .sessions
+            .open
+            .iter()
+            .filter(|(_, b)| {
+                let Some(pair) = self.pairs.get(&b.pair) else {
+                    return false;
+                };
+                let Some(last) = pair.last_time else {
+                    return false;
+                };
+                let silent =
+                    pair.last_file != file || time.since(last).whole_seconds() > SWEEP_AFTER_SECS;
+                let may_join = held_from
+                    .get(&(b.pair.1.as_str(), pair.last_file))
+                    .is_some_and(|h| h.since(last).whole_seconds() <= SESSION_GAP_SECS);
+                silent && !may_join
+            })
+            .map(|(si, _)| *si)
+            .collect();
+        done.sort_unstable();
+        for si in done {
+            self.close(si);
+        }
+    }
+
+    /// The sessions closed since the last call, in the order they closed.
+    pub(crate) fn take_closed(&mut self) -> Vec<Session> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Sessions still open (closed ones have left the engine).
+    #[cfg(test)]
+    pub(crate) fn open_sessions(&self) -> usize {
+        self.sessions.open.len()
+    }
+
+    /// Sweeps every `n` exchanges instead of [`SWEEP_EVERY`].
+    #[cfg(test)]
+    pub(crate) fn sweep_every(&mut self, n: u32) {
+        self.sweep_period = n.max(1);
+    }
+
+    /// The sizes of the state kept for the whole run.
+    #[cfg(test)]
+    pub(crate) fn footprint(&self) -> Footprint {
+        Footprint {
+            pairs: self.pairs.len(),
+            catalog_revisions: self.catalogs.values().map(server::Catalog::revisions).sum(),
+            fragment_kinds: self.fragment_kinds.names.len(),
+            fragment_ids: self
+                .pairs
+                .values()
+                .flat_map(|p| p.known.values())
+                .map(|r| r.fragments.len())
+                .sum(),
+        }
     }
 
     fn transport_rules(&mut self, si: usize, ex: &Observed) {
@@ -829,7 +1110,7 @@ impl Engine {
         }
         // C-15: the cookie sent is the latest issued.
         if let Some(sent) = request_cookie(req).and_then(cookie_key) {
-            self.check_cookie_sent(si, key, ex, &sent);
+            self.check_cookie_sent(si, key, ex, sent);
         }
         // C-28: the loop must go on before any other Client-service call.
         let continues = matches!(req, Request::SyncUpdates(m) if Lists::of(m).software);
@@ -891,12 +1172,18 @@ impl Engine {
         }
     }
 
-    fn check_cookie_sent(&mut self, si: usize, key: &(usize, String), ex: &Observed, sent: &str) {
+    fn check_cookie_sent(
+        &mut self,
+        si: usize,
+        key: &(usize, String),
+        ex: &Observed,
+        sent: CookieKey,
+    ) {
         let op = ex.op();
         let pair = self.pair(key);
-        let latest = pair.latest_cookie.clone();
-        let issued_here = pair.issued.contains_key(sent);
-        if latest.as_deref() == Some(sent) || pair.adopted.contains(sent) {
+        let latest = pair.latest_cookie;
+        let issued_here = pair.issued.contains_key(&sent);
+        if latest == Some(sent) || pair.adopted.contains(&sent) {
             return;
         }
         let f = if issued_here {
@@ -910,10 +1197,9 @@ impl Engine {
                 "a cookie this server replaced since",
             )
         } else if let Some(other) = self
-            .cookie_server
-            .get(sent)
-            .filter(|s| **s != key.1)
-            .cloned()
+            .cookie_server(sent)
+            .filter(|s| *s != key.1)
+            .map(str::to_string)
         {
             Finding::new(
                 known("C-15"),
@@ -926,10 +1212,10 @@ impl Engine {
             )
         } else {
             // A cookie never seen issued: adopt it as the client's current one.
-            self.by_cookie.insert(sent.to_string(), key.0);
+            self.cookie_of(sent, key.0);
             let pair = self.pair(key);
             let first_seen = pair.issued.is_empty() && pair.adopted.is_empty();
-            pair.adopted.insert(sent.to_string());
+            pair.adopted.insert(sent);
             if first_seen {
                 Finding::new(known("C-02"), Status::Unverifiable, format!("{op} sends a cookie this analysis did not see issued (unknown cookie provenance)"))
                     .versus("a cookie issued earlier by this server (an earlier capture)", "a cookie of unknown provenance")
@@ -1076,11 +1362,44 @@ impl Engine {
     fn issue_cookie(&mut self, key: &(usize, String), c: &Field<Cookie>) {
         let Some(k) = cookie_key(c) else { return };
         let exp = c.value().and_then(cookie_expiration);
-        self.by_cookie.insert(k.clone(), key.0);
-        self.cookie_server.insert(k.clone(), key.1.clone());
+        let server = match self.server_index.get(&key.1) {
+            Some(&i) => i,
+            None => {
+                let i = u32::try_from(self.servers.len()).unwrap_or(u32::MAX);
+                self.servers.push(key.1.clone());
+                self.server_index.insert(key.1.clone(), i);
+                i
+            }
+        };
+        self.by_cookie.insert(
+            k,
+            CookieOwner {
+                client: key.0,
+                server,
+            },
+        );
         let pair = self.pair(key);
-        pair.issued.insert(k.clone(), exp);
+        pair.issued.insert(k, exp);
         pair.latest_cookie = Some(k);
+    }
+
+    /// Records that `client` holds cookie `k` (the issuing server, if known, is kept).
+    fn cookie_of(&mut self, k: CookieKey, client: usize) {
+        self.by_cookie
+            .entry(k)
+            .and_modify(|o| o.client = client)
+            .or_insert(CookieOwner {
+                client,
+                server: NO_SERVER,
+            });
+    }
+
+    /// The server that issued cookie `k`, if this analysis saw it.
+    fn cookie_server(&self, k: CookieKey) -> Option<&str> {
+        let o = self.by_cookie.get(&k)?;
+        self.servers
+            .get(usize::try_from(o.server).ok()?)
+            .map(String::as_str)
     }
 
     fn reply_rules(
@@ -1130,8 +1449,11 @@ impl Engine {
                         self.push(si, f);
                     }
                 }
-                let pair = self.pair(key);
-                pair.config = r.result.value().cloned();
+                let config = r.result.value().map(|cfg| {
+                    let catalog = self.catalogs.entry(key.1.clone()).or_default();
+                    catalog.share_config(cfg)
+                });
+                self.pair(key).config = config;
             }
             (_, Response::GetAuthorizationCookie(r)) => {
                 let data = r.result.value().and_then(|a| {
@@ -1142,7 +1464,7 @@ impl Engine {
                 });
                 match data {
                     Some((plug, d)) if !d.is_empty() => {
-                        self.by_cookie.insert(format!("auth:{d}"), key.0);
+                        self.cookie_of(CookieKey::auth(&d), key.0);
                         self.pair(key).auth_cookie = Some((plug, d));
                     }
                     _ => {
@@ -1228,22 +1550,39 @@ impl Engine {
     }
 }
 
-/// The one-line verdict of a session (issue item 2).
-fn verdict(b: &Building) -> String {
-    let s = &b.session;
-    let mut problems: Vec<&str> = s
-        .findings
+/// `OK`, or `PROBLEMS (…)` listing the violated MUST and SHOULD rules of `findings`.
+fn verdict_state(findings: &[Finding]) -> String {
+    let mut problems: Vec<&str> = findings
         .iter()
         .filter(|f| f.status == Status::Violated && f.level != Level::Obs)
         .map(|f| f.rule)
         .collect();
     problems.sort_unstable();
     problems.dedup();
-    let state = if problems.is_empty() {
+    if problems.is_empty() {
         "OK".to_string()
     } else {
         format!("PROBLEMS ({})", problems.join(", "))
+    }
+}
+
+/// A verdict line of [`verdict`] with its `OK` / `PROBLEMS (…)` part recomputed from
+/// `findings` (after findings decided at the end of the input joined the session).
+pub(crate) fn restate(verdict: &str, findings: &[Finding]) -> String {
+    let Some((head, rest)) = verdict.split_once(": ") else {
+        return verdict.to_string();
     };
+    let kind = head
+        .strip_suffix(" OK")
+        .or_else(|| head.find(" PROBLEMS (").map(|i| &head[..i]))
+        .unwrap_or(head);
+    format!("{kind} {}: {rest}", verdict_state(findings))
+}
+
+/// The one-line verdict of a session (issue item 2).
+fn verdict(b: &Building) -> String {
+    let s = &b.session;
+    let state = verdict_state(&s.findings);
     let pages = b.loop_state.pages;
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });

@@ -62,7 +62,7 @@ impl Engine {
                 .copied()
                 .flatten()
                 .is_some_and(|e| e <= ex.time);
-            let foreign = self.cookie_server.get(&sent).is_some_and(|s| *s != key.1);
+            let foreign = self.cookie_server(sent).is_some_and(|s| s != key.1);
             let code = f.error_code().map(ErrorCode::canonical);
             let fits = matches!(
                 code,

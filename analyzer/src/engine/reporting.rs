@@ -46,7 +46,8 @@ impl Engine {
     ) {
         let id = ex.id.as_str();
         let client_id = self.clients[key.0].client_id.clone();
-        let pair = self.pair(key);
+        let catalog = self.catalogs.entry(key.1.clone()).or_default();
+        let pair = self.pairs.entry(key.clone()).or_default();
         let allowed: Vec<i32> = pair
             .config
             .as_ref()
@@ -56,13 +57,13 @@ impl Engine {
             .known
             .iter()
             .filter(|(_, r)| r.driver)
-            .filter_map(|(rid, _)| pair.server.update_id(*rid))
+            .filter_map(|(rid, _)| catalog.update_id(*rid))
             .collect();
         let non_drivers: HashSet<String> = pair
             .known
             .iter()
             .filter(|(_, r)| !r.driver)
-            .filter_map(|(rid, _)| pair.server.update_id(*rid))
+            .filter_map(|(rid, _)| catalog.update_id(*rid))
             .collect();
         let mut c42: Vec<String> = Vec::new();
         if !m.cookie.is_present() || !m.client_time.is_present() || m.event_batch.is_absent() {

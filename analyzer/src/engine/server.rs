@@ -3,37 +3,98 @@
 //! S-26), RefreshCache (S-27), GetExtendedUpdateInfo (S-31), GetFileLocations (S-32, S-33).
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use wusp::fragment::{CoreFragment, normalize_guid};
 use wusp::ops::Service;
 use wusp::types::{Config, SyncInfo, UpdateInfo};
 use wusp::values::DeploymentAction;
+use wusp::xml::Source;
 use wusp::{ErrorCode, Request, Response};
 
 use super::{Engine, quote};
 use crate::input::{Observed, Reply};
 
+/// What a server says about its revisions, whichever client it says it to: one table per
+/// server, not per client (a revision names the same UpdateID for every client).
+#[derive(Default)]
+pub(super) struct Catalog {
+    /// The UpdateIDs (normalized) seen, by index.
+    update_ids: Vec<String>,
+    /// The index of each UpdateID in `update_ids`.
+    index_of: HashMap<String, u32>,
+    /// UpdateID index of each delivered revision.
+    update_of: HashMap<i32, u32>,
+    /// Delivered revisions of each UpdateID index.
+    revisions_of: HashMap<u32, Vec<i32>>,
+    /// The latest configuration the server gave, shared by every pair that got the same.
+    config: Option<Rc<Config>>,
+}
+
+impl Catalog {
+    /// The index of a normalized UpdateID, new ones numbered in order.
+    fn intern(&mut self, update: String) -> u32 {
+        if let Some(&i) = self.index_of.get(&update) {
+            return i;
+        }
+        let i = u32::try_from(self.update_ids.len()).unwrap_or(u32::MAX);
+        self.update_ids.push(update.clone());
+        self.index_of.insert(update, i);
+        i
+    }
+
+    /// Revisions whose UpdateID is known.
+    #[cfg(test)]
+    pub(super) fn revisions(&self) -> usize {
+        self.update_of.len()
+    }
+
+    /// `cfg` as the pairs keep it: the server's latest configuration when equal (one copy
+    /// per server, not per client), else a new one. Detached from the document it was
+    /// decoded from, which it would otherwise keep in memory whole.
+    pub(super) fn share_config(&mut self, cfg: &Config) -> Rc<Config> {
+        if let Some(shared) = &self.config
+            && **shared == *cfg
+        {
+            return Rc::clone(shared);
+        }
+        let mut own = cfg.clone();
+        own.source = Source::default();
+        if let Some(items) = own.auth_info.value_mut() {
+            for a in items {
+                a.source = Source::default();
+            }
+        }
+        if let Some(items) = own.properties.value_mut() {
+            for p in items {
+                p.source = Source::default();
+            }
+        }
+        let own = Rc::new(own);
+        self.config = Some(Rc::clone(&own));
+        own
+    }
+
+    /// The UpdateID (normalized) of a delivered revision.
+    pub(super) fn update_id(&self, revision_id: i32) -> Option<String> {
+        let i = *self.update_of.get(&revision_id)?;
+        self.update_ids.get(usize::try_from(i).ok()?).cloned()
+    }
+}
+
 /// What the server told this client, for rules that span responses.
 #[derive(Default)]
 pub(super) struct ServerFacts {
-    /// UpdateID (normalized) of each delivered revision.
-    update_of: HashMap<i32, String>,
-    /// Latest IsLeaf of each delivered revision.
+    /// Latest IsLeaf of each revision delivered to this client.
     leaf: HashMap<i32, bool>,
-    /// UpdateIDs some delivered revision names as a prerequisite, with that revision.
-    prerequisite_targets: HashMap<String, i32>,
-    /// Delivered revisions of each UpdateID.
-    revisions_of: HashMap<String, Vec<i32>>,
+    /// UpdateIDs (indexes in the server's [`Catalog`]) some revision delivered to this
+    /// client names as a prerequisite, with that revision.
+    prerequisite_targets: HashMap<u32, i32>,
     /// Version of the client (last GetCookie protocolVersion).
     ver_c: Option<(u32, u32)>,
 }
 
 impl ServerFacts {
-    /// The UpdateID (normalized) of a delivered revision.
-    pub(super) fn update_id(&self, revision_id: i32) -> Option<String> {
-        self.update_of.get(&revision_id).cloned()
-    }
-
     /// The client's protocol version (its last GetCookie), if seen.
     pub(super) fn client_version(&self) -> Option<(u32, u32)> {
         self.ver_c
@@ -422,23 +483,23 @@ impl Engine {
         // S-18: IsLeaf consistency with the prerequisites delivered so far. Only what this
         // answer touches is checked: its revisions, and the revisions of UpdateIDs that
         // became prerequisites with it.
-        let facts = &mut self.pair(key).server;
+        let catalog = self.catalogs.entry(key.1.clone()).or_default();
+        let facts = &mut self.pairs.entry(key.clone()).or_default().server;
         let mut touched: Vec<i32> = Vec::new();
         for (u, c) in new.iter().zip(&cores) {
             let Some(rid) = u.id.value().copied() else {
                 continue;
             };
             if let Some(c) = c {
-                let update = c.normalized_update_id();
-                facts
-                    .revisions_of
-                    .entry(update.clone())
-                    .or_default()
-                    .push(rid);
-                facts.update_of.insert(rid, update);
+                let update = catalog.intern(c.normalized_update_id());
+                let revisions = catalog.revisions_of.entry(update).or_default();
+                if !revisions.contains(&rid) {
+                    revisions.push(rid);
+                }
+                catalog.update_of.insert(rid, update);
                 for target in c.prerequisite_update_ids() {
-                    let target = normalize_guid(target);
-                    if let Some(revs) = facts.revisions_of.get(&target)
+                    let target = catalog.intern(normalize_guid(target));
+                    if let Some(revs) = catalog.revisions_of.get(&target)
                         && !facts.prerequisite_targets.contains_key(&target)
                     {
                         touched.extend(revs);
@@ -463,7 +524,7 @@ impl Engine {
             .into_iter()
             .filter(|rid| facts.leaf.get(rid) == Some(&true))
             .filter(|rid| {
-                facts
+                catalog
                     .update_of
                     .get(rid)
                     .is_some_and(|u| facts.prerequisite_targets.contains_key(u))

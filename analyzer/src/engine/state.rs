@@ -9,7 +9,7 @@ use wusp::ops::Service;
 use wusp::types::ComputerInfo;
 use wusp::{ErrorCode, Operation, Request};
 
-use super::{Engine, cookie_key, request_cookie};
+use super::{CookieKey, Engine, cookie_key, request_cookie};
 use crate::catalogue::{Level, known};
 use crate::finding::{Finding, Profile, Status};
 use crate::input::{Observed, Reply};
@@ -27,12 +27,13 @@ pub(super) struct ClientState {
     pub(super) fresh_seen: bool,
     registered: bool,
     c10_reported: bool,
-    last_computer_info: Option<ComputerInfo>,
+    /// A digest of the last computerInfo registered (C-12 only compares them).
+    last_computer_info: Option<u128>,
     registration_fault: bool,
     /// Cookies rejected with InvalidCookie or ServerChanged (C-40).
-    rejected: HashSet<String>,
+    rejected: HashSet<CookieKey>,
     /// The cookie rejected with CookieExpired, expected as the next oldCookie (C-41).
-    expired: Option<(String, String)>,
+    expired: Option<(CookieKey, String)>,
     recovery: Option<Recovery>,
     /// InvalidCookie/ServerChanged seen: RefreshCache becomes legitimate after GetCookie.
     refresh_pending: bool,
@@ -45,6 +46,14 @@ struct Recovery {
     steps: Vec<Operation>,
     next: usize,
     at: String,
+}
+
+/// A digest of a computerInfo's content: equal digests for structurally equal values (the
+/// debug form of a value detached from its document names every field and nothing else).
+fn info_digest(info: Option<&ComputerInfo>) -> Option<u128> {
+    let mut info = info?.clone();
+    info.source = wusp::xml::Source::default();
+    Some(super::digest(2, &format!("{info:?}")))
 }
 
 /// `x.y` with decimal digits on both sides.
@@ -78,15 +87,14 @@ impl Engine {
             .config
             .as_ref()
             .and_then(|c| c.is_registration_required.value().copied());
-        let issued_expiry = |k: &str| pair.issued.get(k).copied().flatten();
         let sent = request_cookie(req).and_then(cookie_key);
-        let sent_expiry = sent.as_deref().and_then(issued_expiry);
-        let known_cookie = |k: &str| pair.issued.contains_key(k) || pair.adopted.contains(k);
+        let sent_expiry = sent.and_then(|k| pair.issued.get(&k).copied().flatten());
+        let known_cookie = |k: CookieKey| pair.issued.contains_key(&k) || pair.adopted.contains(&k);
         let old_cookie = match req {
             Request::GetCookie(GetCookie { old_cookie, .. }) => cookie_key(old_cookie),
             _ => None,
         };
-        let old_known = old_cookie.as_deref().map(known_cookie);
+        let old_known = old_cookie.map(known_cookie);
         // A first sync from an empty cache: a client that never synced (so never registered).
         let fresh_sync = matches!(req, Request::SyncUpdates(m) if super::Lists::of(m).is_empty())
             && pair.known.is_empty()
@@ -145,7 +153,7 @@ impl Engine {
         // C-41: after CookieExpired the next GetCookie passes the expired cookie.
         if op == Operation::GetCookie
             && let Some((expired, at)) = st.expired.take()
-            && old_cookie.as_deref() != Some(expired.as_str())
+            && old_cookie != Some(expired)
         {
             out.push(
                 Finding::new(
@@ -201,7 +209,7 @@ impl Engine {
                 ));
             }
             if st.last_computer_info.is_some()
-                && st.last_computer_info.as_ref() == computer_info.value()
+                && st.last_computer_info == info_digest(computer_info.value())
                 && !st.registration_fault
             {
                 out.push(v(
@@ -350,7 +358,7 @@ impl Engine {
                 if code.recovery().discard_cookie
                     && let Some(c) = &sent
                 {
-                    st.rejected.insert(c.clone());
+                    st.rejected.insert(*c);
                 }
                 if matches!(code, ErrorCode::InvalidCookie | ErrorCode::ServerChanged) {
                     st.refresh_pending = true;
@@ -358,7 +366,7 @@ impl Engine {
                 if code == ErrorCode::CookieExpired
                     && let Some(c) = &sent
                 {
-                    st.expired = Some((c.clone(), ex.id.clone()));
+                    st.expired = Some((*c, ex.id.clone()));
                 }
                 st.recovery = (!steps.is_empty()).then(|| Recovery {
                     code,
@@ -371,7 +379,7 @@ impl Engine {
                 Request::RegisterComputer(m) => {
                     st.registered = true;
                     st.registration_fault = false;
-                    st.last_computer_info = m.computer_info.value().cloned();
+                    st.last_computer_info = info_digest(m.computer_info.value());
                 }
                 Request::GetCookie(_) if st.refresh_pending => {
                     st.refresh_pending = false;
