@@ -21,9 +21,12 @@ fn the_committed_demo_samples_are_a_clean_first_and_differential_sync() {
     let v = analyze_json(&[&committed(FIRST), &committed(DIFF)], 0);
     assert_eq!(v["summary"]["sessions"], 2, "{v:#}");
     assert_eq!(v["summary"]["must_violations"], 0, "{v:#}");
-    // wutap's own client and server write every element in schema order (T-13).
+    // wutap's own client and server write every element in schema order (T-13), of its
+    // WSDL type and every required one (T-10).
     assert!(
-        rules_of(&v, "violated").iter().all(|r| r != "T-13"),
+        rules_of(&v, "violated")
+            .iter()
+            .all(|r| r != "T-13" && r != "T-10"),
         "{v:#}"
     );
     assert_eq!(v["sessions"][0]["kind"], "first");
@@ -89,6 +92,11 @@ fn the_samples_together_have_no_must_violation() {
     assert_eq!(v["summary"]["sessions"], 2);
     assert_eq!(v["summary"]["must_violations"], 0);
     assert_eq!(v["summary"]["should_violations"], 0);
+    // The Windows-shaped messages conform to the WSDL types and required elements (T-10).
+    assert!(
+        rules_of(&v, "violated").iter().all(|r| r != "T-10"),
+        "{v:#}"
+    );
     assert_eq!(v["sessions"][0]["kind"], "first");
     assert_eq!(v["sessions"][1]["kind"], "differential");
     assert_eq!(v["sessions"][0]["client"], v["sessions"][1]["client"]);

@@ -184,7 +184,9 @@ pub static RULES: &[Rule] = &[
         Level::Must,
         "Every element conforms to the WSDL types: ints parse, booleans are `true/false/1/0`, GUIDs match the pattern, base64 decodes, required-by-WSDL elements present (`minOccurs=1`: e.g. `ExpressQuery`, `SkipSoftwareSync`, `Truncated`, `UpdateInfo/ID`, `UpdateInfo/IsLeaf`, `Deployment/ID`, `Action`, `IsAssigned`, `LastChangeTime`, `Cookie/Expiration`, `GetCookie/lastChange`, `currentTime`, `ReportEventBatch/clientTime`, `ReportEventBatchResult`)",
         "§2.2.3, §6",
-        None,
+        Some(
+            "judged: bodies that do not decode, text outside the WSDL type (int, short, long, unsignedByte, unsignedShort, boolean, guid, base64Binary, dateTime; an empty element is the empty text) and missing minOccurs=1 elements the reference states, at every depth; not judged: elements the WSDL types more loosely than wusp (Deployment/Deadline is a string there), SOAP Fault details, xsi:nil values (nil counts as present), the spec's extensionDriver container (native sends extensionDrivers, section 10 #7); section 10 records no Windows deviation for what is judged, so both profiles judge alike",
+        ),
         Check::Implemented,
     ),
     rule(

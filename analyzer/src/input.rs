@@ -180,7 +180,7 @@ pub(crate) enum Reply {
     Undecodable(String),
 }
 
-/// The envelope-level facts of a message (rules T-01, T-02, T-04, T-13).
+/// The envelope-level facts of a message (rules T-01, T-02, T-04, T-10, T-13).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct EnvelopeFacts {
     pub(crate) soap12: bool,
@@ -189,6 +189,8 @@ pub(crate) struct EnvelopeFacts {
     pub(crate) foreign_element: Option<String>,
     /// Elements met out of their schema order, as decoding saw them (T-13).
     pub(crate) out_of_order: Vec<wusp::xml::OutOfOrder>,
+    /// Values outside their WSDL type and missing required elements (T-10).
+    pub(crate) nonconforming: Vec<wusp::xml::Nonconforming>,
 }
 
 /// The first element of the SOAP Body (the root included) outside `namespace` (T-04).
@@ -415,6 +417,7 @@ fn facts(env: &Envelope, xml: &[u8]) -> EnvelopeFacts {
         has_header: env.has_header,
         foreign_element: namespace.and_then(|ns| foreign_element(xml, ns)),
         out_of_order: env.out_of_order().to_vec(),
+        nonconforming: env.nonconforming().to_vec(),
     }
 }
 

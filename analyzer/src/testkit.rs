@@ -385,6 +385,21 @@ impl Kit {
                 cookie: v(self.cookie.clone()),
                 computer_info: v(ComputerInfo {
                     dns_name: v(dns_name.into()),
+                    // Every element the WSDL requires (minOccurs=1, rule T-10).
+                    os_major_version: v(10),
+                    os_minor_version: v(0),
+                    os_build_number: v(26200),
+                    os_service_pack_major_number: v(0),
+                    os_service_pack_minor_number: v(0),
+                    bios_release_date: v(DateTime("2026-05-14T00:00:00Z".into())),
+                    suite_mask: v(256),
+                    old_product_type: v(1),
+                    new_product_type: v(48),
+                    system_metrics: v(0),
+                    client_version_major_number: v(1507),
+                    client_version_minor_number: v(2601),
+                    client_version_build_number: v(30012),
+                    client_version_qfe_number: v(0),
                     ..Default::default()
                 }),
                 ..Default::default()

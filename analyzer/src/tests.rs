@@ -905,6 +905,7 @@ fn get_cookie(k: &mut Kit, auth_cookies: Field<Vec<AuthorizationCookie>>, old: F
             auth_cookies,
             old_cookie: old,
             last_change: Field::Value(DateTime("2026-09-01T10:00:00Z".into())),
+            current_time: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
             protocol_version: Field::Value("2.90".into()),
             ..Default::default()
         },
@@ -1460,6 +1461,16 @@ fn event(
             processor_architecture: Field::Value(
                 wusp::values::ProcessorArchitecture::Amd64Compatible,
             ),
+            os_version: Field::Value(ReportingOsVersion {
+                major: Field::Value(10),
+                minor: Field::Value(0),
+                build: Field::Value(26200),
+                revision: Field::Value(65792),
+                service_pack_major: Field::Value(0),
+                service_pack_minor: Field::Value(0),
+                ..Default::default()
+            }),
+            os_locale_id: Field::Value(1033),
             device_id: device.map_or(Field::Absent, |d| Field::Value(d.into())),
             ..Default::default()
         }),
@@ -1943,7 +1954,8 @@ fn answer_rules_t05_s03_s29_s30_s34() {
             ..Default::default()
         }],
     );
-    // A ReportEventBatch answer without its result: T-05 (and S-35).
+    // A ReportEventBatch answer without its result: T-05 (and S-35; T-10, the result is
+    // required by the WSDL).
     k.ok(
         ReportEventBatch {
             cookie: Field::Value(k.cookie.clone()),
@@ -1956,7 +1968,7 @@ fn answer_rules_t05_s03_s29_s30_s34() {
     let a = run(&[&k]);
     assert_eq!(
         violated(&a),
-        BTreeSet::from(["S-29", "S-30", "S-34", "S-35", "T-05"]),
+        BTreeSet::from(["S-29", "S-30", "S-34", "S-35", "T-05", "T-10"]),
         "{}",
         a.to_text()
     );
@@ -2158,6 +2170,26 @@ fn progress_reaches_the_inputs_total_size() {
     assert_eq!(seen[1].read, total);
 }
 
+/// `kits` analyzed in `profile`.
+fn run_in(profile: Profile, kits: &[&Kit]) -> Analysis {
+    analyze(
+        kits,
+        &Options {
+            profile,
+            ..Options::default()
+        },
+    )
+}
+
+/// Asserts that `rule` holds on the clean first and differential sync in both profiles.
+fn holds_on_clean_syncs_in_both_profiles(rule: &'static str) {
+    let first = first_sync();
+    let diff = differential(&first);
+    for profile in [Profile::Native, Profile::Spec] {
+        holds(&run_in(profile, &[&first, &diff]), &[rule]);
+    }
+}
+
 /// `text` with `moved` taken out and put back right before `before`.
 fn move_before(text: &str, moved: &str, before: &str) -> String {
     assert!(text.contains(moved) && text.contains(before), "{text}");
@@ -2168,18 +2200,7 @@ fn move_before(text: &str, moved: &str, before: &str) -> String {
 #[test]
 fn t13_fires_for_swapped_elements_and_holds_in_schema_order() {
     // Holds: every message built from wusp types is in schema order, in both profiles.
-    let first = first_sync();
-    let diff = differential(&first);
-    for profile in [Profile::Native, Profile::Spec] {
-        let a = analyze(
-            &[&first, &diff],
-            &Options {
-                profile,
-                ..Options::default()
-            },
-        );
-        holds(&a, &["T-13"]);
-    }
+    holds_on_clean_syncs_in_both_profiles("T-13");
     // Fires: the request's ExpressQuery after SkipSoftwareSync, the response's Truncated
     // ahead of NewUpdates; the messages are otherwise the same.
     let mut k = Kit::new("order.jsonl", 0);
@@ -2237,6 +2258,160 @@ fn t13_fires_for_swapped_elements_and_holds_in_schema_order() {
             "SyncUpdates response: <NewUpdates> comes after <Truncated> in <SyncUpdatesResponse/SyncUpdatesResult>"
         );
     }
+}
+
+/// A handshake, then what `edit` records, analyzed in `profile`.
+fn t10_case(profile: Profile, edit: impl FnOnce(&mut Kit)) -> Analysis {
+    let mut k = Kit::new("t10.jsonl", 0);
+    k.handshake();
+    edit(&mut k);
+    run_in(profile, &[&k])
+}
+
+#[test]
+fn t10_fires_for_values_outside_their_wsdl_type_and_missing_required_elements() {
+    // Holds: every message built from wusp types conforms, in both profiles.
+    holds_on_clean_syncs_in_both_profiles("T-10");
+    let bad_int = |k: &mut Kit| {
+        let mut u = update(10, true);
+        if let Some(d) = u.deployment.value_mut() {
+            d.id = Field::Invalid("1e5".into());
+        }
+        let r = k.sync_request(&[], &[]);
+        k.sync(
+            r,
+            SyncInfo {
+                new_updates: Field::list(vec![u]),
+                ..Default::default()
+            },
+        );
+    };
+    let bad_bool = |k: &mut Kit| {
+        let mut r = k.sync_request(&[], &[]);
+        if let Some(p) = r.parameters.value_mut() {
+            p.express_query = Field::Invalid("no".into());
+        }
+        k.sync(r, SyncInfo::default());
+    };
+    let bad_guid = |k: &mut Kit| {
+        let e = event(
+            147,
+            "{11111111-1111-1111-1111-111111111111}",
+            1,
+            &[],
+            "00000000-0000-0000-0000-000000000000",
+            None,
+        );
+        k.ok(
+            ReportEventBatch {
+                cookie: Field::Value(k.cookie.clone()),
+                client_time: Field::Value(DateTime("2026-09-21T10:00:00Z".into())),
+                event_batch: Field::list(vec![e]),
+                ..Default::default()
+            },
+            ReportEventBatchResponse {
+                result: Field::Value(true),
+                ..Default::default()
+            },
+        );
+    };
+    let bad_base64 = |k: &mut Kit| {
+        let r = k.sync_request(&[], &[]);
+        let mut cookie = k.issue();
+        // Unpadded: not in the xs:base64Binary lexical space.
+        cookie.encrypted_data = Field::Value(Base64("Y29va2llLTE".into()));
+        k.ok(
+            r,
+            SyncUpdatesResponse {
+                result: Field::Value(SyncInfo {
+                    truncated: Field::Value(false),
+                    new_cookie: Field::Value(cookie),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+    };
+    let missing = |k: &mut Kit| {
+        let mut u = update(10, true);
+        if let Some(d) = u.deployment.value_mut() {
+            d.is_assigned = Field::Absent;
+        }
+        u.is_leaf = Field::Absent;
+        let r = k.sync_request(&[], &[]);
+        k.sync(
+            r,
+            SyncInfo {
+                new_updates: Field::list(vec![u]),
+                ..Default::default()
+            },
+        );
+    };
+    // Each case with the rule the same defect also breaks, where there is one: ExpressQuery
+    // MUST be false (C-19), EventInstanceID MUST be a GUID (C-42), NewCookie MUST be a
+    // cookie (S-09), a Deployment MUST be complete (S-13).
+    type Case<'a> = (&'a dyn Fn(&mut Kit), &'a [&'static str], &'a str, &'a str);
+    let cases: [Case; 5] = [
+        (
+            &bad_int,
+            &[],
+            "SyncUpdates response: <ID> in <SyncUpdatesResponse/SyncUpdatesResult/NewUpdates/UpdateInfo/Deployment> holds \"1e5\", not an xs:int",
+            "\"1e5\"",
+        ),
+        (
+            &bad_bool,
+            &["C-19"],
+            "SyncUpdates request: <ExpressQuery> in <SyncUpdates/parameters> holds \"no\", not an xs:boolean",
+            "\"no\"",
+        ),
+        (
+            &bad_guid,
+            &["C-42"],
+            "ReportEventBatch request: <EventInstanceID> in <ReportEventBatch/eventBatch/ReportingEvent/BasicData> holds \"{11111111-1111-1111-1111-111111111111}\", not an s2:guid",
+            "\"{11111111-1111-1111-1111-111111111111}\"",
+        ),
+        (
+            &bad_base64,
+            &["S-09"],
+            "SyncUpdates response: <EncryptedData> in <SyncUpdatesResponse/SyncUpdatesResult/NewCookie> holds \"Y29va2llLTE\", not an xs:base64Binary",
+            "\"Y29va2llLTE\"",
+        ),
+        (
+            &missing,
+            &["S-13"],
+            "SyncUpdates response: <SyncUpdatesResponse/SyncUpdatesResult/NewUpdates/UpdateInfo/Deployment> has no <IsAssigned> (minOccurs=1)",
+            "no <IsAssigned> (and 1 more)",
+        ),
+    ];
+    for (case, also, message, observed) in cases {
+        for profile in [Profile::Native, Profile::Spec] {
+            let a = t10_case(profile, case);
+            // The spec profile adds C-09 (protocolVersion 2.90, not 1.8).
+            let mut expected = BTreeSet::from(["T-10"]);
+            expected.extend(also);
+            if profile == Profile::Spec {
+                expected.insert("C-09");
+            }
+            assert_eq!(violated(&a), expected, "{}", a.to_text());
+            fires(&a, &["T-10"]);
+            let t10 = of(&a, "T-10");
+            assert_eq!(
+                t10.len(),
+                1,
+                "one finding per message side: {}",
+                a.to_text()
+            );
+            assert_eq!(t10[0].message, message);
+            assert_eq!(t10[0].observed, observed);
+            assert!(t10[0].expected.ends_with("per the WSDL (both profiles)"));
+            assert_eq!(t10[0].exchanges.len(), 1);
+        }
+    }
+    let a = t10_case(Profile::Native, missing);
+    assert_eq!(
+        of(&a, "T-10")[0].expected,
+        "<IsAssigned> present (minOccurs=1), per the WSDL (both profiles)"
+    );
 }
 
 #[test]
@@ -2399,6 +2574,7 @@ const RULE_TESTS: &[fn()] = &[
     s36_fires_for_an_expired_cookie_answered_with_another_fault,
     t04_fires_for_an_element_outside_the_service_namespace,
     t13_fires_for_swapped_elements_and_holds_in_schema_order,
+    t10_fires_for_values_outside_their_wsdl_type_and_missing_required_elements,
     c21_fires_when_a_cache_followed_from_its_start_is_empty_and_holds_otherwise,
     t01_and_t02_fire_for_a_soap12_envelope_and_a_header,
     s31_fires_when_extended_info_without_info_types_is_answered_and_holds_when_refused,

@@ -68,9 +68,9 @@ wusp_struct! {
         /// A cookie previously issued (typically the expired one).
         old_cookie: Cookie = "oldCookie",
         /// Config.LastChange of the client's latest GetConfig.
-        last_change: DateTime = "lastChange",
+        last_change: DateTime = "lastChange" required,
         /// Client clock.
-        current_time: DateTime = "currentTime",
+        current_time: DateTime = "currentTime" required,
         /// "x.y".
         protocol_version: String = "protocolVersion",
     }
@@ -271,7 +271,7 @@ wusp_struct! {
         /// The Client-service cookie.
         cookie: Cookie = "cookie",
         /// Client time (UTC).
-        client_time: DateTime = "clientTime",
+        client_time: DateTime = "clientTime" required,
         /// Events.
         event_batch: Vec<ReportingEvent> = "eventBatch" / "ReportingEvent",
     }
@@ -281,7 +281,7 @@ wusp_struct! {
     /// ReportEventBatch response.
     pub struct ReportEventBatchResponse {
         /// True when received.
-        result: bool = "ReportEventBatchResult",
+        result: bool = "ReportEventBatchResult" required,
     }
 }
 

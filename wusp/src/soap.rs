@@ -14,7 +14,7 @@ use crate::fault::Fault;
 use crate::messages::{Request, Response};
 use crate::ops::{NS_SOAP, NS_SOAP12, Operation, Service};
 use crate::types::RawElement;
-use crate::xml::{Decoder, Encoder, Limits, NS_XSD, NS_XSI, OutOfOrder, XmlValue};
+use crate::xml::{Decoder, Encoder, Limits, NS_XSD, NS_XSI, Nonconforming, OutOfOrder, XmlValue};
 
 /// The SOAP version of an envelope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +81,8 @@ struct EnvelopeSource {
     scope: Vec<(String, String)>,
     /// Children of the message met out of their schema order (T-13).
     out_of_order: Vec<OutOfOrder>,
+    /// Elements of the message not conforming to the WSDL types and occurrences (T-10).
+    nonconforming: Vec<Nonconforming>,
 }
 
 impl PartialEq for Envelope {
@@ -204,6 +206,7 @@ impl Envelope {
         }
         d.finish()?;
         let out_of_order = d.take_out_of_order();
+        let nonconforming = d.take_nonconforming();
         let Some((body, root_begin, root_end, scope)) = found else {
             return Err(d.error_at(&root, "the SOAP Envelope has no Body"));
         };
@@ -224,6 +227,7 @@ impl Envelope {
                 root_end,
                 scope,
                 out_of_order,
+                nonconforming,
             })),
         })
     }
@@ -233,6 +237,13 @@ impl Envelope {
     /// a message in order or built in code.
     pub fn out_of_order(&self) -> &[OutOfOrder] {
         self.source.as_ref().map_or(&[], |s| &s.out_of_order)
+    }
+
+    /// Elements of the decoded message whose text is not a value of their WSDL type, or
+    /// `minOccurs=1` elements missing (rule T-10), at most [`crate::xml::MAX_NONCONFORMING`];
+    /// empty for a conforming message or one built in code.
+    pub fn nonconforming(&self) -> &[Nonconforming] {
+        self.source.as_ref().map_or(&[], |s| &s.nonconforming)
     }
 
     /// The web method of the message, when it is a WUSP request or response.

@@ -64,7 +64,7 @@ wusp_struct! {
     /// `Cookie` (reference 3.2): clear-text expiry plus opaque server state.
     pub struct Cookie {
         /// Clear-text copy of the expiry.
-        expiration: DateTime = "Expiration",
+        expiration: DateTime = "Expiration" required,
         /// Opaque server state.
         encrypted_data: Base64 = "EncryptedData",
     }
@@ -106,9 +106,9 @@ wusp_struct! {
     /// `Config`: the GetConfig / GetConfig2 result (reference 2.2).
     pub struct Config {
         /// Last configuration change on the server.
-        last_change: DateTime = "LastChange",
+        last_change: DateTime = "LastChange" required,
         /// True when the client must call RegisterComputer.
-        is_registration_required: bool = "IsRegistrationRequired",
+        is_registration_required: bool = "IsRegistrationRequired" required,
         /// Authorization plug-ins (exactly one per the prose).
         auth_info: Vec<AuthPlugInInfo> = "AuthInfo" / "AuthPlugInInfo",
         /// Event IDs the reporting service wants.
@@ -186,15 +186,15 @@ wusp_struct! {
         /// DNS name; equals GetAuthorizationCookie's dnsName.
         dns_name: String = "DnsName",
         /// OS major version.
-        os_major_version: i32 = "OSMajorVersion",
+        os_major_version: i32 = "OSMajorVersion" required,
         /// OS minor version.
-        os_minor_version: i32 = "OSMinorVersion",
+        os_minor_version: i32 = "OSMinorVersion" required,
         /// OS build.
-        os_build_number: i32 = "OSBuildNumber",
+        os_build_number: i32 = "OSBuildNumber" required,
         /// Service pack major.
-        os_service_pack_major_number: i16 = "OSServicePackMajorNumber",
+        os_service_pack_major_number: i16 = "OSServicePackMajorNumber" required,
         /// Service pack minor.
-        os_service_pack_minor_number: i16 = "OSServicePackMinorNumber",
+        os_service_pack_minor_number: i16 = "OSServicePackMinorNumber" required,
         /// Locale, e.g. en-US.
         os_locale: String = "OSLocale",
         /// Manufacturer.
@@ -206,25 +206,25 @@ wusp_struct! {
         /// BIOS name.
         bios_name: String = "BiosName",
         /// BIOS release date.
-        bios_release_date: DateTime = "BiosReleaseDate",
+        bios_release_date: DateTime = "BiosReleaseDate" required,
         /// Free-text architecture ("x86", "AMD64").
         processor_architecture: String = "ProcessorArchitecture",
         /// Suite mask.
-        suite_mask: i16 = "SuiteMask",
+        suite_mask: i16 = "SuiteMask" required,
         /// Old product type.
-        old_product_type: u8 = "OldProductType",
+        old_product_type: u8 = "OldProductType" required,
         /// New product type.
-        new_product_type: i32 = "NewProductType",
+        new_product_type: i32 = "NewProductType" required,
         /// System metrics.
-        system_metrics: i32 = "SystemMetrics",
+        system_metrics: i32 = "SystemMetrics" required,
         /// WUA version major.
-        client_version_major_number: i16 = "ClientVersionMajorNumber",
+        client_version_major_number: i16 = "ClientVersionMajorNumber" required,
         /// WUA version minor.
-        client_version_minor_number: i16 = "ClientVersionMinorNumber",
+        client_version_minor_number: i16 = "ClientVersionMinorNumber" required,
         /// WUA version build.
-        client_version_build_number: i16 = "ClientVersionBuildNumber",
+        client_version_build_number: i16 = "ClientVersionBuildNumber" required,
         /// WUA version QFE.
-        client_version_qfe_number: i16 = "ClientVersionQfeNumber",
+        client_version_qfe_number: i16 = "ClientVersionQfeNumber" required,
         /// OS description.
         os_description: String = "OSDescription",
         /// OEM.
@@ -242,9 +242,9 @@ wusp_struct! {
     /// `CategoryRelationship` of StartCategoryScan: one member of an AND-group.
     pub struct CategoryRelationship {
         /// AND-group number (groups are ORed).
-        index_of_and_group: i32 = "IndexOfAndGroup",
+        index_of_and_group: i32 = "IndexOfAndGroup" required,
         /// The category.
-        category_id: Guid = "CategoryId",
+        category_id: Guid = "CategoryId" required,
     }
 }
 
@@ -262,9 +262,9 @@ wusp_struct! {
         /// Hardware/compatible ID the driver matched.
         matching_id: String = "MatchingID",
         /// Driver date.
-        driver_ver_date: DateTime = "DriverVerDate",
+        driver_ver_date: DateTime = "DriverVerDate" required,
         /// Packed 4-part version.
-        driver_ver_version: i64 = "DriverVerVersion",
+        driver_ver_version: i64 = "DriverVerVersion" required,
         /// Class.
         class: String = "Class",
         /// Manufacturer.
@@ -276,7 +276,7 @@ wusp_struct! {
         /// Matching computer hardware ID (nillable).
         matching_computer_hwid: Guid = "MatchingComputerHWID",
         /// Driver rank.
-        driver_rank: i32 = "DriverRank",
+        driver_rank: i32 = "DriverRank" required,
         /// MU-WSDL.
         skip_provider_filtering: bool = "SkipProviderFiltering",
         /// MU-WSDL.
@@ -380,7 +380,7 @@ wusp_struct! {
     /// `SyncUpdateParameters` (reference 2.7), in native wire order.
     pub struct SyncUpdateParameters {
         /// MUST be false.
-        express_query: bool = "ExpressQuery",
+        express_query: bool = "ExpressQuery" required,
         /// Cached non-leaf revisions evaluated installed.
         installed_non_leaf_update_ids: Vec<i32> = "InstalledNonLeafUpdateIDs" / "int",
         /// Every other cached non-driver revision.
@@ -390,7 +390,7 @@ wusp_struct! {
         /// Cached driver revisions.
         cached_driver_ids: Vec<i32> = "CachedDriverIDs" / "int",
         /// false = software pass, true = driver pass.
-        skip_software_sync: bool = "SkipSoftwareSync",
+        skip_software_sync: bool = "SkipSoftwareSync" required,
         /// Category scan filter.
         filter_category_ids: Vec<CategoryIdentifier> = "FilterCategoryIds" / "CategoryIdentifier",
         /// Ask for split out-of-scope lists.
@@ -462,15 +462,15 @@ wusp_struct! {
     /// `Deployment` (reference 3.5), spec fields then MU-WSDL extras in sequence order.
     pub struct Deployment {
         /// Deployment ID.
-        id: i32 = "ID",
+        id: i32 = "ID" required,
         /// Action.
-        action: DeploymentAction = "Action",
+        action: DeploymentAction = "Action" required,
         /// Deadline.
-        deadline: DateTime = "Deadline",
+        deadline: DateTime = "Deadline" lenient,
         /// Install automatically.
-        is_assigned: bool = "IsAssigned",
+        is_assigned: bool = "IsAssigned" required,
         /// Creation/change date (`yyyy-mm-dd`).
-        last_change_time: Date = "LastChangeTime",
+        last_change_time: Date = "LastChangeTime" required,
         /// Download priority.
         download_priority: String = "DownloadPriority",
         /// Matched hardware IDs (drivers).
@@ -510,11 +510,11 @@ wusp_struct! {
     /// `UpdateInfo` (reference 3.5): one revision delivered by SyncUpdates.
     pub struct UpdateInfo {
         /// Revision ID.
-        id: i32 = "ID",
+        id: i32 = "ID" required,
         /// Deployment.
         deployment: Deployment = "Deployment",
         /// True when no revision names this update as prerequisite.
-        is_leaf: bool = "IsLeaf",
+        is_leaf: bool = "IsLeaf" required,
         /// MU-WSDL.
         is_shared: bool = "IsShared",
         /// Escaped core fragment.
@@ -528,7 +528,7 @@ wusp_struct! {
     /// `UpdateData` (item `Update`): one fragment of GetExtendedUpdateInfo.
     pub struct UpdateData {
         /// Revision ID.
-        id: i32 = "ID",
+        id: i32 = "ID" required,
         /// Escaped fragment.
         xml: XmlText = "Xml",
         /// MU-WSDL signature.
@@ -582,7 +582,7 @@ wusp_struct! {
         /// Cached revisions whose Deployment or IsLeaf changed.
         changed_updates: Vec<UpdateInfo> = "ChangedUpdates" / "UpdateInfo",
         /// True when only part of NewUpdates was returned.
-        truncated: bool = "Truncated",
+        truncated: bool = "Truncated" required,
         /// Replacement cookie.
         new_cookie: Cookie = "NewCookie",
         /// Still deployed but outside the category scan.
@@ -600,9 +600,9 @@ wusp_struct! {
     /// `UpdateIdentity` (reference 3.4).
     pub struct UpdateIdentity {
         /// Update GUID.
-        update_id: Guid = "UpdateID",
+        update_id: Guid = "UpdateID" required,
         /// Revision number.
-        revision_number: i32 = "RevisionNumber",
+        revision_number: i32 = "RevisionNumber" required,
     }
 }
 
@@ -610,11 +610,11 @@ wusp_struct! {
     /// `RefreshCacheResult` (reference 2.9).
     pub struct RefreshCacheResult {
         /// This server's revision ID.
-        revision_id: i32 = "RevisionID",
+        revision_id: i32 = "RevisionID" required,
         /// Echo of the requested identity.
         global_id: UpdateIdentity = "GlobalID",
         /// Leaf flag.
-        is_leaf: bool = "IsLeaf",
+        is_leaf: bool = "IsLeaf" required,
         /// MU-WSDL.
         is_shared: bool = "IsShared",
         /// Deployment to the client's target group.
@@ -696,9 +696,9 @@ wusp_struct! {
     /// `UpdateRevisionIdentifier` of a reporting event.
     pub struct UpdateRevisionIdentifier {
         /// Update GUID (zero when not update-related).
-        update_id: Guid = "UpdateID",
+        update_id: Guid = "UpdateID" required,
         /// Revision number.
-        revision_number: i32 = "RevisionNumber",
+        revision_number: i32 = "RevisionNumber" required,
     }
 }
 
@@ -708,21 +708,21 @@ wusp_struct! {
         /// The client.
         target_id: ComputerTargetIdentifier = "TargetID",
         /// MUST be 0.
-        sequence_number: i32 = "SequenceNumber",
+        sequence_number: i32 = "SequenceNumber" required,
         /// When the event was recorded.
-        time_at_target: DateTime = "TimeAtTarget",
+        time_at_target: DateTime = "TimeAtTarget" required,
         /// Unique per occurrence.
-        event_instance_id: Guid = "EventInstanceID",
+        event_instance_id: Guid = "EventInstanceID" required,
         /// MUST be 1.
-        namespace_id: i32 = "NamespaceID",
+        namespace_id: i32 = "NamespaceID" required,
         /// Event ID.
-        event_id: i16 = "EventID",
+        event_id: i16 = "EventID" required,
         /// Client subcomponent.
-        source_id: i16 = "SourceID",
+        source_id: i16 = "SourceID" required,
         /// The update.
         update_id: UpdateRevisionIdentifier = "UpdateID",
         /// Signed HRESULT.
-        win32_hresult: i32 = "Win32HResult",
+        win32_hresult: i32 = "Win32HResult" required,
         /// Application name.
         app_name: String = "AppName",
     }
@@ -760,11 +760,11 @@ wusp_struct! {
         /// BIOS revision.
         bios_revision: String = "BiosRevision",
         /// Architecture enumeration.
-        processor_architecture: ProcessorArchitecture = "ProcessorArchitecture",
+        processor_architecture: ProcessorArchitecture = "ProcessorArchitecture" required,
         /// OS version.
-        os_version: ReportingOsVersion = "OSVersion",
+        os_version: ReportingOsVersion = "OSVersion" required,
         /// LCID.
-        os_locale_id: i32 = "OSLocaleID",
+        os_locale_id: i32 = "OSLocaleID" required,
         /// Device ID.
         device_id: String = "DeviceID",
     }

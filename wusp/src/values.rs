@@ -71,6 +71,7 @@ impl Scalar for Guid {
     fn format(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.0)
     }
+    const WSDL_TYPE: Option<&'static str> = Some("s2:guid");
 }
 
 /// An `xs:dateTime` as written (UTC with `Z` and 0–7 fractional digits on the wire).
@@ -172,6 +173,66 @@ impl Scalar for DateTime {
     fn format(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.0)
     }
+    const WSDL_TYPE: Option<&'static str> = Some("xs:dateTime");
+    /// Lexical `xs:dateTime` forms wusp's instant parsing rejects: more than 9 fractional
+    /// digits, negative or 5-digit years, `24:00:00`.
+    fn wsdl_accepts(text: &str) -> bool {
+        is_xsd_datetime(text.trim())
+    }
+}
+
+/// True when `s` has the lexical form of `xs:dateTime`:
+/// `-?YYYY-MM-DDThh:mm:ss(.s+)?(Z|(+|-)hh:mm)?` with fields in range (days up to 31
+/// whatever the month; `24:00:00` allowed).
+fn is_xsd_datetime(s: &str) -> bool {
+    fn digits(s: &str, n: usize) -> Option<(u32, &str)> {
+        let d = s.get(..n)?;
+        d.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| (d.parse().ok(), &s[n..]))
+            .and_then(|(v, rest)| v.map(|v| (v, rest)))
+    }
+    fn check(s: &str) -> Option<()> {
+        let s = s.strip_prefix('-').unwrap_or(s);
+        let year_len = s.bytes().take_while(u8::is_ascii_digit).count();
+        if year_len < 4 || (year_len > 4 && s.starts_with('0')) {
+            return None;
+        }
+        let s = s[year_len..].strip_prefix('-')?;
+        let (month, s) = digits(s, 2)?;
+        let (day, s) = digits(s.strip_prefix('-')?, 2)?;
+        let (hour, s) = digits(s.strip_prefix('T')?, 2)?;
+        let (minute, s) = digits(s.strip_prefix(':')?, 2)?;
+        let (second, mut s) = digits(s.strip_prefix(':')?, 2)?;
+        let mut fraction_zero = true;
+        if let Some(f) = s.strip_prefix('.') {
+            let n = f.bytes().take_while(u8::is_ascii_digit).count();
+            if n == 0 {
+                return None;
+            }
+            fraction_zero = f[..n].bytes().all(|b| b == b'0');
+            s = &f[n..];
+        }
+        match s {
+            "" | "Z" => {}
+            _ => {
+                let z = s.strip_prefix(['+', '-'])?;
+                let (zh, z) = digits(z, 2)?;
+                let (zm, z) = digits(z.strip_prefix(':')?, 2)?;
+                if !z.is_empty() || zm > 59 || zh > 14 || (zh == 14 && zm != 0) {
+                    return None;
+                }
+            }
+        }
+        let midnight = hour == 24 && minute == 0 && second == 0 && fraction_zero;
+        ((1..=12).contains(&month)
+            && (1..=31).contains(&day)
+            && (hour < 24 || midnight)
+            && minute < 60
+            && second < 60)
+            .then_some(())
+    }
+    check(s).is_some()
 }
 
 /// A date (`Deployment/LastChangeTime`, `yyyy-mm-dd`), kept as text; the WSDL types it as string.
@@ -233,6 +294,9 @@ impl Scalar for Base64 {
     fn format(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.0)
     }
+    // Padding and zero trailing bits are required by both the engine and the schema's
+    // lexical space (XML Schema 1.0, 3.2.16), so the two agree.
+    const WSDL_TYPE: Option<&'static str> = Some("xs:base64Binary");
 }
 
 /// Escaped XML carried as text (`UpdateInfo/Xml`, `Update/Xml`): stored as on the wire and

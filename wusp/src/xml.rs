@@ -266,6 +266,12 @@ pub struct Decoder<'a> {
     last_end_begin: u64,
     /// Children met out of their schema order (rule T-13), the first [`MAX_OUT_OF_ORDER`].
     out_of_order: Vec<OutOfOrder>,
+    /// Elements that do not conform to their WSDL type or occurrence (rule T-10), the
+    /// first [`MAX_NONCONFORMING`].
+    nonconforming: Vec<Nonconforming>,
+    /// Above zero while decoding what is not judged against the WSDL types: fields the
+    /// WSDL types more loosely than wusp, and SOAP Fault contents.
+    unchecked: u32,
 }
 
 /// How many out-of-order children one decoder records (the rest are not kept).
@@ -287,6 +293,64 @@ pub struct OutOfOrder {
     pub met_first: &'static str,
     /// Byte offset of the misplaced element (`expected_first`) in the document.
     pub offset: u64,
+}
+
+/// How many WSDL nonconformities one decoder records (the rest are not kept).
+pub const MAX_NONCONFORMING: usize = 32;
+
+/// The longest element text a [`Nonconforming`] keeps, in characters.
+pub const MAX_NONCONFORMING_TEXT: usize = 64;
+
+/// An element that does not conform to the WSDL (rule T-10): text that is not a value of
+/// its type, or a `minOccurs=1` element missing from its parent.
+///
+/// Only what wusp types exactly as the WSDL does is judged: fields the WSDL types more
+/// loosely (`Deployment/Deadline` is a string there) and SOAP Fault contents are not, and
+/// `xsi:nil` counts as present.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nonconforming {
+    /// The parent element's path of local names from the document root (`/`-separated).
+    pub parent: String,
+    /// The element's local name.
+    pub element: String,
+    /// What is wrong with it.
+    pub kind: NonconformingKind,
+    /// Byte offset of the element (invalid) or of the parent's end (missing).
+    pub offset: u64,
+}
+
+/// What makes an element nonconforming (rule T-10).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NonconformingKind {
+    /// The text is not a value of the WSDL type (text truncated to
+    /// [`MAX_NONCONFORMING_TEXT`] characters).
+    Invalid {
+        /// The text as written (unescaped, truncated).
+        text: String,
+        /// The WSDL type, e.g. `xs:int`.
+        expected: &'static str,
+    },
+    /// A `minOccurs=1` element is not there.
+    Missing,
+}
+
+impl fmt::Display for Nonconforming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parent = self
+            .parent
+            .split_once("/Body/")
+            .map_or(self.parent.as_str(), |(_, p)| p);
+        match &self.kind {
+            NonconformingKind::Invalid { text, expected } => write!(
+                f,
+                "<{}> in <{parent}> holds {text:?}, not an {expected}",
+                self.element
+            ),
+            NonconformingKind::Missing => {
+                write!(f, "<{parent}> has no <{}> (minOccurs=1)", self.element)
+            }
+        }
+    }
 }
 
 impl<'a> Decoder<'a> {
@@ -353,6 +417,8 @@ impl<'a> Decoder<'a> {
             saw_text: false,
             last_end_begin: 0,
             out_of_order: Vec::new(),
+            nonconforming: Vec::new(),
+            unchecked: 0,
         }
     }
 
@@ -853,6 +919,68 @@ impl<'a> Decoder<'a> {
         });
     }
 
+    /// The elements found not conforming to the WSDL so far (rule T-10), at most
+    /// [`MAX_NONCONFORMING`]; empty for a conforming document.
+    pub fn nonconforming(&self) -> &[Nonconforming] {
+        &self.nonconforming
+    }
+
+    /// Takes the nonconforming elements recorded so far.
+    pub fn take_nonconforming(&mut self) -> Vec<Nonconforming> {
+        std::mem::take(&mut self.nonconforming)
+    }
+
+    /// Records that the element `start` (just closed) holds `text`, which is not a value
+    /// of the WSDL type `expected`.
+    fn note_invalid(&mut self, start: &Start<'a>, text: &str, expected: &'static str) {
+        if self.unchecked > 0 || self.nonconforming.len() >= MAX_NONCONFORMING {
+            return;
+        }
+        let text = match text.char_indices().nth(MAX_NONCONFORMING_TEXT) {
+            Some((at, _)) => format!("{}…", &text[..at]),
+            None => text.to_string(),
+        };
+        self.nonconforming.push(Nonconforming {
+            parent: self.path.join("/"),
+            element: start.local.to_string(),
+            kind: NonconformingKind::Invalid { text, expected },
+            offset: start.begin,
+        });
+    }
+
+    /// Records the required fields of `S` (bits of [`Struct::REQUIRED`]) that are not in
+    /// `seen`, for the element `start` that has just been closed.
+    fn note_missing<S: Struct>(&mut self, start: &Start<'a>, seen: u64) {
+        let missing = S::REQUIRED & !seen;
+        if missing == 0 || S::ANY_NS || self.unchecked > 0 {
+            return;
+        }
+        let parent = if self.path.is_empty() {
+            start.local.to_string()
+        } else {
+            format!("{}/{}", self.path.join("/"), start.local)
+        };
+        let offset = if start.empty {
+            start.begin
+        } else {
+            self.last_end_begin
+        };
+        for (i, spec) in S::FIELDS.iter().enumerate().take(64) {
+            if missing & (1 << i) == 0 {
+                continue;
+            }
+            if self.nonconforming.len() >= MAX_NONCONFORMING {
+                return;
+            }
+            self.nonconforming.push(Nonconforming {
+                parent: parent.clone(),
+                element: spec.name.to_string(),
+                kind: NonconformingKind::Missing,
+                offset,
+            });
+        }
+    }
+
     /// Takes and resets the "non-whitespace text seen" flag.
     fn take_saw_text(&mut self) -> bool {
         std::mem::take(&mut self.saw_text)
@@ -1235,6 +1363,9 @@ pub trait XmlValue: Sized + Clone + PartialEq + fmt::Debug {
     }
     /// True for types that decode empty elements themselves (they may carry attributes).
     const DECODES_EMPTY: bool = false;
+    /// Called for an empty element of this type (`<Name />`, start tag already read): notes
+    /// on the decoder what the WSDL says is wrong with it (rule T-10), by default nothing.
+    fn note_empty<'a>(_d: &mut Decoder<'a>, _start: &Start<'a>) {}
     /// Writes a field in the `Invalid` state (its kept text).
     fn encode_invalid(raw: &str, e: &mut Encoder, name: &str) {
         e.text_element(name, &escape_text(raw));
@@ -1263,6 +1394,7 @@ pub fn decode_field<'a, T: XmlValue>(
         return Ok(Field::Nil);
     }
     if start.empty && !T::DECODES_EMPTY {
+        T::note_empty(d, start);
         return Ok(Field::Empty);
     }
     T::decode_value(d, start, item)
@@ -1285,6 +1417,24 @@ pub trait Scalar: Sized + Clone + PartialEq + fmt::Debug {
     fn parse(text: &str) -> Option<Self>;
     /// The wire form (unescaped).
     fn format(&self) -> Cow<'_, str>;
+    /// The WSDL type when wusp parses exactly it (rule T-10 judges text that does not
+    /// parse); `None` for types judged elsewhere or not at all (strings, enumerations).
+    const WSDL_TYPE: Option<&'static str> = None;
+    /// True for text [`Scalar::parse`] rejects that the WSDL type still allows (where
+    /// wusp's parsing is stricter than the schema); such text is not reported.
+    fn wsdl_accepts(_text: &str) -> bool {
+        false
+    }
+}
+
+/// Notes `text` of the element `start` (just closed) when it is not a value of `T`'s WSDL
+/// type (rule T-10).
+fn check_scalar<'a, T: Scalar>(d: &mut Decoder<'a>, start: &Start<'a>, text: &str) {
+    if let Some(expected) = T::WSDL_TYPE
+        && !T::wsdl_accepts(text)
+    {
+        d.note_invalid(start, text, expected);
+    }
 }
 
 impl<T: Scalar> XmlValue for T {
@@ -1296,11 +1446,20 @@ impl<T: Scalar> XmlValue for T {
         let text = d.text(start)?;
         if text.is_empty() {
             // `<a></a>`: a string's empty value; for other types the element is just empty.
-            return Ok(T::parse("").map_or(Field::Empty, Field::Value));
+            return Ok(match T::parse("") {
+                Some(v) => Field::Value(v),
+                None => {
+                    check_scalar::<T>(d, start, "");
+                    Field::Empty
+                }
+            });
         }
         Ok(match T::parse(&text) {
             Some(v) => Field::Value(v),
-            None => Field::Invalid(text.into_owned()),
+            None => {
+                check_scalar::<T>(d, start, &text);
+                Field::Invalid(text.into_owned())
+            }
         })
     }
     fn encode_value(&self, e: &mut Encoder, name: &str, _item: &'static str) {
@@ -1309,10 +1468,16 @@ impl<T: Scalar> XmlValue for T {
     fn empty() -> Option<Self> {
         T::parse("")
     }
+    /// An empty element is not a value of the number, boolean, GUID and dateTime types.
+    fn note_empty<'a>(d: &mut Decoder<'a>, start: &Start<'a>) {
+        if T::WSDL_TYPE.is_some() && T::parse("").is_none() {
+            check_scalar::<T>(d, start, "");
+        }
+    }
 }
 
 macro_rules! int_scalar {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $xsd:literal),*) => {$(
         impl Scalar for $t {
             fn parse(text: &str) -> Option<Self> {
                 let t = text.trim();
@@ -1321,10 +1486,19 @@ macro_rules! int_scalar {
             fn format(&self) -> Cow<'_, str> {
                 Cow::Owned(self.to_string())
             }
+            const WSDL_TYPE: Option<&'static str> = Some($xsd);
         }
     )*};
 }
-int_scalar!(i16, i32, i64, u8, u16, u32, u64);
+int_scalar!(
+    i16 => "xs:short",
+    i32 => "xs:int",
+    i64 => "xs:long",
+    u8 => "xs:unsignedByte",
+    u16 => "xs:unsignedShort",
+    u32 => "xs:unsignedInt",
+    u64 => "xs:unsignedLong"
+);
 
 impl Scalar for bool {
     fn parse(text: &str) -> Option<Self> {
@@ -1337,6 +1511,7 @@ impl Scalar for bool {
     fn format(&self) -> Cow<'_, str> {
         Cow::Borrowed(if *self { "true" } else { "false" })
     }
+    const WSDL_TYPE: Option<&'static str> = Some("xs:boolean");
 }
 
 impl Scalar for String {
@@ -1475,6 +1650,23 @@ pub struct FieldSpec<S> {
     pub same: for<'a> fn(&S, &mut Decoder<'a>, &Start<'a>) -> Result<bool>,
     /// Writes a changed field by patching its source element, if the type can (arrays).
     pub patch: for<'s> fn(&S, &mut Encoder, SlotRef<'s>) -> bool,
+    /// The WSDL requires the element (`minOccurs=1`; rule T-10).
+    pub required: bool,
+    /// The WSDL types the element more loosely than wusp: its text is not judged (T-10).
+    pub lenient: bool,
+}
+
+/// The bits of the required fields among the first 64 of `fields` (see [`Struct::REQUIRED`]).
+pub const fn required_mask<S>(fields: &[FieldSpec<S>]) -> u64 {
+    let mut mask = 0u64;
+    let mut i = 0;
+    while i < fields.len() && i < 64 {
+        if fields[i].required {
+            mask |= 1 << i;
+        }
+        i += 1;
+    }
+    mask
 }
 
 /// A structure (complex type) of the protocol, declared with `wusp_struct!`.
@@ -1483,6 +1675,8 @@ pub trait Struct: XmlValue + Default + 'static {
     const FIELDS: &'static [FieldSpec<Self>];
     /// Children are matched by local name only (unqualified children, e.g. SOAP Fault).
     const ANY_NS: bool = false;
+    /// Bit `i` set when field `i` is required by the WSDL (rule T-10).
+    const REQUIRED: u64 = required_mask(Self::FIELDS);
     /// Where the value was decoded from.
     fn source(&self) -> &Source;
     /// Sets where the value was decoded from.
@@ -1510,6 +1704,9 @@ pub fn decode_root_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>)
     if start.nil || start.empty {
         let scope = d.arc.is_some().then(|| d.scope());
         d.skip(start)?;
+        if start.empty {
+            d.note_missing::<S>(start, 0);
+        }
         let mut v = S::default();
         if let (Some(arc), Some(scope)) = (d.arc.clone(), scope) {
             v.set_source(Source(Some(Arc::new(SourceInner {
@@ -1574,7 +1771,13 @@ fn decode_struct_content<'a, S: Struct>(
             }
         }
         match idx {
-            Some(i) => (S::FIELDS[i].decode)(&mut v, d, &child)?,
+            Some(i) => {
+                // Fault contents are not a WSDL type; lenient fields are typed loosely there.
+                let unchecked = S::ANY_NS || S::FIELDS[i].lenient;
+                d.unchecked += u32::from(unchecked);
+                (S::FIELDS[i].decode)(&mut v, d, &child)?;
+                d.unchecked -= u32::from(unchecked);
+            }
             None => d.skip(&child)?,
         }
         if keep {
@@ -1585,6 +1788,7 @@ fn decode_struct_content<'a, S: Struct>(
             });
         }
     }
+    d.note_missing::<S>(start, seen);
     let text = d.take_saw_text();
     if (any || always_source)
         && let (Some(arc), Some(scope)) = (d.arc.clone(), scope)
@@ -1700,17 +1904,24 @@ fn patch_struct<S: Struct>(v: &S, src: &SourceInner, e: &mut Encoder) {
     e.pop_bindings(src.own_decls as usize);
 }
 
+/// Notes the required children of an empty structure element `<Name />` as missing (T-10).
+pub fn note_empty_struct<'a, S: Struct>(d: &mut Decoder<'a>, start: &Start<'a>) {
+    d.note_missing::<S>(start, 0);
+}
+
 /// Declares a protocol structure: the struct, its [`Struct`] field table and [`XmlValue`].
 ///
 /// Each field is `name: Type = "ElementName"` and becomes `pub name: Field<Type>`; arrays
-/// are `name: Vec<Item> = "ElementName" / "itemElement"`.
+/// are `name: Vec<Item> = "ElementName" / "itemElement"`. A trailing `required` marks an
+/// element the WSDL requires (`minOccurs=1`), `lenient` one the WSDL types more loosely
+/// than `Type` (its text is not judged); both feed rule T-10's [`Nonconforming`] notes.
 macro_rules! wusp_struct {
     (
         $(#[$meta:meta])*
         pub struct $name:ident $([$any:ident])? {
             $(
                 $(#[$fmeta:meta])*
-                $field:ident : $ty:ty = $xml:literal $(/ $item:literal)?
+                $field:ident : $ty:ty = $xml:literal $(/ $item:literal)? $($flag:ident)?
             ),* $(,)?
         }
     ) => {
@@ -1738,6 +1949,8 @@ macro_rules! wusp_struct {
                         present: |s| s.$field.is_present(),
                         same: |s, d, st| Ok($crate::xml::decode_field::<$ty>(d, st, wusp_struct!(@item $($item)?))? == s.$field),
                         patch: |s, e, at| <$ty as $crate::xml::XmlValue>::patch_field(&s.$field, e, $xml, wusp_struct!(@item $($item)?), at),
+                        required: wusp_struct!(@required $($flag)?),
+                        lenient: wusp_struct!(@lenient $($flag)?),
                     },
                 )*
             ];
@@ -1761,10 +1974,19 @@ macro_rules! wusp_struct {
             fn encode_value(&self, e: &mut $crate::xml::Encoder, name: &str, _item: &'static str) {
                 $crate::xml::encode_struct(self, e, name)
             }
+            fn note_empty<'a>(d: &mut $crate::xml::Decoder<'a>, start: &$crate::xml::Start<'a>) {
+                $crate::xml::note_empty_struct::<Self>(d, start)
+            }
         }
     };
     (@item) => { "" };
     (@item $item:literal) => { $item };
+    (@required) => { false };
+    (@required required) => { true };
+    (@required lenient) => { false };
+    (@lenient) => { false };
+    (@lenient required) => { false };
+    (@lenient lenient) => { true };
     (@any any_ns) => { true };
 }
 pub(crate) use wusp_struct;
@@ -1910,6 +2132,191 @@ mod tests {
             Envelope::decode(fault.as_bytes()).unwrap().out_of_order(),
             &[]
         );
+    }
+
+    /// T-10: a conforming document records nothing; text outside the WSDL type of an int,
+    /// a boolean, a GUID, a base64 and a dateTime element, and in an array item, is noted
+    /// with the parent's path, the element, the text and the type; the message still decodes
+    /// and re-encodes to its bytes.
+    #[test]
+    fn nonconforming_values_are_recorded_with_their_type() {
+        use super::NonconformingKind::Invalid;
+        let env = Envelope::decode(SYNC_RESPONSE.as_bytes()).unwrap();
+        assert_eq!(env.nonconforming(), &[]);
+        let doc = SYNC_RESPONSE
+            .replacen("<ID>100001</ID>", "<ID>10x</ID>", 1)
+            .replacen("<IsLeaf>true</IsLeaf>", "<IsLeaf>yes</IsLeaf>", 1)
+            .replacen("<int>99</int>", "<int>99999999999</int>", 1)
+            .replacen(
+                "<Truncated>false</Truncated>",
+                "<Truncated>false</Truncated><NewCookie><Expiration>soon</Expiration><EncryptedData>a=b</EncryptedData></NewCookie>",
+                1,
+            );
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        let got: Vec<_> = env
+            .nonconforming()
+            .iter()
+            .map(|n| {
+                let Invalid { text, expected } = &n.kind else {
+                    panic!("{n:?}")
+                };
+                (n.element.as_str(), text.as_str(), *expected)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ID", "10x", "xs:int"),
+                ("IsLeaf", "yes", "xs:boolean"),
+                ("int", "99999999999", "xs:int"),
+                ("Expiration", "soon", "xs:dateTime"),
+                ("EncryptedData", "a=b", "xs:base64Binary"),
+            ]
+        );
+        let n = env.nonconforming();
+        let result = "Envelope/Body/SyncUpdatesResponse/SyncUpdatesResult";
+        assert_eq!(n[0].parent, format!("{result}/NewUpdates/UpdateInfo"));
+        assert_eq!(&doc[n[0].offset as usize..][..4], "<ID>");
+        assert_eq!(n[2].parent, format!("{result}/OutOfScopeRevisionIDs"));
+        assert_eq!(n[3].parent, format!("{result}/NewCookie"));
+        assert_eq!(
+            n[0].to_string(),
+            "<ID> in <SyncUpdatesResponse/SyncUpdatesResult/NewUpdates/UpdateInfo> holds \"10x\", not an xs:int"
+        );
+        assert_eq!(env.encode(), doc);
+        // A bad GUID in an array and an empty int element.
+        let scan = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><StartCategoryScan xmlns="http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService"><requestedCategories><CategoryRelationship><IndexOfAndGroup /><CategoryId>{dd78b8a1-0b20-45c1-add6-4da72e9364cf}</CategoryId></CategoryRelationship></requestedCategories></StartCategoryScan></s:Body></s:Envelope>"#;
+        let env = Envelope::decode(scan.as_bytes()).unwrap();
+        let n = env.nonconforming();
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert_eq!(n[0].element, "IndexOfAndGroup");
+        assert_eq!(
+            n[0].kind,
+            Invalid {
+                text: String::new(),
+                expected: "xs:int"
+            }
+        );
+        assert_eq!(n[1].element, "CategoryId");
+        assert_eq!(
+            n[1].parent,
+            "Envelope/Body/StartCategoryScan/requestedCategories/CategoryRelationship"
+        );
+    }
+
+    /// T-10: required elements missing at the end of their parent are noted (also in an
+    /// empty `<Name />` structure and an empty message root); nil counts as present.
+    #[test]
+    fn missing_required_elements_are_recorded_in_their_parent() {
+        use super::NonconformingKind::Missing;
+        let doc = SYNC_RESPONSE
+            .replacen("<IsLeaf>true</IsLeaf>", "", 1)
+            .replacen("<Truncated>false</Truncated>", "<NewCookie />", 1);
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        let n = env.nonconforming();
+        let result = "Envelope/Body/SyncUpdatesResponse/SyncUpdatesResult";
+        let got: Vec<_> = n
+            .iter()
+            .map(|n| (n.parent.as_str(), n.element.as_str(), &n.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    format!("{result}/NewUpdates/UpdateInfo").as_str(),
+                    "IsLeaf",
+                    &Missing
+                ),
+                (
+                    format!("{result}/NewCookie").as_str(),
+                    "Expiration",
+                    &Missing
+                ),
+                (result, "Truncated", &Missing),
+            ]
+        );
+        assert_eq!(&doc[n[0].offset as usize..][..13], "</UpdateInfo>");
+        assert_eq!(
+            n[2].to_string(),
+            "<SyncUpdatesResponse/SyncUpdatesResult> has no <Truncated> (minOccurs=1)"
+        );
+        let nil = SYNC_RESPONSE.replacen(
+            "<Truncated>false</Truncated>",
+            "<Truncated xsi:nil=\"true\" />",
+            1,
+        );
+        assert_eq!(
+            Envelope::decode(nil.as_bytes()).unwrap().nonconforming(),
+            &[]
+        );
+        let report = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><ReportEventBatchResponse xmlns="http://www.microsoft.com/SoftwareDistribution" /></soap:Body></soap:Envelope>"#;
+        let env = Envelope::decode(report.as_bytes()).unwrap();
+        let n = env.nonconforming();
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert_eq!(
+            (n[0].parent.as_str(), n[0].element.as_str()),
+            (
+                "Envelope/Body/ReportEventBatchResponse",
+                "ReportEventBatchResult"
+            )
+        );
+        assert_eq!(env.encode(), report);
+    }
+
+    /// T-10 judges only what wusp types as the WSDL does: `Deployment/Deadline` is a string
+    /// there, lexical `xs:dateTime` forms wusp cannot hold are valid, SOAP Fault contents are
+    /// not a WSDL type; and the notes stop at [`super::MAX_NONCONFORMING`], text truncated.
+    #[test]
+    fn nonconforming_leaves_out_what_the_wsdl_allows() {
+        let doc = SYNC_RESPONSE.replacen(
+            "<IsLeaf>",
+            "<Deployment><ID>1</ID><Action>Install</Action><Deadline>next week</Deadline><IsAssigned>true</IsAssigned><LastChangeTime>someday</LastChangeTime></Deployment><IsLeaf>",
+            1,
+        );
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        assert_eq!(env.nonconforming(), &[]);
+        let notes_for_expiration = |dt: &str| {
+            let doc = SYNC_RESPONSE.replacen(
+                "<Truncated>false</Truncated>",
+                &format!("<Truncated>false</Truncated><NewCookie><Expiration>{dt}</Expiration></NewCookie>"),
+                1,
+            );
+            Envelope::decode(doc.as_bytes())
+                .unwrap()
+                .nonconforming()
+                .len()
+        };
+        for dt in [
+            "2026-10-04T16:03:35.99672361234Z",
+            "-0044-03-15T12:00:00",
+            "2026-10-04T24:00:00Z",
+            "12026-10-04T00:00:00+14:00",
+        ] {
+            assert_eq!(notes_for_expiration(dt), 0, "{dt}");
+        }
+        for dt in [
+            "2026-13-04T00:00:00Z",
+            "2026-10-04 00:00:00",
+            "2026-10-04T00:00",
+        ] {
+            assert_eq!(notes_for_expiration(dt), 1, "{dt}");
+        }
+        let fault = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>x</faultstring><detail><ErrorCode>InvalidCookie</ErrorCode><ID>not-a-guid</ID></detail></s:Fault></s:Body></s:Envelope>"#;
+        assert_eq!(
+            Envelope::decode(fault.as_bytes()).unwrap().nonconforming(),
+            &[]
+        );
+        let long = "9".repeat(100);
+        let ids: String = (0..40).map(|_| format!("<int>{long}</int>")).collect();
+        let doc = SYNC_RESPONSE.replacen("<int>99</int>", &ids, 1);
+        let env = Envelope::decode(doc.as_bytes()).unwrap();
+        let n = env.nonconforming();
+        assert_eq!(n.len(), super::MAX_NONCONFORMING);
+        let super::NonconformingKind::Invalid { text, .. } = &n[0].kind else {
+            panic!("{:?}", n[0])
+        };
+        assert_eq!(text.chars().count(), super::MAX_NONCONFORMING_TEXT + 1);
+        assert!(text.ends_with('…'));
     }
 
     /// Fuzz crash (soap_decode): a document starting with two BOMs. `Envelope::decode` strips

@@ -9,6 +9,7 @@ use captures::Timestamp;
 use wusp::messages::{GetAuthorizationCookie, GetCookie, SyncUpdates};
 use wusp::ops::Service;
 use wusp::types::{Config, Cookie, UpdateInfo};
+use wusp::xml::NonconformingKind;
 use wusp::{ErrorCode, Field, Operation, Request, Response};
 
 use crate::catalogue::{Level, known};
@@ -914,13 +915,7 @@ impl Engine {
                     .split_once("/Body/")
                     .map_or(first.parent.as_str(), |(_, p)| p);
                 let (a, b) = (first.expected_first, first.met_first);
-                let more = match f.out_of_order.len() {
-                    1 => String::new(),
-                    n if n >= wusp::xml::MAX_OUT_OF_ORDER => {
-                        format!(" (and at least {} more)", n - 1)
-                    }
-                    n => format!(" (and {} more)", n - 1),
-                };
+                let more = and_more(f.out_of_order.len(), wusp::xml::MAX_OUT_OF_ORDER);
                 let finding = Finding::new(
                     known("T-13"),
                     Status::Violated,
@@ -930,6 +925,31 @@ impl Engine {
                 .versus(
                     format!("<{a}> before <{b}> (schema sequence of {parent})"),
                     format!("<{b}> before <{a}>{more}"),
+                );
+                self.push(si, finding);
+            }
+            if let Some(first) = f.nonconforming.first() {
+                let more = and_more(f.nonconforming.len(), wusp::xml::MAX_NONCONFORMING);
+                let el = &first.element;
+                let (expected, observed) = match &first.kind {
+                    NonconformingKind::Invalid { text, expected } => (
+                        format!("<{el}> holding an {expected} value"),
+                        format!("{text:?}{more}"),
+                    ),
+                    NonconformingKind::Missing => (
+                        format!("<{el}> present (minOccurs=1)"),
+                        format!("no <{el}>{more}"),
+                    ),
+                };
+                let finding = Finding::new(
+                    known("T-10"),
+                    Status::Violated,
+                    format!("{op} {side}: {first}"),
+                )
+                .at([id.clone()])
+                .versus(
+                    format!("{expected}, per the WSDL (both profiles)"),
+                    observed,
                 );
                 self.push(si, finding);
             }
@@ -1629,5 +1649,14 @@ fn verdict(b: &Building) -> String {
             "no software sync {state}: {} exchange(s)",
             s.exchanges.len()
         ),
+    }
+}
+
+/// `" (and N more)"` after the first of `n` notes; `at least` when the decoder's cap was hit.
+fn and_more(n: usize, cap: usize) -> String {
+    match n {
+        0 | 1 => String::new(),
+        n if n >= cap => format!(" (and at least {} more)", n - 1),
+        n => format!(" (and {} more)", n - 1),
     }
 }

@@ -260,7 +260,7 @@ fn nil_with_a_locally_declared_arbitrary_prefix_is_nil() {
 
 fn hwid_doc(hwid: &str) -> String {
     native_request(&format!(
-        r#"<SyncUpdates xmlns="{CWS}"><parameters><SystemSpec><Device><installedDriver>{hwid}<DriverRank>1</DriverRank></installedDriver></Device></SystemSpec><SkipSoftwareSync>true</SkipSoftwareSync></parameters></SyncUpdates>"#
+        r#"<SyncUpdates xmlns="{CWS}"><parameters><ExpressQuery>false</ExpressQuery><SystemSpec><Device><installedDriver><DriverVerDate>2006-06-21T00:00:00</DriverVerDate><DriverVerVersion>2814750890000000</DriverVerVersion>{hwid}<DriverRank>1</DriverRank></installedDriver></Device></SystemSpec><SkipSoftwareSync>true</SkipSoftwareSync></parameters></SyncUpdates>"#
     ))
 }
 
@@ -298,8 +298,21 @@ fn nil_is_recognised_by_namespace_not_by_prefix() {
         r#"<MatchingComputerHWID a:nil="true"/>"#,
     ];
     for hwid in not_nil {
-        let env = decode_exact(&hwid_doc(hwid));
+        let doc = hwid_doc(hwid);
+        let env = decode_any(&doc);
+        assert_eq!(env.encode(), doc);
         assert_eq!(hwid_of(&env), Field::Empty, "{hwid}");
+        // Nil is allowed (the element is nillable); an empty GUID is not a GUID (T-10).
+        let notes = env.nonconforming();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0].element, "MatchingComputerHWID");
+        assert_eq!(
+            notes[0].kind,
+            wusp::xml::NonconformingKind::Invalid {
+                text: String::new(),
+                expected: "s2:guid"
+            }
+        );
     }
 }
 

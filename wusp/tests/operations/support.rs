@@ -88,8 +88,20 @@ pub(crate) fn escape(fragment: &str) -> String {
 
 /// Decodes a document, failing the test with the error and the document. The documents
 /// here are in native, WSUS and spec-example shapes: each must be in the schema order the
-/// model declares (rule T-13), or the analyzer would flag real traffic.
+/// model declares (rule T-13) and conform to the WSDL types and required elements as wusp
+/// judges them (rule T-10), or the analyzer would flag real traffic.
 pub(crate) fn decode(doc: &str) -> Envelope {
+    let env = decode_any(doc);
+    assert_eq!(
+        env.nonconforming(),
+        &[],
+        "not conforming to the WSDL:\n{doc}"
+    );
+    env
+}
+
+/// Decodes a document that may hold values outside their WSDL types (tests of `Invalid`).
+pub(crate) fn decode_any(doc: &str) -> Envelope {
     let env =
         Envelope::decode(doc.as_bytes()).unwrap_or_else(|e| panic!("decode failed: {e}\n{doc}"));
     assert_eq!(env.out_of_order(), &[], "out of schema order:\n{doc}");
