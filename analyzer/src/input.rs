@@ -189,38 +189,6 @@ pub(crate) struct EnvelopeFacts {
     pub(crate) foreign_element: Option<String>,
 }
 
-/// The first element of the SOAP Body (the root included) outside `namespace` (T-04).
-fn foreign_element(xml: &[u8], namespace: &str) -> Option<String> {
-    let text = std::str::from_utf8(xml).ok()?;
-    let mut d = wusp::xml::Decoder::new(text, None, wusp::Limits::default()).ok()?;
-    let root = d.root().ok()?;
-    while let Some(child) = d.next_child(&root).ok()? {
-        if child.local() == "Body" {
-            let el = d.next_child(&child).ok()??;
-            return walk(&mut d, &el, namespace);
-        }
-        d.skip(&child).ok()?;
-    }
-    None
-}
-
-fn walk<'a>(
-    d: &mut wusp::xml::Decoder<'a>,
-    el: &wusp::xml::Start<'a>,
-    namespace: &str,
-) -> Option<String> {
-    let ns = d.ns_of(el).unwrap_or("");
-    if ns != namespace {
-        return Some(format!("<{}> in namespace {ns:?}", el.qname()));
-    }
-    while let Ok(Some(child)) = d.next_child(el) {
-        if let Some(found) = walk(d, &child, namespace) {
-            return Some(found);
-        }
-    }
-    None
-}
-
 /// One WUSP exchange, decoded.
 #[derive(Clone, Debug)]
 pub(crate) struct Observed {
@@ -402,16 +370,18 @@ fn ip_of(addr: &str) -> String {
     }
 }
 
-fn facts(env: &Envelope, xml: &[u8]) -> EnvelopeFacts {
-    let namespace = match &env.body {
-        Body::Request(r) => Some(r.operation().service().namespace()),
-        Body::Response(r) => Some(r.operation().service().namespace()),
-        _ => None,
-    };
+/// The envelope facts; the T-04 element comes from the one decoding pass (the body root is
+/// in its service's namespace, since that is how its operation was recognised).
+fn facts(env: &Envelope) -> EnvelopeFacts {
+    let wusp = matches!(env.body, Body::Request(_) | Body::Response(_));
     EnvelopeFacts {
         soap12: env.version == SoapVersion::Soap12,
         has_header: env.has_header,
-        foreign_element: namespace.and_then(|ns| foreign_element(xml, ns)),
+        foreign_element: env
+            .foreign_element
+            .as_ref()
+            .filter(|_| wusp)
+            .map(|f| format!("<{}> in namespace {:?}", f.qname, f.namespace)),
     }
 }
 
@@ -431,7 +401,7 @@ fn decode_request(ex: &Exchange) -> (Result<wusp::Request, String>, EnvelopeFact
     };
     match Envelope::decode(&xml) {
         Ok(env) => {
-            let f = facts(&env, &xml);
+            let f = facts(&env);
             match env.body {
                 Body::Request(r) => (Ok(r), f),
                 Body::Response(r) => (
@@ -471,7 +441,7 @@ fn decode_reply(ex: &Exchange) -> (Reply, EnvelopeFacts) {
     }
     match Envelope::decode(&xml) {
         Ok(env) => {
-            let f = facts(&env, &xml);
+            let f = facts(&env);
             match env.body {
                 Body::Response(r) => (Reply::Ok(r), f),
                 Body::Fault(fault) => (Reply::Fault(fault), f),

@@ -14,7 +14,7 @@ use crate::fault::Fault;
 use crate::messages::{Request, Response};
 use crate::ops::{NS_SOAP, NS_SOAP12, Operation, Service};
 use crate::types::RawElement;
-use crate::xml::{Decoder, Encoder, Limits, NS_XSD, NS_XSI, XmlValue};
+use crate::xml::{Decoder, Encoder, ForeignElement, Limits, NS_XSD, NS_XSI, XmlValue};
 
 /// The SOAP version of an envelope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +69,8 @@ pub struct Envelope {
     pub has_header: bool,
     /// Form used when the envelope was built in code.
     pub style: EnvelopeStyle,
+    /// The first element inside the body's root outside the root's namespace (rule T-04).
+    pub foreign_element: Option<ForeignElement>,
     source: Option<Arc<EnvelopeSource>>,
 }
 
@@ -117,6 +119,7 @@ impl Envelope {
             version: SoapVersion::Soap11,
             has_header: false,
             style,
+            foreign_element: None,
             source: None,
         }
     }
@@ -164,6 +167,7 @@ impl Envelope {
             }
         };
         let mut has_header = false;
+        let mut foreign_element = None;
         type Found = (Body, usize, usize, Vec<(String, String)>);
         let mut found: Option<Found> = None;
         while let Some(child) = d.next_child(&root)? {
@@ -184,7 +188,9 @@ impl Envelope {
                             ));
                         }
                         let begin = el.offset() as usize;
+                        d.watch_namespace(&el);
                         let b = decode_body(&mut d, &el)?;
+                        foreign_element = d.end_watch();
                         body = Some((b, begin, d.pos() as usize));
                     }
                     let Some((b, begin, end)) = body else {
@@ -215,6 +221,7 @@ impl Envelope {
             version,
             has_header,
             style,
+            foreign_element,
             source: Some(Arc::new(EnvelopeSource {
                 doc: keep,
                 root_begin,

@@ -264,6 +264,25 @@ pub struct Decoder<'a> {
     limits: Limits,
     saw_text: bool,
     last_end_begin: u64,
+    /// Set by [`Decoder::watch_namespace`]: the first element outside a namespace.
+    watch: Option<NsWatch<'a>>,
+}
+
+/// The namespace watched for, and the first element seen outside it (qname, namespace).
+struct NsWatch<'a> {
+    ns: Option<u16>,
+    found: Option<(&'a str, Option<u16>)>,
+    /// Inside an element being skipped (whose attributes a plain skip would not read).
+    skipping: u32,
+}
+
+/// An element outside the namespace a [`Decoder`] watched for (rule T-04).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignElement {
+    /// Its qualified name as written.
+    pub qname: String,
+    /// Its namespace URI (empty for none).
+    pub namespace: String,
 }
 
 impl<'a> Decoder<'a> {
@@ -329,6 +348,7 @@ impl<'a> Decoder<'a> {
             limits,
             saw_text: false,
             last_end_begin: 0,
+            watch: None,
         }
     }
 
@@ -460,10 +480,17 @@ impl<'a> Decoder<'a> {
         {
             let mut nil_candidates: Vec<(&'a str, bool)> = Vec::new();
             for attr in parse_attrs(attrs_raw) {
-                let attr = attr.map_err(|e| Error::Xml {
-                    at: self.at(begin),
-                    message: format!("bad attribute in <{raw_name}>: {e}"),
-                })?;
+                let attr = match attr {
+                    Ok(attr) => attr,
+                    // A plain skip does not read attributes: no error there either.
+                    Err(_) if self.watch.as_ref().is_some_and(|w| w.skipping > 0) => break,
+                    Err(e) => {
+                        return Err(Error::Xml {
+                            at: self.at(begin),
+                            message: format!("bad attribute in <{raw_name}>: {e}"),
+                        });
+                    }
+                };
                 let key = attr.key;
                 if key == "xmlns" || key.starts_with("xmlns:") {
                     let p = key
@@ -487,6 +514,17 @@ impl<'a> Decoder<'a> {
         }
         // An undeclared prefix is tolerated: the element simply has no namespace.
         let ns = self.resolve(prefix.unwrap_or(""));
+        let ns = if prefix.is_none() && ns.is_some_and(|i| self.uris[i as usize].is_empty()) {
+            None
+        } else {
+            ns
+        };
+        if let Some(w) = &mut self.watch
+            && w.found.is_none()
+            && w.ns != ns
+        {
+            w.found = Some((raw_name, ns));
+        }
         self.path.push(local);
         if empty {
             // An empty element closes at once; its declarations apply only to itself.
@@ -498,11 +536,7 @@ impl<'a> Decoder<'a> {
         Ok(Start {
             raw_name,
             local,
-            ns: if prefix.is_none() && ns.is_some_and(|i| self.uris[i as usize].is_empty()) {
-                None
-            } else {
-                ns
-            },
+            ns,
             begin,
             content: self.pos(),
             empty,
@@ -655,10 +689,56 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Starts watching the elements opened from now on (skipped ones included) for the
+    /// first one outside `start`'s namespace; [`Decoder::end_watch`] tells which it was.
+    pub fn watch_namespace(&mut self, start: &Start<'a>) {
+        self.watch = Some(NsWatch {
+            ns: start.ns,
+            found: None,
+            skipping: 0,
+        });
+    }
+
+    /// Stops watching; the first element seen outside the watched namespace, if any.
+    pub fn end_watch(&mut self) -> Option<ForeignElement> {
+        let (qname, ns) = self.watch.take()?.found?;
+        Some(ForeignElement {
+            qname: qname.to_string(),
+            namespace: ns.map_or("", |i| &*self.uris[i as usize]).to_string(),
+        })
+    }
+
+    /// A watch is on and has not found its element: skipping must open every element.
+    fn watch_skipping(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.found.is_none())
+    }
+
+    fn skipping(&mut self, by: i32) {
+        if let Some(w) = &mut self.watch {
+            w.skipping = w.skipping.saturating_add_signed(by);
+        }
+    }
+
+    fn skip_children(&mut self, start: &Start<'a>) -> Result<()> {
+        while let Some(child) = self.next_child(start)? {
+            self.skip(&child)?;
+        }
+        Ok(())
+    }
+
     /// Skips the element `start` (whose start tag was just read) and everything in it.
     pub fn skip(&mut self, start: &Start<'a>) -> Result<()> {
         if start.empty {
             return Ok(());
+        }
+        if self.watch_skipping() {
+            // Open the skipped elements so the watch sees their namespaces.
+            let saw_text = self.saw_text;
+            self.skipping(1);
+            let result = self.skip_children(start);
+            self.skipping(-1);
+            self.saw_text = saw_text;
+            return result;
         }
         let mut depth = 0u32;
         let mut open: Vec<&'a str> = Vec::new();
