@@ -791,6 +791,10 @@ impl<'a> Decoder<'a> {
         if start.empty {
             return Ok(Cow::Borrowed(""));
         }
+        // Most values are plain text: take it from the document without the reader's events.
+        if let Some(plain) = self.plain_text(start)? {
+            return Ok(Cow::Borrowed(plain));
+        }
         let mut out: Option<String> = None;
         let mut first: Cow<'a, str> = Cow::Borrowed("");
         loop {
@@ -854,11 +858,7 @@ impl<'a> Decoder<'a> {
         let end_at = from + lt as u64;
         let tail = &rest[lt + 2..];
         let name = start.raw_name.as_bytes();
-        let closes = tail
-            .strip_prefix(name)
-            .map(|t| t.iter().take_while(|b| b.is_ascii_whitespace()).count() + name.len())
-            .is_some_and(|n| tail.get(n) == Some(&b'>'));
-        if !closes {
+        if !closes(tail, name) {
             let got: String = String::from_utf8_lossy(&tail[..tail.len().min(name.len() + 8)])
                 .chars()
                 .take_while(|c| *c != '>')
@@ -868,12 +868,41 @@ impl<'a> Decoder<'a> {
                 message: format!("end tag </{got}> does not match <{}>", start.raw_name),
             });
         }
+        self.close_at(end_at)?;
+        Ok(Some(raw))
+    }
+
+    /// Reads the end tag at `end_at` (checked by the caller) and closes the element there.
+    fn close_at(&mut self, end_at: u64) -> Result<()> {
         // Resume at the end tag itself rather than after it: what follows the tag may start
         // with U+FEFF, which a fresh reader would take for a byte order mark and drop.
         self.jump(end_at as usize);
         self.read()?;
         self.last_end_begin = end_at;
         self.close();
+        Ok(())
+    }
+
+    /// The content of `start` when it is plain text (no markup, reference or CR) followed
+    /// by `start`'s end tag, which is then consumed; `None` (nothing consumed) otherwise.
+    fn plain_text(&mut self, start: &Start<'a>) -> Result<Option<&'a str>> {
+        let from = start.content as usize;
+        let Some(rest) = self.doc.as_bytes().get(from..) else {
+            return Ok(None);
+        };
+        let Some(stop) = memchr::memchr3(b'<', b'&', b'\r', rest) else {
+            return Ok(None);
+        };
+        if rest[stop] != b'<'
+            || rest.get(stop + 1) != Some(&b'/')
+            || !closes(&rest[stop + 2..], start.raw_name.as_bytes())
+        {
+            return Ok(None);
+        }
+        let Some(raw) = self.doc.get(from..from + stop) else {
+            return Ok(None);
+        };
+        self.close_at((from + stop) as u64)?;
         Ok(Some(raw))
     }
 
@@ -881,6 +910,13 @@ impl<'a> Decoder<'a> {
     fn take_saw_text(&mut self) -> bool {
         std::mem::take(&mut self.saw_text)
     }
+}
+
+/// `tail` (what follows `</`) is the end tag of an element named `name`.
+fn closes(tail: &[u8], name: &[u8]) -> bool {
+    tail.strip_prefix(name)
+        .map(|t| t.iter().take_while(|b| b.is_ascii_whitespace()).count() + name.len())
+        .is_some_and(|n| tail.get(n) == Some(&b'>'))
 }
 
 fn split_qname(q: &str) -> (Option<&str>, &str) {
@@ -1859,5 +1895,44 @@ mod tests {
             super::Field::Value(false)
         );
         assert_eq!(Envelope::decode(env.encode().as_bytes()).unwrap(), env);
+    }
+
+    /// `text` takes plain values straight from the document and everything else through
+    /// the reader's events: both give the unescaped, CR-normalised text and leave the
+    /// decoder after the element.
+    #[test]
+    fn text_values_plain_and_otherwise() {
+        let doc = "<r><a>plain</a><b>x &amp; y</b><c>one\r\ntwo</c><d><![CDATA[<z>]]></d><e></e><f>p</f ><g>last</g></r>";
+        let mut d = super::Decoder::new(doc, None, super::Limits::default()).unwrap();
+        let root = d.root().unwrap();
+        let mut got = Vec::new();
+        while let Some(child) = d.next_child(&root).unwrap() {
+            got.push((
+                child.local().to_string(),
+                d.text(&child).unwrap().into_owned(),
+            ));
+        }
+        let want = [
+            ("a", "plain"),
+            ("b", "x & y"),
+            ("c", "one\ntwo"),
+            ("d", "<z>"),
+            ("e", ""),
+            ("f", "p"),
+            ("g", "last"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        d.finish().unwrap();
+        // A wrong end tag is still an error naming both tags.
+        let bad = "<r><a>plain</b></r>";
+        let mut d = super::Decoder::new(bad, None, super::Limits::default()).unwrap();
+        let root = d.root().unwrap();
+        let a = d.next_child(&root).unwrap().unwrap();
+        let err = d.text(&a).unwrap_err().to_string();
+        assert!(err.contains("</b>") && err.contains("<a>"), "{err}");
     }
 }
