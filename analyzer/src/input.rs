@@ -139,8 +139,9 @@ impl Input {
     }
 }
 
-/// Decoded exchanges a reading thread may hold ready ahead of the judging one.
-const DECODE_AHEAD: usize = 8;
+/// Decoded exchanges handed from the reading thread to the judging one at a time (one
+/// hand-over, and so one wake-up, per batch rather than per exchange).
+const BATCH: usize = 16;
 
 impl Input {
     /// Reads and decodes this input's records on a second thread, in time order, handing
@@ -156,20 +157,27 @@ impl Input {
         each: &mut dyn FnMut(Classified),
     ) -> Result<Vec<InputProblem>, Error> {
         let mut records = self.records(read)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Classified>(DECODE_AHEAD);
+        // One batch waiting in the channel while the next is decoded and the last judged.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(1);
         let problems = std::thread::scope(|scope| {
             let reader = scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
                 for record in records.by_ref() {
-                    if let Some(c) = classify_record(self, &record)
-                        && tx.send(c).is_err()
+                    batch.extend(classify_record(self, &record));
+                    if batch.len() == BATCH
+                        && tx
+                            .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                            .is_err()
                     {
                         // The judging side stopped: nothing more to decode.
-                        break;
+                        return records.problems;
                     }
                 }
+                // A send fails only when the judging side stopped, which needs no more.
+                let _ = tx.send(batch);
                 records.problems
             });
-            for c in rx {
+            for c in rx.into_iter().flatten() {
                 each(c);
             }
             reader
