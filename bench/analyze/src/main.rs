@@ -49,7 +49,7 @@ struct Args {
     /// Keep the generated capture.
     #[arg(long)]
     keep: bool,
-    /// Reuse an existing capture at --out instead of generating it.
+    /// Reuse an existing capture at --out instead of generating it (and keep it).
     #[arg(long)]
     reuse: bool,
 }
@@ -389,7 +389,7 @@ fn main() -> Result<()> {
         println!("load average {}", load.join(" "));
     }
     println!("report {}", summary.replace('\n', " "));
-    if !args.keep {
+    if !args.keep && !args.reuse {
         std::fs::remove_file(&args.out)
             .with_context(|| format!("remove {}", args.out.display()))?;
     }
