@@ -448,7 +448,7 @@ fn decode_request(ex: &Exchange) -> (Result<wusp::Request, String>, EnvelopeFact
         Ok(x) => x,
         Err(e) => return (Err(format!("request body: {e}{cut}")), Default::default()),
     };
-    match Envelope::decode(&xml) {
+    match Envelope::decode_values(&xml) {
         Ok(env) => {
             let f = facts(&env);
             match env.body {
@@ -488,7 +488,7 @@ fn decode_reply(ex: &Exchange) -> (Reply, EnvelopeFacts) {
             Default::default(),
         );
     }
-    match Envelope::decode(&xml) {
+    match Envelope::decode_values(&xml) {
         Ok(env) => {
             let f = facts(&env);
             match env.body {

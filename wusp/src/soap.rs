@@ -131,6 +131,19 @@ impl Envelope {
 
     /// Decodes a message with the given limits.
     pub fn decode_with(bytes: &[u8], limits: &Limits) -> Result<Envelope> {
+        let text = Envelope::text_of(bytes, limits)?;
+        Envelope::decode_shared(Arc::from(text), limits)
+    }
+
+    /// Decodes a message's values only, with default limits, remembering no source: for
+    /// readers that never re-encode it (the analyzer). The values are those
+    /// [`Envelope::decode`] gives; [`Envelope::encode`] writes them in canonical form.
+    pub fn decode_values(bytes: &[u8]) -> Result<Envelope> {
+        let limits = Limits::default();
+        Envelope::decode_doc(Envelope::text_of(bytes, &limits)?, None, &limits)
+    }
+
+    fn text_of<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str> {
         if bytes.len() > limits.max_body {
             return Err(Error::Limit {
                 what: "body size",
@@ -138,19 +151,22 @@ impl Envelope {
                 at: Location::default(),
             });
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::Utf8 {
+        std::str::from_utf8(bytes).map_err(|e| Error::Utf8 {
             at: Location {
                 path: String::new(),
                 offset: e.valid_up_to() as u64,
             },
-        })?;
-        Envelope::decode_shared(Arc::from(text), limits)
+        })
     }
 
     /// Decodes a message held in shared text (avoids a copy when the caller has one).
     pub fn decode_shared(doc: Arc<str>, limits: &Limits) -> Result<Envelope> {
-        let keep = doc.clone();
-        let mut d = Decoder::new(&doc, Some(keep.clone()), *limits)?;
+        Envelope::decode_doc(&doc, Some(doc.clone()), limits)
+    }
+
+    /// Decodes `doc`; with `keep` (the same text, shared) every value remembers its source.
+    fn decode_doc(doc: &str, keep: Option<Arc<str>>, limits: &Limits) -> Result<Envelope> {
+        let mut d = Decoder::new(doc, keep.clone(), *limits)?;
         let root = d.root()?;
         let version = match d.ns_of(&root) {
             Some(NS_SOAP) if root.local() == "Envelope" => SoapVersion::Soap11,
@@ -178,7 +194,11 @@ impl Envelope {
                     d.skip(&child)?;
                 }
                 "Body" if soap_ns && found.is_none() => {
-                    let scope = d_scope(&d);
+                    let scope = if keep.is_some() {
+                        d_scope(&d)
+                    } else {
+                        Vec::new()
+                    };
                     let mut body = None;
                     while let Some(el) = d.next_child(&child)? {
                         if body.is_some() {
@@ -222,12 +242,14 @@ impl Envelope {
             has_header,
             style,
             foreign_element,
-            source: Some(Arc::new(EnvelopeSource {
-                doc: keep,
-                root_begin,
-                root_end,
-                scope,
-            })),
+            source: keep.map(|doc| {
+                Arc::new(EnvelopeSource {
+                    doc,
+                    root_begin,
+                    root_end,
+                    scope,
+                })
+            }),
         })
     }
 

@@ -325,3 +325,22 @@ fn watching_for_foreign_elements_changes_no_decoding() {
     let bad_typed = NATIVE_SYNC.replace("<ExpressQuery>", "<ExpressQuery a=1>");
     assert!(Envelope::decode(bad_typed.as_bytes()).is_err());
 }
+
+#[test]
+fn decode_values_gives_the_values_of_decode_without_a_source() {
+    for doc in [NATIVE_SYNC, DECLARED_AUTH, SPEC_SYNC] {
+        let full = Envelope::decode(doc.as_bytes()).expect("decodes");
+        let values = Envelope::decode_values(doc.as_bytes()).expect("decodes");
+        assert_eq!(values, full);
+        assert_eq!(values.foreign_element, full.foreign_element);
+        assert!(full.source_text().is_some());
+        assert_eq!(values.source_text(), None);
+        // Without a source it is written anew, in canonical form, with the same values.
+        assert_eq!(
+            Envelope::decode(values.encode().as_bytes()).expect("re-decodes"),
+            full
+        );
+    }
+    let cut = &NATIVE_SYNC[..NATIVE_SYNC.len() / 2];
+    assert!(Envelope::decode_values(cut.as_bytes()).is_err());
+}
