@@ -137,8 +137,7 @@ pub fn analyze_streaming(
     let read = Arc::new(AtomicU64::new(0));
     let mut seen = 0u64;
     for inp in &inputs {
-        let mut records = inp.records(Arc::clone(&read))?;
-        for record in records.by_ref() {
+        let problems = inp.decode_each(Arc::clone(&read), &mut |item| {
             seen += 1;
             if seen.is_multiple_of(PROGRESS_EVERY) {
                 progress(Progress {
@@ -146,20 +145,19 @@ pub fn analyze_streaming(
                     total,
                 });
             }
-            match input::classify_record(inp, &record) {
-                Some(input::Classified::Wusp(ex)) => engine.feed(&ex),
-                Some(input::Classified::Content(get)) => engine.feed_content(&get),
-                Some(input::Classified::Skipped(exchange, reason)) => {
+            match item {
+                input::Classified::Wusp(ex) => engine.feed(&ex),
+                input::Classified::Content(get) => engine.feed_content(&get),
+                input::Classified::Skipped(exchange, reason) => {
                     tracing::debug!(%exchange, %reason, "skipped");
                     tail.skipped.push(Skipped { exchange, reason });
                 }
-                None => {}
             }
             for s in engine.take_closed() {
                 emit(s, &mut tail);
             }
-        }
-        tail.input_problems.append(&mut records.problems);
+        })?;
+        tail.input_problems.extend(problems);
         progress(Progress {
             read: read.load(Ordering::Relaxed).min(total),
             total,

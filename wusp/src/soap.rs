@@ -14,7 +14,9 @@ use crate::fault::Fault;
 use crate::messages::{Request, Response};
 use crate::ops::{NS_SOAP, NS_SOAP12, Operation, Service};
 use crate::types::RawElement;
-use crate::xml::{Decoder, Encoder, Limits, NS_XSD, NS_XSI, Nonconforming, OutOfOrder, XmlValue};
+use crate::xml::{
+    Decoder, Encoder, ForeignElement, Limits, NS_XSD, NS_XSI, Nonconforming, OutOfOrder, XmlValue,
+};
 
 /// The SOAP version of an envelope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +71,12 @@ pub struct Envelope {
     pub has_header: bool,
     /// Form used when the envelope was built in code.
     pub style: EnvelopeStyle,
+    /// The first element inside the body's root outside the root's namespace (rule T-04).
+    pub foreign_element: Option<ForeignElement>,
+    /// Children of the message met out of their schema order (T-13).
+    out_of_order: Vec<OutOfOrder>,
+    /// Elements of the message not conforming to the WSDL types and occurrences (T-10).
+    nonconforming: Vec<Nonconforming>,
     source: Option<Arc<EnvelopeSource>>,
 }
 
@@ -79,10 +87,6 @@ struct EnvelopeSource {
     root_end: usize,
     /// Bindings in scope at the body root (declared by Envelope and Body).
     scope: Vec<(String, String)>,
-    /// Children of the message met out of their schema order (T-13).
-    out_of_order: Vec<OutOfOrder>,
-    /// Elements of the message not conforming to the WSDL types and occurrences (T-10).
-    nonconforming: Vec<Nonconforming>,
 }
 
 impl PartialEq for Envelope {
@@ -121,6 +125,9 @@ impl Envelope {
             version: SoapVersion::Soap11,
             has_header: false,
             style,
+            foreign_element: None,
+            out_of_order: Vec::new(),
+            nonconforming: Vec::new(),
             source: None,
         }
     }
@@ -132,6 +139,19 @@ impl Envelope {
 
     /// Decodes a message with the given limits.
     pub fn decode_with(bytes: &[u8], limits: &Limits) -> Result<Envelope> {
+        let text = Envelope::text_of(bytes, limits)?;
+        Envelope::decode_shared(Arc::from(text), limits)
+    }
+
+    /// Decodes a message's values only, with default limits, remembering no source: for
+    /// readers that never re-encode it (the analyzer). The values are those
+    /// [`Envelope::decode`] gives; [`Envelope::encode`] writes them in canonical form.
+    pub fn decode_values(bytes: &[u8]) -> Result<Envelope> {
+        let limits = Limits::default();
+        Envelope::decode_doc(Envelope::text_of(bytes, &limits)?, None, &limits)
+    }
+
+    fn text_of<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str> {
         if bytes.len() > limits.max_body {
             return Err(Error::Limit {
                 what: "body size",
@@ -139,19 +159,22 @@ impl Envelope {
                 at: Location::default(),
             });
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::Utf8 {
+        std::str::from_utf8(bytes).map_err(|e| Error::Utf8 {
             at: Location {
                 path: String::new(),
                 offset: e.valid_up_to() as u64,
             },
-        })?;
-        Envelope::decode_shared(Arc::from(text), limits)
+        })
     }
 
     /// Decodes a message held in shared text (avoids a copy when the caller has one).
     pub fn decode_shared(doc: Arc<str>, limits: &Limits) -> Result<Envelope> {
-        let keep = doc.clone();
-        let mut d = Decoder::new(&doc, Some(keep.clone()), *limits)?;
+        Envelope::decode_doc(&doc, Some(doc.clone()), limits)
+    }
+
+    /// Decodes `doc`; with `keep` (the same text, shared) every value remembers its source.
+    fn decode_doc(doc: &str, keep: Option<Arc<str>>, limits: &Limits) -> Result<Envelope> {
+        let mut d = Decoder::new(doc, keep.clone(), *limits)?;
         let root = d.root()?;
         let version = match d.ns_of(&root) {
             Some(NS_SOAP) if root.local() == "Envelope" => SoapVersion::Soap11,
@@ -168,6 +191,7 @@ impl Envelope {
             }
         };
         let mut has_header = false;
+        let mut foreign_element = None;
         type Found = (Body, usize, usize, Vec<(String, String)>);
         let mut found: Option<Found> = None;
         while let Some(child) = d.next_child(&root)? {
@@ -178,7 +202,11 @@ impl Envelope {
                     d.skip(&child)?;
                 }
                 "Body" if soap_ns && found.is_none() => {
-                    let scope = d_scope(&d);
+                    let scope = if keep.is_some() {
+                        d_scope(&d)
+                    } else {
+                        Vec::new()
+                    };
                     let mut body = None;
                     while let Some(el) = d.next_child(&child)? {
                         if body.is_some() {
@@ -188,7 +216,9 @@ impl Envelope {
                             ));
                         }
                         let begin = el.offset() as usize;
+                        d.watch_namespace(&el);
                         let b = decode_body(&mut d, &el)?;
+                        foreign_element = d.end_watch();
                         body = Some((b, begin, d.pos() as usize));
                     }
                     let Some((b, begin, end)) = body else {
@@ -221,14 +251,17 @@ impl Envelope {
             version,
             has_header,
             style,
-            source: Some(Arc::new(EnvelopeSource {
-                doc: keep,
-                root_begin,
-                root_end,
-                scope,
-                out_of_order,
-                nonconforming,
-            })),
+            foreign_element,
+            out_of_order,
+            nonconforming,
+            source: keep.map(|doc| {
+                Arc::new(EnvelopeSource {
+                    doc,
+                    root_begin,
+                    root_end,
+                    scope,
+                })
+            }),
         })
     }
 
@@ -236,14 +269,14 @@ impl Envelope {
     /// sequence puts later (rule T-13), at most [`crate::xml::MAX_OUT_OF_ORDER`]; empty for
     /// a message in order or built in code.
     pub fn out_of_order(&self) -> &[OutOfOrder] {
-        self.source.as_ref().map_or(&[], |s| &s.out_of_order)
+        &self.out_of_order
     }
 
     /// Elements of the decoded message whose text is not a value of their WSDL type, or
     /// `minOccurs=1` elements missing (rule T-10), at most [`crate::xml::MAX_NONCONFORMING`];
     /// empty for a conforming message or one built in code.
     pub fn nonconforming(&self) -> &[Nonconforming] {
-        self.source.as_ref().map_or(&[], |s| &s.nonconforming)
+        &self.nonconforming
     }
 
     /// The web method of the message, when it is a WUSP request or response.

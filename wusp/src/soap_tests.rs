@@ -281,3 +281,66 @@ fn message_without_children_round_trips_byte_for_byte() {
     s.parameters = Field::Empty;
     assert!(env.encode().contains("<SyncUpdates xmlns=\"http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService\"><parameters /> </SyncUpdates>"), "{}", env.encode());
 }
+
+fn foreign(xml: &str) -> Option<(String, String)> {
+    let env = Envelope::decode(xml.as_bytes()).expect("decodes");
+    env.foreign_element.map(|f| (f.qname, f.namespace))
+}
+
+#[test]
+fn foreign_element_is_none_when_the_body_stays_in_its_namespace() {
+    // FutureNativeElement is skipped by the typed decoding, in the service's namespace.
+    assert_eq!(foreign(NATIVE_SYNC), None);
+    assert_eq!(foreign(DECLARED_AUTH), None);
+    assert_eq!(foreign(SPEC_SYNC), None);
+}
+
+#[test]
+fn foreign_element_is_found_in_typed_and_skipped_elements() {
+    let typed = NATIVE_SYNC.replace("<ExpressQuery>", "<o:ExpressQuery xmlns:o=\"urn:other\">");
+    let typed = typed.replace("false</ExpressQuery>", "false</o:ExpressQuery>");
+    assert_eq!(
+        foreign(&typed),
+        Some(("o:ExpressQuery".into(), "urn:other".into()))
+    );
+    // Inside an element the model skips: found all the same, the first one in document order.
+    let skipped = NATIVE_SYNC.replace(
+        "<x>y</x>",
+        "<x xmlns=\"urn:deep\">y</x><z xmlns=\"urn:later\" />",
+    );
+    assert_eq!(foreign(&skipped), Some(("x".into(), "urn:deep".into())));
+    // An unqualified element (xmlns="") has no namespace.
+    let unqualified = NATIVE_SYNC.replace("<x>y</x>", "<x xmlns=\"\">y</x>");
+    assert_eq!(foreign(&unqualified), Some(("x".into(), String::new())));
+}
+
+#[test]
+fn watching_for_foreign_elements_changes_no_decoding() {
+    // A plain skip does not read attributes, so a bad one in a skipped element is no error.
+    let bad_attr = NATIVE_SYNC.replace("<x>y</x>", "<x b=1>y</x>");
+    let env = Envelope::decode(bad_attr.as_bytes()).expect("decodes");
+    assert_eq!(env.foreign_element, None);
+    assert_eq!(env.encode(), bad_attr);
+    // A bad attribute on an element the model reads stays an error.
+    let bad_typed = NATIVE_SYNC.replace("<ExpressQuery>", "<ExpressQuery a=1>");
+    assert!(Envelope::decode(bad_typed.as_bytes()).is_err());
+}
+
+#[test]
+fn decode_values_gives_the_values_of_decode_without_a_source() {
+    for doc in [NATIVE_SYNC, DECLARED_AUTH, SPEC_SYNC] {
+        let full = Envelope::decode(doc.as_bytes()).expect("decodes");
+        let values = Envelope::decode_values(doc.as_bytes()).expect("decodes");
+        assert_eq!(values, full);
+        assert_eq!(values.foreign_element, full.foreign_element);
+        assert!(full.source_text().is_some());
+        assert_eq!(values.source_text(), None);
+        // Without a source it is written anew, in canonical form, with the same values.
+        assert_eq!(
+            Envelope::decode(values.encode().as_bytes()).expect("re-decodes"),
+            full
+        );
+    }
+    let cut = &NATIVE_SYNC[..NATIVE_SYNC.len() / 2];
+    assert!(Envelope::decode_values(cut.as_bytes()).is_err());
+}

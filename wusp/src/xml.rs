@@ -272,6 +272,8 @@ pub struct Decoder<'a> {
     /// Above zero while decoding what is not judged against the WSDL types: fields the
     /// WSDL types more loosely than wusp, and SOAP Fault contents.
     unchecked: u32,
+    /// Set by [`Decoder::watch_namespace`]: the first element outside a namespace.
+    watch: Option<NsWatch<'a>>,
 }
 
 /// How many out-of-order children one decoder records (the rest are not kept).
@@ -353,6 +355,23 @@ impl fmt::Display for Nonconforming {
     }
 }
 
+/// The namespace watched for, and the first element seen outside it (qname, namespace).
+struct NsWatch<'a> {
+    ns: Option<u16>,
+    found: Option<(&'a str, Option<u16>)>,
+    /// Inside an element being skipped (whose attributes a plain skip would not read).
+    skipping: u32,
+}
+
+/// An element outside the namespace a [`Decoder`] watched for (rule T-04).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignElement {
+    /// Its qualified name as written.
+    pub qname: String,
+    /// Its namespace URI (empty for none).
+    pub namespace: String,
+}
+
 impl<'a> Decoder<'a> {
     /// A decoder over `doc`. With `source` set, decoded structures remember it (lossless mode).
     pub fn new(doc: &'a str, source: Option<Arc<str>>, limits: Limits) -> Result<Self> {
@@ -419,6 +438,7 @@ impl<'a> Decoder<'a> {
             out_of_order: Vec::new(),
             nonconforming: Vec::new(),
             unchecked: 0,
+            watch: None,
         }
     }
 
@@ -550,10 +570,17 @@ impl<'a> Decoder<'a> {
         {
             let mut nil_candidates: Vec<(&'a str, bool)> = Vec::new();
             for attr in parse_attrs(attrs_raw) {
-                let attr = attr.map_err(|e| Error::Xml {
-                    at: self.at(begin),
-                    message: format!("bad attribute in <{raw_name}>: {e}"),
-                })?;
+                let attr = match attr {
+                    Ok(attr) => attr,
+                    // A plain skip does not read attributes: no error there either.
+                    Err(_) if self.watch.as_ref().is_some_and(|w| w.skipping > 0) => break,
+                    Err(e) => {
+                        return Err(Error::Xml {
+                            at: self.at(begin),
+                            message: format!("bad attribute in <{raw_name}>: {e}"),
+                        });
+                    }
+                };
                 let key = attr.key;
                 if key == "xmlns" || key.starts_with("xmlns:") {
                     let p = key
@@ -577,6 +604,17 @@ impl<'a> Decoder<'a> {
         }
         // An undeclared prefix is tolerated: the element simply has no namespace.
         let ns = self.resolve(prefix.unwrap_or(""));
+        let ns = if prefix.is_none() && ns.is_some_and(|i| self.uris[i as usize].is_empty()) {
+            None
+        } else {
+            ns
+        };
+        if let Some(w) = &mut self.watch
+            && w.found.is_none()
+            && w.ns != ns
+        {
+            w.found = Some((raw_name, ns));
+        }
         self.path.push(local);
         if empty {
             // An empty element closes at once; its declarations apply only to itself.
@@ -588,11 +626,7 @@ impl<'a> Decoder<'a> {
         Ok(Start {
             raw_name,
             local,
-            ns: if prefix.is_none() && ns.is_some_and(|i| self.uris[i as usize].is_empty()) {
-                None
-            } else {
-                ns
-            },
+            ns,
             begin,
             content: self.pos(),
             empty,
@@ -745,10 +779,56 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Starts watching the elements opened from now on (skipped ones included) for the
+    /// first one outside `start`'s namespace; [`Decoder::end_watch`] tells which it was.
+    pub fn watch_namespace(&mut self, start: &Start<'a>) {
+        self.watch = Some(NsWatch {
+            ns: start.ns,
+            found: None,
+            skipping: 0,
+        });
+    }
+
+    /// Stops watching; the first element seen outside the watched namespace, if any.
+    pub fn end_watch(&mut self) -> Option<ForeignElement> {
+        let (qname, ns) = self.watch.take()?.found?;
+        Some(ForeignElement {
+            qname: qname.to_string(),
+            namespace: ns.map_or("", |i| &*self.uris[i as usize]).to_string(),
+        })
+    }
+
+    /// A watch is on and has not found its element: skipping must open every element.
+    fn watch_skipping(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.found.is_none())
+    }
+
+    fn skipping(&mut self, by: i32) {
+        if let Some(w) = &mut self.watch {
+            w.skipping = w.skipping.saturating_add_signed(by);
+        }
+    }
+
+    fn skip_children(&mut self, start: &Start<'a>) -> Result<()> {
+        while let Some(child) = self.next_child(start)? {
+            self.skip(&child)?;
+        }
+        Ok(())
+    }
+
     /// Skips the element `start` (whose start tag was just read) and everything in it.
     pub fn skip(&mut self, start: &Start<'a>) -> Result<()> {
         if start.empty {
             return Ok(());
+        }
+        if self.watch_skipping() {
+            // Open the skipped elements so the watch sees their namespaces.
+            let saw_text = self.saw_text;
+            self.skipping(1);
+            let result = self.skip_children(start);
+            self.skipping(-1);
+            self.saw_text = saw_text;
+            return result;
         }
         let mut depth = 0u32;
         let mut open: Vec<&'a str> = Vec::new();
@@ -800,6 +880,10 @@ impl<'a> Decoder<'a> {
     pub fn text(&mut self, start: &Start<'a>) -> Result<Cow<'a, str>> {
         if start.empty {
             return Ok(Cow::Borrowed(""));
+        }
+        // Most values are plain text: take it from the document without the reader's events.
+        if let Some(plain) = self.plain_text(start)? {
+            return Ok(Cow::Borrowed(plain));
         }
         let mut out: Option<String> = None;
         let mut first: Cow<'a, str> = Cow::Borrowed("");
@@ -864,11 +948,7 @@ impl<'a> Decoder<'a> {
         let end_at = from + lt as u64;
         let tail = &rest[lt + 2..];
         let name = start.raw_name.as_bytes();
-        let closes = tail
-            .strip_prefix(name)
-            .map(|t| t.iter().take_while(|b| b.is_ascii_whitespace()).count() + name.len())
-            .is_some_and(|n| tail.get(n) == Some(&b'>'));
-        if !closes {
+        if !closes(tail, name) {
             let got: String = String::from_utf8_lossy(&tail[..tail.len().min(name.len() + 8)])
                 .chars()
                 .take_while(|c| *c != '>')
@@ -878,12 +958,41 @@ impl<'a> Decoder<'a> {
                 message: format!("end tag </{got}> does not match <{}>", start.raw_name),
             });
         }
+        self.close_at(end_at)?;
+        Ok(Some(raw))
+    }
+
+    /// Reads the end tag at `end_at` (checked by the caller) and closes the element there.
+    fn close_at(&mut self, end_at: u64) -> Result<()> {
         // Resume at the end tag itself rather than after it: what follows the tag may start
         // with U+FEFF, which a fresh reader would take for a byte order mark and drop.
         self.jump(end_at as usize);
         self.read()?;
         self.last_end_begin = end_at;
         self.close();
+        Ok(())
+    }
+
+    /// The content of `start` when it is plain text (no markup, reference or CR) followed
+    /// by `start`'s end tag, which is then consumed; `None` (nothing consumed) otherwise.
+    fn plain_text(&mut self, start: &Start<'a>) -> Result<Option<&'a str>> {
+        let from = start.content as usize;
+        let Some(rest) = self.doc.as_bytes().get(from..) else {
+            return Ok(None);
+        };
+        let Some(stop) = memchr::memchr3(b'<', b'&', b'\r', rest) else {
+            return Ok(None);
+        };
+        if rest[stop] != b'<'
+            || rest.get(stop + 1) != Some(&b'/')
+            || !closes(&rest[stop + 2..], start.raw_name.as_bytes())
+        {
+            return Ok(None);
+        }
+        let Some(raw) = self.doc.get(from..from + stop) else {
+            return Ok(None);
+        };
+        self.close_at((from + stop) as u64)?;
         Ok(Some(raw))
     }
 
@@ -985,6 +1094,13 @@ impl<'a> Decoder<'a> {
     fn take_saw_text(&mut self) -> bool {
         std::mem::take(&mut self.saw_text)
     }
+}
+
+/// `tail` (what follows `</`) is the end tag of an element named `name`.
+fn closes(tail: &[u8], name: &[u8]) -> bool {
+    tail.strip_prefix(name)
+        .map(|t| t.iter().take_while(|b| b.is_ascii_whitespace()).count() + name.len())
+        .is_some_and(|n| tail.get(n) == Some(&b'>'))
 }
 
 fn split_qname(q: &str) -> (Option<&str>, &str) {
@@ -2390,5 +2506,44 @@ mod tests {
             super::Field::Value(false)
         );
         assert_eq!(Envelope::decode(env.encode().as_bytes()).unwrap(), env);
+    }
+
+    /// `text` takes plain values straight from the document and everything else through
+    /// the reader's events: both give the unescaped, CR-normalised text and leave the
+    /// decoder after the element.
+    #[test]
+    fn text_values_plain_and_otherwise() {
+        let doc = "<r><a>plain</a><b>x &amp; y</b><c>one\r\ntwo</c><d><![CDATA[<z>]]></d><e></e><f>p</f ><g>last</g></r>";
+        let mut d = super::Decoder::new(doc, None, super::Limits::default()).unwrap();
+        let root = d.root().unwrap();
+        let mut got = Vec::new();
+        while let Some(child) = d.next_child(&root).unwrap() {
+            got.push((
+                child.local().to_string(),
+                d.text(&child).unwrap().into_owned(),
+            ));
+        }
+        let want = [
+            ("a", "plain"),
+            ("b", "x & y"),
+            ("c", "one\ntwo"),
+            ("d", "<z>"),
+            ("e", ""),
+            ("f", "p"),
+            ("g", "last"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        d.finish().unwrap();
+        // A wrong end tag is still an error naming both tags.
+        let bad = "<r><a>plain</b></r>";
+        let mut d = super::Decoder::new(bad, None, super::Limits::default()).unwrap();
+        let root = d.root().unwrap();
+        let a = d.next_child(&root).unwrap().unwrap();
+        let err = d.text(&a).unwrap_err().to_string();
+        assert!(err.contains("</b>") && err.contains("<a>"), "{err}");
     }
 }

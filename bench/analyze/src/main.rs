@@ -10,6 +10,10 @@
 //!
 //! Run: `cargo build --release -p wutap -p bench-analyze &&
 //! target/release/bench-analyze [--clients N] [--out FILE] [--keep]`.
+//! The ratio is printed twice: by wall time, and by CPU time (user + system of this process
+//! for the raw pass, of the waited-for `wutap analyze` child for the analysis), which holds
+//! on a machine busy with other work where wall time does not.
+//!
 //! Not a timed test: it prints figures and ratios, it asserts nothing about speed.
 
 use std::io::Read as _;
@@ -45,7 +49,7 @@ struct Args {
     /// Keep the generated capture.
     #[arg(long)]
     keep: bool,
-    /// Reuse an existing capture at --out instead of generating it.
+    /// Reuse an existing capture at --out instead of generating it (and keep it).
     #[arg(long)]
     reuse: bool,
 }
@@ -263,6 +267,25 @@ fn vm_hwm(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time (user + system, in clock ticks) of this process and of its waited-for children,
+/// from `/proc/self/stat` (fields 14–17); `None` where /proc does not show it.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing paren.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (f.len() == 4).then(|| (f[0] + f[1], f[2] + f[3]))
+}
+
+/// Clock ticks per second of `/proc/*/stat` (USER_HZ, 100 on Linux).
+const TICKS: f64 = 100.0;
+
 /// Runs `wutap analyze --format json` on the capture; returns (wall time, peak RSS KiB,
 /// summary line of the report).
 fn run_analyze(wutap: &Path, capture: &Path) -> Result<(Duration, u64, String)> {
@@ -327,9 +350,11 @@ fn main() -> Result<()> {
     let mb = size as f64 / 1e6;
     println!("capture: {} ({mb:.0} MB)", args.out.display());
 
+    let cpu0 = cpu_ticks();
     let t = Instant::now();
     let (xml_bytes, events) = raw_pass(&args.out)?;
     let raw = t.elapsed().as_secs_f64();
+    let cpu1 = cpu_ticks();
     println!(
         "raw pass (read + base64 + Xpress + quick-xml events): {raw:.2} s, {:.1} MB/s of capture ({:.0} MB XML, {events} events)",
         mb / raw,
@@ -338,6 +363,7 @@ fn main() -> Result<()> {
 
     let (elapsed, peak_kb, summary) = run_analyze(&wutap, &args.out)?;
     let an = elapsed.as_secs_f64();
+    let cpu2 = cpu_ticks();
     println!(
         "wutap analyze: {an:.2} s, {:.1} MB/s of capture, peak RSS {:.1} MB",
         mb / an,
@@ -347,8 +373,23 @@ fn main() -> Result<()> {
         "ratio analyze/raw: {:.2} (target >= 0.3), RSS target <= 256 MB",
         raw / an
     );
+    // CPU time is what the two passes cost, whatever else the machine runs meanwhile.
+    if let (Some(c0), Some(c1), Some(c2)) = (cpu0, cpu1, cpu2) {
+        let raw_cpu = c1.0.saturating_sub(c0.0) as f64 / TICKS;
+        let an_cpu = c2.1.saturating_sub(c1.1) as f64 / TICKS;
+        if raw_cpu > 0.0 && an_cpu > 0.0 {
+            println!(
+                "CPU time (user + system): raw {raw_cpu:.2} s, analyze {an_cpu:.2} s; ratio analyze/raw by CPU time: {:.2}",
+                raw_cpu / an_cpu
+            );
+        }
+    }
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!("load average {}", load.join(" "));
+    }
     println!("report {}", summary.replace('\n', " "));
-    if !args.keep {
+    if !args.keep && !args.reuse {
         std::fs::remove_file(&args.out)
             .with_context(|| format!("remove {}", args.out.display()))?;
     }

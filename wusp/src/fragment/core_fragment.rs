@@ -312,7 +312,7 @@ pub fn parse_core_with(text: &str, limits: &ParseLimits) -> Result<CoreFragment,
         fragment.auto_select_on_web_sites = dom.bool_attr(properties, "AutoSelectOnWebSites")?;
         fragment.os_upgrade = dom.attr_string(properties, "OSUpgrade");
         fragment.eula_id = dom.attr_string(properties, "EulaID");
-        fragment.properties = dom.nodes[properties].attrs.clone();
+        fragment.properties = dom.owned_attrs(properties);
     }
 
     if let Some(relationships) = dom.root("Relationships") {
@@ -438,8 +438,8 @@ fn read_driver(dom: &Dom<'_>, row: usize) -> DriverMetadata {
         other_attributes: dom.nodes[row]
             .attrs
             .iter()
-            .filter(|(key, _)| !DRIVER_ATTRIBUTES.contains(&key.as_str()))
-            .cloned()
+            .filter(|(key, _)| !DRIVER_ATTRIBUTES.contains(&&**key))
+            .map(|(key, value)| (key.to_string(), value.to_string()))
             .collect(),
         ..DriverMetadata::default()
     };

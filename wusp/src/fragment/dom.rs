@@ -4,6 +4,7 @@
 //! undefined entities, and input over the [`ParseLimits`] are not. Nodes remember byte
 //! ranges so callers can take the raw inner XML of an element as written.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::str::FromStr;
 
@@ -14,15 +15,15 @@ use quick_xml::reader::Reader;
 
 use super::{FragmentError, ParseLimits};
 
-/// One element of a fragment.
+/// One element of a fragment; names and text borrow the input where they can.
 #[derive(Debug)]
-pub(crate) struct Node {
+pub(crate) struct Node<'a> {
     /// Element name as written (`b.WindowsVersion`, `foo:Bar`).
-    pub(crate) name: String,
+    pub(crate) name: Cow<'a, str>,
     /// Attributes in document order: name as written, value unescaped and normalized.
-    pub(crate) attrs: Vec<(String, String)>,
+    pub(crate) attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// Concatenated direct text content (unescaped, CDATA included).
-    pub(crate) text: String,
+    pub(crate) text: Cow<'a, str>,
     /// Index of the parent node.
     pub(crate) parent: Option<usize>,
     /// Indices of the child elements, in order.
@@ -39,7 +40,7 @@ pub(crate) struct Node {
 #[derive(Debug)]
 pub(crate) struct Dom<'a> {
     pub(crate) input: &'a str,
-    pub(crate) nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node<'a>>,
     pub(crate) roots: Vec<usize>,
 }
 
@@ -86,6 +87,32 @@ fn predefined_entity(name: &str) -> Option<char> {
         "apos" => Some('\''),
         "quot" => Some('"'),
         _ => None,
+    }
+}
+
+/// `part` as a slice of `input` when it lies inside it (no copy), else an owned copy.
+fn borrowed<'a>(input: &'a str, part: &str) -> Cow<'a, str> {
+    let at = (part.as_ptr() as usize).checked_sub(input.as_ptr() as usize);
+    match at.and_then(|at| input.get(at..at + part.len())) {
+        Some(slice) if slice.as_ptr() == part.as_ptr() => Cow::Borrowed(slice),
+        _ => Cow::Owned(part.to_owned()),
+    }
+}
+
+/// `piece` (borrowed from the reader's view of `input`) as a slice of `input` if it is one.
+fn in_input<'a>(input: &'a str, piece: Cow<'_, str>) -> Cow<'a, str> {
+    match piece {
+        Cow::Borrowed(b) => borrowed(input, b),
+        Cow::Owned(o) => Cow::Owned(o),
+    }
+}
+
+/// Appends a piece of direct text to a node's text, borrowing when it is the first piece.
+fn push_text<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if text.is_empty() {
+        *text = piece;
+    } else {
+        text.to_mut().push_str(&piece);
     }
 }
 
@@ -153,12 +180,14 @@ impl<'a> Dom<'a> {
                 }
                 Event::Text(text) => {
                     if let Some(&index) = stack.last() {
-                        dom.nodes[index].text.push_str(&text.xml10_content());
+                        let piece = in_input(input, text.xml10_content());
+                        push_text(&mut dom.nodes[index].text, piece);
                     }
                 }
                 Event::CData(data) => {
                     if let Some(&index) = stack.last() {
-                        dom.nodes[index].text.push_str(&data.into_inner());
+                        let piece = in_input(input, data.into_inner());
+                        push_text(&mut dom.nodes[index].text, piece);
                     }
                 }
                 Event::GeneralRef(reference) => {
@@ -189,7 +218,7 @@ impl<'a> Dom<'a> {
                         }
                     };
                     if let Some(&index) = stack.last() {
-                        dom.nodes[index].text.push(resolved);
+                        dom.nodes[index].text.to_mut().push(resolved);
                     }
                 }
                 Event::DocType(_) => return Err(FragmentError::Doctype { offset: before }),
@@ -216,7 +245,7 @@ impl<'a> Dom<'a> {
         after: usize,
         limits: &ParseLimits,
     ) -> Result<usize, FragmentError> {
-        let name = start.name().as_ref().to_owned();
+        let name = borrowed(self.input, start.name().as_ref());
         if stack.len() >= limits.max_depth {
             let mut path = self.stack_path(stack);
             path.push('/');
@@ -249,7 +278,7 @@ impl<'a> Dom<'a> {
                 message: error.to_string(),
             })?;
             let value = match attribute.normalized_value(XmlVersion::Implicit1_0) {
-                Ok(value) => value.into_owned(),
+                Ok(value) => in_input(self.input, value),
                 Err(quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, entity))) => {
                     return Err(FragmentError::UndefinedEntity {
                         path: element_path(),
@@ -265,14 +294,14 @@ impl<'a> Dom<'a> {
                     });
                 }
             };
-            attrs.push((attribute.key.as_ref().to_owned(), value));
+            attrs.push((borrowed(self.input, attribute.key.as_ref()), value));
         }
         let index = self.nodes.len();
         let parent = stack.last().copied();
         self.nodes.push(Node {
             name,
             attrs,
-            text: String::new(),
+            text: Cow::Borrowed(""),
             parent,
             children: Vec::new(),
             start: before,
@@ -302,7 +331,7 @@ impl<'a> Dom<'a> {
         let mut chain = Vec::new();
         let mut cursor = Some(index);
         while let Some(i) = cursor {
-            chain.push(self.nodes[i].name.as_str());
+            chain.push(&*self.nodes[i].name);
             cursor = self.nodes[i].parent;
         }
         chain.reverse();
@@ -366,7 +395,16 @@ impl<'a> Dom<'a> {
                     .iter()
                     .find(|(key, _)| !key.starts_with("xmlns") && local_attr_name(key) == name)
             })
-            .map(|(_, value)| value.as_str())
+            .map(|(_, value)| &**value)
+    }
+
+    /// The attributes of a node, owned.
+    pub(crate) fn owned_attrs(&self, index: usize) -> Vec<(String, String)> {
+        self.nodes[index]
+            .attrs
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect()
     }
 
     /// Optional attribute, owned.

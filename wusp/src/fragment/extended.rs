@@ -173,7 +173,7 @@ pub fn parse_extended_with(
         match dom.base(root) {
             "ExtendedProperties" if !seen_properties => {
                 seen_properties = true;
-                fragment.properties = dom.nodes[root].attrs.clone();
+                fragment.properties = dom.owned_attrs(root);
                 fragment.properties_inner_xml = dom.inner_xml(root).to_owned();
             }
             "Files" if !seen_files => {

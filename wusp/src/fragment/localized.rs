@@ -40,7 +40,7 @@ fn expect_root(dom: &Dom<'_>, name: &str, kind: FragmentKind) -> Result<usize, F
         Some(&root) if dom.is(root, name) => Ok(root),
         Some(&root) => Err(FragmentError::UnexpectedRoot {
             expected: kind,
-            found: dom.nodes[root].name.clone(),
+            found: dom.nodes[root].name.to_string(),
             offset: dom.nodes[root].start,
         }),
         None => Err(dom.missing(None, name)),
@@ -63,7 +63,7 @@ pub fn parse_localized_with(
     let mut language = None;
     let mut fragment = LocalizedPropertiesFragment::default();
     for child in dom.children(root) {
-        let text = dom.nodes[child].text.clone();
+        let text = dom.nodes[child].text.to_string();
         let slot = match dom.base(child) {
             "Language" => &mut language,
             "Title" => &mut fragment.title,
@@ -72,14 +72,18 @@ pub fn parse_localized_with(
             "MoreInfoUrl" => &mut fragment.more_info_url,
             "SupportUrl" => &mut fragment.support_url,
             _ => {
-                fragment.others.push((dom.nodes[child].name.clone(), text));
+                fragment
+                    .others
+                    .push((dom.nodes[child].name.to_string(), text));
                 continue;
             }
         };
         if slot.is_none() {
             *slot = Some(text);
         } else {
-            fragment.others.push((dom.nodes[child].name.clone(), text));
+            fragment
+                .others
+                .push((dom.nodes[child].name.to_string(), text));
         }
     }
     fragment.language = language
