@@ -21,13 +21,6 @@ mod tui;
 
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: the proxy allocates per exchange on the
-/// runtime's threads and frees on the recorder thread, where glibc's arenas cost ~8 % of
-/// its CPU (bench/proxy). Built without transparent huge pages (`no_thp`): with them a
-/// touched arena page is 2 MiB resident and the proxy's peak RSS grew by half.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 
 use cli::{Cli, Command};
