@@ -175,12 +175,44 @@ fn is_escaped(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
+/// Bytes looked at together: a block with nothing to escape is copied whole.
+const BLOCK: usize = 32;
+
+/// True if any byte of `block` is one JSON escapes; written without branches, so that
+/// the compiler checks the whole block with vector instructions.
+#[inline]
+fn block_needs_escape(block: &[u8; BLOCK]) -> bool {
+    block.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
+}
+
 /// Appends the UTF-8 `s` as a JSON string literal, quotes included.
+///
+/// A clean 32-byte block is copied at once; within a block with something to escape the
+/// bytes go eight at a time up to the first one to escape ([`escape_mask`]).
 pub(crate) fn push_string_literal(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + s.len() / 8 + 2);
     out.push(b'"');
     let mut i = 0;
-    while let Some(word) = s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+    // Up to here the bytes are known to hold something to escape: no block check.
+    let mut dirty_until = 0;
+    loop {
+        if i >= dirty_until
+            && let Some(block) = s
+                .get(i..i + BLOCK)
+                .and_then(|b| <&[u8; BLOCK]>::try_from(b).ok())
+        {
+            if !block_needs_escape(block) {
+                out.extend_from_slice(block);
+                i += BLOCK;
+                continue;
+            }
+            dirty_until = i + BLOCK;
+        }
+        let Some(word) = s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
+            break;
+        };
         // Copying all eight bytes and cutting back is cheaper than a copy of variable size.
         out.extend_from_slice(&word);
         let m = escape_mask(u64::from_le_bytes(word));
@@ -235,6 +267,21 @@ mod tests {
                     serde_json::to_string(&s).unwrap(),
                     "{b} at {at}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_anywhere_around_the_blocks_are_found() {
+        for len in [31, 32, 33, 64, 100] {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1}'] {
+                    let mut s: Vec<char> = "abcdefgh".chars().cycle().take(len).collect();
+                    s[at] = c;
+                    s[len - 1 - at] = c;
+                    let s: String = s.into_iter().collect();
+                    assert_eq!(literal(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
+                }
             }
         }
     }
