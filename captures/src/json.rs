@@ -50,6 +50,25 @@ fn placeholder_text(nonce: u128, bytes: &[u8]) -> String {
     )
 }
 
+/// The placeholder for `bytes` as serde_json writes it (a JSON string, `\u0001` escaped).
+fn quoted_placeholder(nonce: u128, bytes: &[u8]) -> String {
+    format!(
+        "\"\\u0001wutap-body:{nonce:032x}:{:x}:{}\\u0001\"",
+        bytes.as_ptr() as usize,
+        bytes.len()
+    )
+}
+
+/// A searcher for the start every quoted placeholder shares, built once: building a
+/// searcher per body was ~1.4 % of the recording proxy's CPU.
+fn placeholder_start(nonce: u128) -> &'static memchr::memmem::Finder<'static> {
+    static START: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
+    START.get_or_init(|| {
+        let start = format!("\"\\u0001wutap-body:{nonce:032x}:");
+        memchr::memmem::Finder::new(start.as_bytes()).into_owned()
+    })
+}
+
 /// Clears the thread's deferring state even when serialization fails or panics.
 struct Deferring;
 
@@ -76,10 +95,14 @@ pub(crate) fn write_record(out: &mut Vec<u8>, record: &Record) -> serde_json::Re
     }
     // Where each body's placeholder (a JSON string) landed in the skeleton.
     let mut spots = Vec::with_capacity(large.len());
+    let start = placeholder_start(nonce);
     for body in &large {
         let bytes = body.bytes().unwrap_or_default();
-        let quoted = serde_json::to_string(&placeholder_text(nonce, bytes))?;
-        match find(&skeleton, quoted.as_bytes()) {
+        let quoted = quoted_placeholder(nonce, bytes);
+        let found = start
+            .find_iter(&skeleton)
+            .find(|&at| skeleton[at..].starts_with(quoted.as_bytes()));
+        match found {
             Some(at) => spots.push((at, quoted.len(), *body)),
             // Not where expected (cannot happen): serde_json writes it all.
             None => return serde_json::to_writer(out, record),
@@ -123,10 +146,6 @@ fn kept_bodies(record: &Record) -> Vec<&Body> {
             .collect(),
         Record::Connection(_) | Record::Header(_) => Vec::new(),
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
 }
 
 const ONES: u64 = u64::MAX / 255;
@@ -269,6 +288,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn placeholders_are_searched_for_as_serde_json_quotes_them() {
+        let nonce = nonce().unwrap();
+        let body = vec![b'x'; 5000];
+        let quoted = quoted_placeholder(nonce, &body);
+        assert_eq!(
+            quoted,
+            serde_json::to_string(&placeholder_text(nonce, &body)).unwrap()
+        );
+        assert_eq!(placeholder_start(nonce).find(quoted.as_bytes()), Some(0));
     }
 
     #[test]
