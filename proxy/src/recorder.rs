@@ -39,6 +39,10 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// A batch holding fewer KiB than this leaves room to gather (see [`GATHER`]).
 const GATHER_BELOW_KIB: u32 = BUDGET_KIB / 8;
 
+/// A batch stops taking records once it holds this many KiB: the writer encodes a batch
+/// into one buffer, which would otherwise grow to the whole budget (peak RSS).
+const BATCH_KIB: u32 = 256;
+
 /// A record on its way to the writer, with the budget it holds until written.
 type Queued = (Record, OwnedSemaphorePermit);
 
@@ -79,11 +83,14 @@ impl Recorder {
                 let mut records = Vec::with_capacity(BATCH);
                 let mut permits = Vec::with_capacity(BATCH);
                 while let Some((record, permit)) = rx.blocking_recv() {
+                    let mut held = permit.num_permits();
                     records.push(record);
                     permits.push(permit);
                     while records.len() < BATCH
+                        && held < BATCH_KIB as usize
                         && let Ok((record, permit)) = rx.try_recv()
                     {
+                        held += permit.num_permits();
                         records.push(record);
                         permits.push(permit);
                     }
@@ -96,10 +103,9 @@ impl Recorder {
                             }
                         }
                     }
-                    let held: u32 = permits.iter().map(|p| p.num_permits() as u32).sum();
                     records.clear();
                     permits.clear();
-                    if held < GATHER_BELOW_KIB {
+                    if held < GATHER_BELOW_KIB as usize {
                         std::thread::sleep(GATHER);
                     }
                 }
