@@ -17,8 +17,6 @@ A benchmark script, not a test.
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -70,14 +68,7 @@ def main():
             print(f"{name:32} CPU us/req min {v[0]:7.1f} median {v[len(v) // 2]:7.1f}"
                   f"   peak RSS {R.peak_rss_mb(t[0].pid):5.1f} MB")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        R.stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
