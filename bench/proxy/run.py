@@ -83,6 +83,18 @@ def cpu_seconds(pid):
         return float("nan")
 
 
+def stop_all(procs):
+    """SIGTERM to every process still running, SIGKILL to those not gone within 10 s."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def make_origin(tmp):
     """nginx on 127.0.0.1 over TLS with its own CA; POST answers a static file (405 trick)."""
     d = tmp / "origin"
@@ -346,14 +358,7 @@ def main():
         for what, ok in checks:
             print(f"  {'PASS' if ok else 'MISS'}  {what}")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -1,6 +1,7 @@
 //! Micro benchmark of the capture writer (the proxy's recorder thread does exactly this):
 //! time per exchange record with a 204 KB response body, as text (XML) and as binary
-//! (base64), JSON encoding and the file write; beside it, serde_json's escaping of the
+//! (base64), and as text with long runs that need no escaping (bench/proxy's body), JSON
+//! encoding and the file write; beside it, serde_json's escaping of the
 //! text body alone (which the writer used to do: a byte at a time, about 12 instructions
 //! per byte under callgrind).
 //!
@@ -67,8 +68,15 @@ fn main() -> anyhow::Result<()> {
         took.as_secs_f64() * 1e6,
         out.len() as f64 / 1e6 / took.as_secs_f64()
     );
+    // bench/proxy's large.xml: long runs without anything to escape.
+    let filler = format!(
+        "<UpdateInfo><ID>1</ID><Deployment/><Xml>{}</Xml></UpdateInfo>",
+        "x".repeat(200)
+    );
+    let plain = filler.repeat(204 * 1024 / filler.len() + 1)[..204 * 1024].to_owned();
     for (name, body) in [
         ("text 204 KB", Body::from_bytes(xml)),
+        ("plain 204 KB", Body::Text(plain)),
         ("binary 204 KB", Body::Binary(binary)),
     ] {
         let record = exchange(body);

@@ -50,6 +50,25 @@ fn placeholder_text(nonce: u128, bytes: &[u8]) -> String {
     )
 }
 
+/// The placeholder for `bytes` as serde_json writes it (a JSON string, `\u0001` escaped).
+fn quoted_placeholder(nonce: u128, bytes: &[u8]) -> String {
+    format!(
+        "\"\\u0001wutap-body:{nonce:032x}:{:x}:{}\\u0001\"",
+        bytes.as_ptr() as usize,
+        bytes.len()
+    )
+}
+
+/// A searcher for the start every quoted placeholder shares, built once: building a
+/// searcher per body was ~1.4 % of the recording proxy's CPU.
+fn placeholder_start(nonce: u128) -> &'static memchr::memmem::Finder<'static> {
+    static START: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
+    START.get_or_init(|| {
+        let start = format!("\"\\u0001wutap-body:{nonce:032x}:");
+        memchr::memmem::Finder::new(start.as_bytes()).into_owned()
+    })
+}
+
 /// Clears the thread's deferring state even when serialization fails or panics.
 struct Deferring;
 
@@ -76,10 +95,14 @@ pub(crate) fn write_record(out: &mut Vec<u8>, record: &Record) -> serde_json::Re
     }
     // Where each body's placeholder (a JSON string) landed in the skeleton.
     let mut spots = Vec::with_capacity(large.len());
+    let start = placeholder_start(nonce);
     for body in &large {
         let bytes = body.bytes().unwrap_or_default();
-        let quoted = serde_json::to_string(&placeholder_text(nonce, bytes))?;
-        match find(&skeleton, quoted.as_bytes()) {
+        let quoted = quoted_placeholder(nonce, bytes);
+        let found = start
+            .find_iter(&skeleton)
+            .find(|&at| skeleton[at..].starts_with(quoted.as_bytes()));
+        match found {
             Some(at) => spots.push((at, quoted.len(), *body)),
             // Not where expected (cannot happen): serde_json writes it all.
             None => return serde_json::to_writer(out, record),
@@ -123,10 +146,6 @@ fn kept_bodies(record: &Record) -> Vec<&Body> {
             .collect(),
         Record::Connection(_) | Record::Header(_) => Vec::new(),
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
 }
 
 const ONES: u64 = u64::MAX / 255;
@@ -175,12 +194,44 @@ fn is_escaped(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
+/// Bytes looked at together: a block with nothing to escape is copied whole.
+const BLOCK: usize = 32;
+
+/// True if any byte of `block` is one JSON escapes; written without branches, so that
+/// the compiler checks the whole block with vector instructions.
+#[inline]
+fn block_needs_escape(block: &[u8; BLOCK]) -> bool {
+    block.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
+}
+
 /// Appends the UTF-8 `s` as a JSON string literal, quotes included.
+///
+/// A clean 32-byte block is copied at once; within a block with something to escape the
+/// bytes go eight at a time up to the first one to escape ([`escape_mask`]).
 pub(crate) fn push_string_literal(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + s.len() / 8 + 2);
     out.push(b'"');
     let mut i = 0;
-    while let Some(word) = s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+    // Up to here the bytes are known to hold something to escape: no block check.
+    let mut dirty_until = 0;
+    loop {
+        if i >= dirty_until
+            && let Some(block) = s
+                .get(i..i + BLOCK)
+                .and_then(|b| <&[u8; BLOCK]>::try_from(b).ok())
+        {
+            if !block_needs_escape(block) {
+                out.extend_from_slice(block);
+                i += BLOCK;
+                continue;
+            }
+            dirty_until = i + BLOCK;
+        }
+        let Some(word) = s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
+            break;
+        };
         // Copying all eight bytes and cutting back is cheaper than a copy of variable size.
         out.extend_from_slice(&word);
         let m = escape_mask(u64::from_le_bytes(word));
@@ -235,6 +286,33 @@ mod tests {
                     serde_json::to_string(&s).unwrap(),
                     "{b} at {at}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn placeholders_are_searched_for_as_serde_json_quotes_them() {
+        let nonce = nonce().unwrap();
+        let body = vec![b'x'; 5000];
+        let quoted = quoted_placeholder(nonce, &body);
+        assert_eq!(
+            quoted,
+            serde_json::to_string(&placeholder_text(nonce, &body)).unwrap()
+        );
+        assert_eq!(placeholder_start(nonce).find(quoted.as_bytes()), Some(0));
+    }
+
+    #[test]
+    fn escapes_anywhere_around_the_blocks_are_found() {
+        for len in [31, 32, 33, 64, 100] {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1}'] {
+                    let mut s: Vec<char> = "abcdefgh".chars().cycle().take(len).collect();
+                    s[at] = c;
+                    s[len - 1 - at] = c;
+                    let s: String = s.into_iter().collect();
+                    assert_eq!(literal(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
+                }
             }
         }
     }

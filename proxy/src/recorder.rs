@@ -30,6 +30,19 @@ const BUDGET_KIB: u32 = 2 * 1024;
 /// Records written with one write call at most (what the queue held when the writer woke).
 const BATCH: usize = 256;
 
+/// After a batch that used little of the budget the writer waits this long before looking
+/// at the queue again, so that under load it wakes and writes once per few dozen records
+/// instead of once per record (each wake-up is a futex call on a connection's thread and
+/// a thread switch). Records reach the file at most this much later.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A batch holding fewer KiB than this leaves room to gather (see [`GATHER`]).
+const GATHER_BELOW_KIB: u32 = BUDGET_KIB / 8;
+
+/// A batch stops taking records once it holds this many KiB: the writer encodes a batch
+/// into one buffer, which would otherwise grow to the whole budget (peak RSS).
+const BATCH_KIB: u32 = 256;
+
 /// A record on its way to the writer, with the budget it holds until written.
 type Queued = (Record, OwnedSemaphorePermit);
 
@@ -65,15 +78,19 @@ impl Recorder {
             .name("wutap-recorder".into())
             .spawn(move || {
                 // One wake-up and one write call for whatever is queued: the permits are
-                // dropped with their records, after the write: room for more.
+                // dropped with their records, after the write: room for more. A light
+                // batch is followed by a short pause to let the next one gather.
                 let mut records = Vec::with_capacity(BATCH);
                 let mut permits = Vec::with_capacity(BATCH);
                 while let Some((record, permit)) = rx.blocking_recv() {
+                    let mut held = permit.num_permits();
                     records.push(record);
                     permits.push(permit);
                     while records.len() < BATCH
+                        && held < BATCH_KIB as usize
                         && let Ok((record, permit)) = rx.try_recv()
                     {
+                        held += permit.num_permits();
                         records.push(record);
                         permits.push(permit);
                     }
@@ -88,6 +105,9 @@ impl Recorder {
                     }
                     records.clear();
                     permits.clear();
+                    if held < GATHER_BELOW_KIB as usize {
+                        std::thread::sleep(GATHER);
+                    }
                 }
                 if flag.load(Ordering::Relaxed)
                     && let Err(e) = writer.finish()
