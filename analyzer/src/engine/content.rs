@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 
 use wusp::types::FileLocation;
-use wusp::values::Base64;
 
 use super::Engine;
 use crate::catalogue::known;
@@ -166,30 +165,24 @@ impl Engine {
         }
     }
 
-    /// Records the files of an Extended fragment returned at exchange `at` (sizes, and the
+    /// Records the files of an Extended fragment (`found`: digest, size) returned at exchange `at` (sizes, and the
     /// digests that still need a location, S-30).
     pub(super) fn learn_fragment_files(
         &mut self,
         si: usize,
         key: &(usize, String),
         at: &str,
-        text: &str,
+        found: &[(Vec<u8>, Option<u64>)],
     ) {
-        let Ok(ext) = wusp::fragment::ExtendedFragment::parse(text) else {
-            return;
-        };
         let files = &mut self.pair(key).files;
-        for f in ext.files {
-            let Some(d) = Base64(f.digest).bytes() else {
-                continue;
-            };
-            if let Some(size) = f.size {
-                files.sizes.insert(d.clone(), size);
+        for (d, size) in found {
+            if let Some(size) = size {
+                files.sizes.insert(d.clone(), *size);
             }
-            if !files.located.contains(&d) {
+            if !files.located.contains(d) {
                 files
                     .awaiting
-                    .entry(d)
+                    .entry(d.clone())
                     .or_insert_with(|| (si, at.to_string()));
             }
         }

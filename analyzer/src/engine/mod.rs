@@ -294,6 +294,8 @@ pub(crate) struct Engine {
     cores: Option<(String, Cores)>,
     /// Parsed core fragments by the digest of their wire text (bounded).
     parsed_cores: fragcache::Parsed<Option<Rc<ParsedCore>>>,
+    /// What GetExtendedUpdateInfo fragments say, by the digest of their wire text (bounded).
+    parsed_fragments: fragcache::Parsed<Option<Rc<extended::FragmentFacts>>>,
     /// Ids of the (fragment type, locale) pairs in `KnownRev::fragments`.
     fragment_kinds: FragmentKinds,
     /// What each server says about its revisions, by server.
@@ -459,6 +461,7 @@ impl Engine {
             held: HashMap::new(),
             cores: None,
             parsed_cores: fragcache::Parsed::default(),
+            parsed_fragments: fragcache::Parsed::default(),
             fragment_kinds: FragmentKinds::default(),
             catalogs: HashMap::new(),
             since_sweep: 0,
