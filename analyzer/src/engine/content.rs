@@ -106,18 +106,19 @@ impl Engine {
             let (Some(url), Some(digest)) = (l.url.value(), l.file_digest.value()) else {
                 continue;
             };
-            if let Some(sha1) = digest.bytes() {
+            let sha1 = digest.bytes();
+            if let Some(sha1) = &sha1 {
                 let files = &mut self.pair(key).files;
-                files.awaiting.remove(&sha1);
-                files.located.insert(sha1);
+                files.awaiting.remove(sha1);
+                files.located.insert(sha1.clone());
             }
             let lower = url.trim().to_ascii_lowercase();
             if !(lower.starts_with("http://") || lower.starts_with("https://")) {
                 not_http.push(url.clone());
                 continue;
             }
-            let Some(sha1) = digest.bytes() else { continue };
-            let hexd = sha1.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            let Some(sha1) = sha1 else { continue };
+            let hexd = hex(&sha1);
             let path = url_path(url);
             // WSUS: /Content/<last two hex digits>/<SHA-1 hex>.<ext>, host of the request.
             let layout_ok = path
@@ -311,5 +312,5 @@ impl Engine {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(b)
 }
