@@ -91,6 +91,9 @@ pub enum ReadItem {
 ///
 /// The error's `line` is 0 and `path` is `None`; callers fill them in.
 pub fn parse_line(line: &[u8]) -> Result<Record, Problem> {
+    if let Some(record) = parse_tag_first(line) {
+        return Ok(record);
+    }
     match serde_json::from_slice::<Record>(line) {
         Ok(Record::Header(h)) if h.format != FORMAT_NAME || h.version > FORMAT_VERSION => {
             Err(Problem::new(
@@ -104,6 +107,22 @@ pub fn parse_line(line: &[u8]) -> Result<Record, Problem> {
         }
         Ok(record) => Ok(record),
         Err(e) => Err(diagnose(line, e)),
+    }
+}
+
+/// A record laid out as the writer lays it out, its `"type"` first, read straight into its
+/// variant (serde's internally tagged `Record` buffers the whole record first). None for a
+/// header, any other layout or a record that does not parse so: the general path reads
+/// those, with its checks and messages.
+fn parse_tag_first(line: &[u8]) -> Option<Record> {
+    let rest = line.strip_prefix(br#"{"type":""#)?;
+    let tag = &rest[..rest.iter().position(|&b| b == b'"')?];
+    // The variant structs ignore unknown fields: the "type" key among them.
+    match tag {
+        b"exchange" => serde_json::from_slice(line).ok().map(Record::Exchange),
+        b"error" => serde_json::from_slice(line).ok().map(Record::Error),
+        b"connection" => serde_json::from_slice(line).ok().map(Record::Connection),
+        _ => None,
     }
 }
 

@@ -157,7 +157,8 @@ fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
     let nanos: u32 = if frac.is_empty() {
         0
     } else {
-        format!("{frac:0<9}").parse().ok()?
+        // At most nine digits (checked above): the value times the missing powers of ten.
+        frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32)
     };
     let date =
         time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
@@ -271,14 +272,16 @@ impl Base64 {
     }
     /// The decoded bytes (whitespace inside the text is ignored), or `None` if not base64.
     pub fn bytes(&self) -> Option<Vec<u8>> {
-        let compact: String = self
+        let engine = base64::engine::general_purpose::STANDARD;
+        if !self.0.bytes().any(|b| b.is_ascii_whitespace()) {
+            return engine.decode(&self.0).ok();
+        }
+        let compact: Vec<u8> = self
             .0
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
+            .bytes()
+            .filter(|b| !b.is_ascii_whitespace())
             .collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(compact)
-            .ok()
+        engine.decode(compact).ok()
     }
     /// The text.
     pub fn as_str(&self) -> &str {
@@ -500,5 +503,34 @@ wusp_enum! {
         Update = "Update",
         /// Admin metadata.
         Admin = "Admin",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_bytes_with_and_without_whitespace() {
+        assert_eq!(Base64("AQID".into()).bytes(), Some(vec![1, 2, 3]));
+        assert_eq!(Base64(" AQ\r\nID\t".into()).bytes(), Some(vec![1, 2, 3]));
+        assert_eq!(Base64("AQI".into()).bytes(), None, "unpadded");
+        assert_eq!(Base64("AQ\u{e9}D".into()).bytes(), None, "not the alphabet");
+        assert!(<Base64 as Scalar>::parse("AQ ID").is_some());
+        assert!(<Base64 as Scalar>::parse("A*ID").is_none());
+    }
+
+    #[test]
+    fn datetime_fractions_scale_to_nanoseconds() {
+        let nanos = |s: &str| parse_datetime(s).map(|d| d.nanosecond());
+        assert_eq!(nanos("2024-01-02T03:04:05Z"), Some(0));
+        assert_eq!(nanos("2024-01-02T03:04:05.5Z"), Some(500_000_000));
+        assert_eq!(nanos("2024-01-02T03:04:05.000000007Z"), Some(7));
+        assert_eq!(
+            nanos("2024-01-02T03:04:05.123456789+02:00"),
+            Some(123_456_789)
+        );
+        assert_eq!(nanos("2024-01-02T03:04:05.1234567891Z"), None, "ten digits");
+        assert_eq!(nanos("2024-01-02T03:04:05.1a"), None);
     }
 }

@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 
 use wusp::types::FileLocation;
-use wusp::values::Base64;
 
 use super::Engine;
 use crate::catalogue::known;
@@ -107,18 +106,19 @@ impl Engine {
             let (Some(url), Some(digest)) = (l.url.value(), l.file_digest.value()) else {
                 continue;
             };
-            if let Some(sha1) = digest.bytes() {
+            let sha1 = digest.bytes();
+            if let Some(sha1) = &sha1 {
                 let files = &mut self.pair(key).files;
-                files.awaiting.remove(&sha1);
-                files.located.insert(sha1);
+                files.awaiting.remove(sha1);
+                files.located.insert(sha1.clone());
             }
             let lower = url.trim().to_ascii_lowercase();
             if !(lower.starts_with("http://") || lower.starts_with("https://")) {
                 not_http.push(url.clone());
                 continue;
             }
-            let Some(sha1) = digest.bytes() else { continue };
-            let hexd = sha1.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            let Some(sha1) = sha1 else { continue };
+            let hexd = hex(&sha1);
             let path = url_path(url);
             // WSUS: /Content/<last two hex digits>/<SHA-1 hex>.<ext>, host of the request.
             let layout_ok = path
@@ -166,30 +166,24 @@ impl Engine {
         }
     }
 
-    /// Records the files of an Extended fragment returned at exchange `at` (sizes, and the
+    /// Records the files of an Extended fragment (`found`: digest, size) returned at exchange `at` (sizes, and the
     /// digests that still need a location, S-30).
     pub(super) fn learn_fragment_files(
         &mut self,
         si: usize,
         key: &(usize, String),
         at: &str,
-        text: &str,
+        found: &[(Vec<u8>, Option<u64>)],
     ) {
-        let Ok(ext) = wusp::fragment::ExtendedFragment::parse(text) else {
-            return;
-        };
         let files = &mut self.pair(key).files;
-        for f in ext.files {
-            let Some(d) = Base64(f.digest).bytes() else {
-                continue;
-            };
-            if let Some(size) = f.size {
-                files.sizes.insert(d.clone(), size);
+        for (d, size) in found {
+            if let Some(size) = size {
+                files.sizes.insert(d.clone(), *size);
             }
-            if !files.located.contains(&d) {
+            if !files.located.contains(d) {
                 files
                     .awaiting
-                    .entry(d)
+                    .entry(d.clone())
                     .or_insert_with(|| (si, at.to_string()));
             }
         }
@@ -318,5 +312,5 @@ impl Engine {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(b)
 }

@@ -23,7 +23,10 @@ const CORE_PROPERTIES: &[&str] = &[
 ];
 
 /// Why a core fragment breaks S-15, if it does.
-fn core_shape_problem(text: &str, core: &Result<CoreFragment, String>) -> Option<String> {
+pub(super) fn core_shape_problem(
+    text: &str,
+    core: &Result<CoreFragment, String>,
+) -> Option<String> {
     let core = match core {
         Ok(c) => c,
         Err(e) => return Some(format!("does not parse: {e}")),
@@ -119,8 +122,8 @@ impl Engine {
             let Some(parsed) = cores.get(n).and_then(Option::as_ref) else {
                 continue;
             };
-            let (text, core) = (&parsed.text, &parsed.core);
-            if let Some(why) = core_shape_problem(text, core) {
+            let core = &parsed.core;
+            if let Some(why) = &parsed.shape {
                 bad_shape.push(format!("{rid}: {why}"));
             }
             let Ok(core) = core else { continue };

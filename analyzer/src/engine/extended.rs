@@ -2,15 +2,74 @@
 //! T-12), and the fragments and files they deliver to `Known`.
 
 use std::collections::HashSet;
+use std::rc::Rc;
 
+use wusp::fragment::FragmentKind;
 use wusp::messages::{GetExtendedUpdateInfo, GetExtendedUpdateInfoResponse};
+use wusp::values::{Base64, XmlText};
 
-use super::{Engine, quote};
+use super::{Engine, digest, quote};
 use crate::catalogue::known;
 use crate::finding::{Finding, Status};
 use crate::input::Observed;
 
+/// What the rules take from one fragment of a GetExtendedUpdateInfo answer, parsed once.
+pub(super) struct FragmentFacts {
+    /// The kind of fragment.
+    pub(super) kind: FragmentKind,
+    /// The language of a LocalizedProperties fragment that parsed, or of an EULA fragment
+    /// that parsed and names one.
+    pub(super) language: Option<String>,
+    /// The files of an Extended fragment that parsed: (decoded digest, size), digests that
+    /// do not decode left out.
+    pub(super) files: Vec<(Vec<u8>, Option<u64>)>,
+}
+
+impl FragmentFacts {
+    /// Parses the unescaped fragment `text`.
+    fn parse(text: &str) -> FragmentFacts {
+        let kind = wusp::fragment::classify(text);
+        let mut facts = FragmentFacts {
+            kind,
+            language: None,
+            files: Vec::new(),
+        };
+        match kind {
+            FragmentKind::LocalizedProperties => {
+                facts.language = wusp::fragment::LocalizedPropertiesFragment::parse(text)
+                    .ok()
+                    .map(|l| l.language);
+            }
+            FragmentKind::Eula => {
+                facts.language = wusp::fragment::EulaFragment::parse(text)
+                    .ok()
+                    .and_then(|e| e.language);
+            }
+            FragmentKind::Extended => {
+                if let Ok(ext) = wusp::fragment::ExtendedFragment::parse(text) {
+                    facts.files = ext
+                        .files
+                        .into_iter()
+                        .filter_map(|f| Some((Base64(f.digest).bytes()?, f.size)))
+                        .collect();
+                }
+            }
+            _ => {}
+        }
+        facts
+    }
+}
+
 impl Engine {
+    /// The facts of fragment `xml`, parsed once while they stay in a bounded table; None
+    /// when its text does not unescape.
+    pub(super) fn fragment_facts(&mut self, xml: &XmlText) -> Option<Rc<FragmentFacts>> {
+        self.parsed_fragments
+            .get_or_make(digest(3, xml.escaped()), || {
+                Some(Rc::new(FragmentFacts::parse(&xml.text().ok()?)))
+            })
+    }
+
     /// Client rules of a GetExtendedUpdateInfo request (C-22, C-34, C-49).
     pub(super) fn ext_request(
         &mut self,
@@ -206,27 +265,23 @@ impl Engine {
         }
         self.learn_locations(si, key, ex, info.file_locations.items());
         for u in info.updates.items() {
-            let (Some(rid), Some(text)) = (u.id.value(), u.xml.value().and_then(|x| x.text().ok()))
-            else {
+            let (Some(rid), Some(facts)) = (
+                u.id.value(),
+                u.xml.value().and_then(|x| self.fragment_facts(x)),
+            ) else {
                 continue;
             };
-            let kind = wusp::fragment::classify(&text);
-            if kind == wusp::fragment::FragmentKind::Extended {
-                self.learn_fragment_files(si, key, &ex.id, &text);
+            let kind = facts.kind;
+            if kind == FragmentKind::Extended {
+                self.learn_fragment_files(si, key, &ex.id, &facts.files);
             }
             let locale = match kind {
-                wusp::fragment::FragmentKind::LocalizedProperties => {
-                    wusp::fragment::LocalizedPropertiesFragment::parse(&text)
-                        .map(|l| l.language)
-                        .unwrap_or_default()
+                FragmentKind::LocalizedProperties | FragmentKind::Eula => {
+                    facts.language.as_deref().unwrap_or_default()
                 }
-                wusp::fragment::FragmentKind::Eula => wusp::fragment::EulaFragment::parse(&text)
-                    .ok()
-                    .and_then(|e| e.language)
-                    .unwrap_or_default(),
-                _ => String::new(),
+                _ => "",
             };
-            let fragment = self.fragment_kinds.intern(kind.as_str(), &locale);
+            let fragment = self.fragment_kinds.intern(kind.as_str(), locale);
             if let Some(rev) = self.pair(key).known.get_mut(rid)
                 && !rev.fragments.contains(&fragment)
             {

@@ -20,6 +20,7 @@ use crate::report::{CacheCounts, ExchangeEntry, Session, SessionKind};
 mod content;
 mod delivery;
 mod extended;
+mod fragcache;
 mod order;
 mod replies;
 mod reporting;
@@ -291,6 +292,10 @@ pub(crate) struct Engine {
     held: HashMap<(Option<String>, String), Observed>,
     /// The parsed core fragments of the latest SyncUpdates answer, by exchange id.
     cores: Option<(String, Cores)>,
+    /// Parsed core fragments by the digest of their wire text (bounded).
+    parsed_cores: fragcache::Parsed<Option<Rc<ParsedCore>>>,
+    /// What GetExtendedUpdateInfo fragments say, by the digest of their wire text (bounded).
+    parsed_fragments: fragcache::Parsed<Option<Rc<extended::FragmentFacts>>>,
     /// Ids of the (fragment type, locale) pairs in `KnownRev::fragments`.
     fragment_kinds: FragmentKinds,
     /// What each server says about its revisions, by server.
@@ -380,20 +385,27 @@ fn quote(ids: &[i32]) -> String {
     s.join(", ")
 }
 
-/// A core fragment of a SyncUpdates answer: its text and what parsing it gave.
+/// A core fragment of a SyncUpdates answer: what parsing it gave and why it breaks S-15.
 struct ParsedCore {
-    text: String,
     core: Result<wusp::fragment::CoreFragment, String>,
+    shape: Option<String>,
 }
 
 impl ParsedCore {
+    /// Parses the unescaped fragment `text`.
+    fn parse(text: &str) -> ParsedCore {
+        let core = wusp::fragment::CoreFragment::parse(text).map_err(|e| e.to_string());
+        let shape = delivery::core_shape_problem(text, &core);
+        ParsedCore { core, shape }
+    }
+
     fn is_driver(&self) -> bool {
         self.core.as_ref().is_ok_and(|c| c.is_driver())
     }
 }
 
 /// The core fragments of one answer's NewUpdates, parsed once for all the rules.
-type Cores = std::rc::Rc<Vec<Option<ParsedCore>>>;
+type Cores = Rc<Vec<Option<Rc<ParsedCore>>>>;
 
 /// The three cached lists of a SyncUpdates request.
 struct Lists {
@@ -448,6 +460,8 @@ impl Engine {
             unnamed: Vec::new(),
             held: HashMap::new(),
             cores: None,
+            parsed_cores: fragcache::Parsed::default(),
+            parsed_fragments: fragcache::Parsed::default(),
             fragment_kinds: FragmentKinds::default(),
             catalogs: HashMap::new(),
             since_sweep: 0,
@@ -673,14 +687,17 @@ impl Engine {
         {
             return cores.clone();
         }
-        let cores: Cores = std::rc::Rc::new(
+        let parsed = &mut self.parsed_cores;
+        let cores: Cores = Rc::new(
             updates
                 .iter()
                 .map(|u| {
-                    let text = u.xml.value()?.text().ok()?.into_owned();
-                    let core =
-                        wusp::fragment::CoreFragment::parse(&text).map_err(|e| e.to_string());
-                    Some(ParsedCore { text, core })
+                    let xml = u.xml.value()?;
+                    let key = digest(2, xml.escaped());
+                    parsed.get_or_make(key, || {
+                        let text = xml.text().ok()?;
+                        Some(Rc::new(ParsedCore::parse(&text)))
+                    })
                 })
                 .collect(),
         );

@@ -187,20 +187,20 @@ impl Engine {
                     .map(|i| i.updates.items())
                     .unwrap_or_default()
                 {
-                    let Some(text) = u.xml.value().and_then(|x| x.text().ok()) else {
+                    let Some(facts) = u.xml.value().and_then(|x| self.fragment_facts(x)) else {
                         continue;
                     };
-                    let kind = wusp::fragment::classify(&text);
+                    let kind = facts.kind;
                     let rid = u.id.value().copied().unwrap_or_default();
                     if kind != FragmentKind::Unknown && !types.contains(kind.as_str()) {
                         extra.push(format!("{rid}: {kind} not requested"));
                     }
                     if kind == FragmentKind::LocalizedProperties
-                        && let Ok(l) = wusp::fragment::LocalizedPropertiesFragment::parse(&text)
+                        && let Some(language) = &facts.language
                     {
-                        let lang = l.language.to_ascii_lowercase();
+                        let lang = language.to_ascii_lowercase();
                         if !lang.starts_with("en") && !locales.contains(&lang) {
-                            extra.push(format!("{rid}: LocalizedProperties in {}", l.language));
+                            extra.push(format!("{rid}: LocalizedProperties in {language}"));
                         }
                     }
                 }

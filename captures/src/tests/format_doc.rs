@@ -63,3 +63,27 @@ fn format_md_example_accessors() {
     assert_eq!(d.response_body_bytes(), None);
     assert_eq!(d.response.body.len(), 104_857_600);
 }
+
+/// The records read straight into their variant (tag first, as written) are the ones the
+/// general path reads, and a record with its tag elsewhere still reads.
+#[test]
+fn tag_first_lines_read_as_the_general_path_reads_them() {
+    for line in example_lines() {
+        let general: Record = serde_json::from_slice(line.as_bytes()).unwrap();
+        assert_eq!(parse_line(line.as_bytes()).unwrap(), general, "{line}");
+        let mut fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).unwrap();
+        let tag = fields.remove("type").unwrap();
+        fields.insert("type".into(), tag);
+        let moved = serde_json::to_string(&fields).unwrap();
+        assert!(!moved.starts_with(r#"{"type""#), "{moved}");
+        assert_eq!(parse_line(moved.as_bytes()).unwrap(), general, "{moved}");
+    }
+    let bad = r#"{"type":"exchange","id":"not a number"}"#;
+    let p = parse_line(bad.as_bytes()).unwrap_err();
+    assert!(
+        p.message.contains("invalid \"exchange\" record"),
+        "{}",
+        p.message
+    );
+}
