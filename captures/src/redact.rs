@@ -1110,17 +1110,7 @@ fn derive(mac: &HmacSha256, kind: Kind, value: &str, attempt: u32, len: usize) -
 fn guid(b: &[u8]) -> String {
     let mut g = [0u8; 16];
     g.copy_from_slice(&b[..16]);
-    g[6] = (g[6] & 0x0f) | 0x40;
-    g[8] = (g[8] & 0x3f) | 0x80;
-    let h = hex::encode(g);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    wusp::values::Guid::v4_from_bytes(g).0
 }
 
 fn is_guid(s: &str) -> bool {

@@ -19,6 +19,16 @@ use crate::xml::{
 pub struct Guid(pub String);
 
 impl Guid {
+    /// A version-4 GUID in lower case from 16 random (or derived) bytes: the version and
+    /// variant bits are set, the rest is kept.
+    pub fn v4_from_bytes(bytes: [u8; 16]) -> Self {
+        Guid(
+            uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .hyphenated()
+                .to_string(),
+        )
+    }
     /// The all-zero GUID (used by reporting events that are not about an update).
     pub fn zero() -> Self {
         Guid("00000000-0000-0000-0000-000000000000".into())
@@ -509,6 +519,15 @@ wusp_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v4_guids_set_version_and_variant_and_keep_the_rest() {
+        let g = Guid::v4_from_bytes([0xff; 16]);
+        assert_eq!(g.as_str(), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert!(g.is_well_formed());
+        let g = Guid::v4_from_bytes(std::array::from_fn(|i| i as u8));
+        assert_eq!(g.as_str(), "00010203-0405-4607-8809-0a0b0c0d0e0f");
+    }
 
     #[test]
     fn base64_bytes_with_and_without_whitespace() {

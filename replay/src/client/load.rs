@@ -19,17 +19,7 @@ use super::{ClientState, Identity, Step, Summary, Sync, SyncError, SyncOptions};
 pub fn identity_from_bytes(b: &[u8; 20]) -> Identity {
     let mut g = [0u8; 16];
     g.copy_from_slice(&b[..16]);
-    g[6] = (g[6] & 0x0f) | 0x40;
-    g[8] = (g[8] & 0x3f) | 0x80;
-    let h = hex::encode(g);
-    let guid = format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    );
+    let guid = wusp::values::Guid::v4_from_bytes(g).0;
     let dns = format!("wutap-{}.invalid", hex::encode(&b[16..20]));
     Identity::new(&guid, &dns)
 }

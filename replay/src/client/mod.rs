@@ -1263,17 +1263,7 @@ impl Sync {
             b[..8].copy_from_slice(&t.to_be_bytes());
             b[8..].copy_from_slice(&self.event_counter.to_be_bytes());
         }
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let h = hex::encode(b);
-        Guid(format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        ))
+        Guid::v4_from_bytes(b)
     }
 
     /// Events 147 (detection finished, %1 = number of updates) and 156 (status, `U=` the

@@ -38,18 +38,9 @@ pub(crate) fn range(label: &str, lo: u64, hi: u64) -> u64 {
 
 /// A version-4 style GUID in lower case, derived from the label.
 pub(crate) fn guid(label: &str) -> String {
-    let mut b = bytes(&format!("guid/{label}"), 16);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&bytes(&format!("guid/{label}"), 16));
+    wusp::values::Guid::v4_from_bytes(b).0
 }
 
 /// Standard base64 of `len` derived bytes.

@@ -63,17 +63,7 @@ fn guid(seed: u64, salt: u64, i: u64) -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&a.to_le_bytes());
     bytes[8..].copy_from_slice(&b.to_le_bytes());
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    wusp::values::Guid::v4_from_bytes(bytes).0
 }
 
 /// The bytes of generated file `index`: an `MZ` or `MSCF` header, then SplitMix64 output.

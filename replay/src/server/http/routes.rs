@@ -438,17 +438,7 @@ fn fresh_guid() -> Guid {
         let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
         b = nanos.to_le_bytes();
     }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    Guid(format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    ))
+    Guid::v4_from_bytes(b)
 }
 
 #[cfg(test)]
