@@ -45,8 +45,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         );
         bar
     });
-    // Sessions stream to a spool (a 0600 temporary file) as they close, so memory never
-    // holds them all; the report is then written from it in start order, after the totals.
+    // Sessions, skipped exchanges and input problems stream to a spool (0600 temporary
+    // files) as they come, so memory never holds them all; the report is then written from
+    // it (sessions in start order), after the totals.
     let mut spool = analyzer::Spool::new().context("wutap analyze: creating the session spool")?;
     let mut spool_error = None;
     let tail = analyzer::analyze_streaming(
@@ -58,9 +59,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
                 bar.set_position(p.read);
             }
         },
-        &mut |session| {
+        &mut |entry| {
             if spool_error.is_none()
-                && let Err(e) = spool.push(&session)
+                && let Err(e) = spool.push_entry(&entry)
             {
                 spool_error = Some(e);
             }

@@ -14,7 +14,7 @@ use wusp::{Envelope, Fault, Operation};
 use crate::Error;
 
 /// A problem met reading an input (a damaged line, a cut file): reported, never fatal.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InputProblem {
     /// The file.
     pub file: String,
@@ -104,15 +104,22 @@ impl Ord for Pending {
 }
 
 /// Streams the exchange and error records of one input in start-time order, with a bounded
-/// reorder window; damaged lines become [`InputProblem`]s.
+/// reorder window; damaged lines become [`InputProblem`]s, handed out as soon as they are met
+/// (ahead of the records still in the window), so none is held to the end.
 pub(crate) struct Records<'a> {
     input: &'a Input,
     reader: CaptureReader,
     heap: std::collections::BinaryHeap<Pending>,
     seq: u64,
-    /// Problems met so far.
-    pub(crate) problems: Vec<InputProblem>,
     eof: bool,
+}
+
+/// One item of [`Records`].
+pub(crate) enum Read {
+    /// An exchange or error record, in start-time order.
+    Record(Box<Record>),
+    /// A damaged line.
+    Problem(InputProblem),
 }
 
 impl Input {
@@ -133,7 +140,6 @@ impl Input {
             })?,
             heap: std::collections::BinaryHeap::new(),
             seq: 0,
-            problems: Vec::new(),
             eof: false,
         })
     }
@@ -145,8 +151,8 @@ const BATCH: usize = 16;
 
 impl Input {
     /// Reads and decodes this input's records on a second thread, in time order, handing
-    /// each to `each` on this one; returns the problems met reading. Adds the bytes read
-    /// from the file to `read`.
+    /// each to `each` on this one, with the problems met reading as they are met. Adds the
+    /// bytes read from the file to `read`.
     ///
     /// Reading and decoding (JSON, base64, Xpress, SOAP) and judging take about as long, so
     /// on two cores the two threads halve the time; the order and what `each` sees are the
@@ -155,42 +161,44 @@ impl Input {
         &self,
         read: Arc<AtomicU64>,
         each: &mut dyn FnMut(Classified),
-    ) -> Result<Vec<InputProblem>, Error> {
-        let mut records = self.records(read)?;
+    ) -> Result<(), Error> {
+        let records = self.records(read)?;
         // One batch waiting in the channel while the next is decoded and the last judged.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Classified>>(1);
-        let problems = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let reader = scope.spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
-                for record in records.by_ref() {
-                    batch.extend(classify_record(self, &record));
-                    if batch.len() == BATCH
+                for item in records {
+                    match item {
+                        Read::Record(record) => batch.extend(classify_record(self, &record)),
+                        Read::Problem(p) => batch.push(Classified::Problem(p)),
+                    }
+                    if batch.len() >= BATCH
                         && tx
                             .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                             .is_err()
                     {
                         // The judging side stopped: nothing more to decode.
-                        return records.problems;
+                        return;
                     }
                 }
                 // A send fails only when the judging side stopped, which needs no more.
                 let _ = tx.send(batch);
-                records.problems
             });
             for c in rx.into_iter().flatten() {
                 each(c);
             }
             reader
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         });
-        Ok(problems)
+        Ok(())
     }
 }
 
 impl Iterator for Records<'_> {
-    type Item = Record;
-    fn next(&mut self) -> Option<Record> {
+    type Item = Read;
+    fn next(&mut self) -> Option<Read> {
         while !self.eof && self.heap.len() < REORDER_WINDOW {
             match self.reader.next() {
                 Some(ReadItem::Record { record, .. }) => {
@@ -200,15 +208,17 @@ impl Iterator for Records<'_> {
                             .push(Pending(record.start(), self.seq, Box::new(record)));
                     }
                 }
-                Some(ReadItem::Problem(p)) => self.problems.push(InputProblem {
-                    file: self.input.label.clone(),
-                    line: p.line,
-                    message: p.message,
-                }),
+                Some(ReadItem::Problem(p)) => {
+                    return Some(Read::Problem(InputProblem {
+                        file: self.input.label.clone(),
+                        line: p.line,
+                        message: p.message,
+                    }));
+                }
                 None => self.eof = true,
             }
         }
-        self.heap.pop().map(|p| *p.2)
+        self.heap.pop().map(|p| Read::Record(p.2))
     }
 }
 
@@ -327,6 +337,8 @@ pub(crate) enum Classified {
     Content(Box<ContentGet>),
     /// Not judged (the exchange id and why).
     Skipped(String, String),
+    /// A damaged line of the input (from reading, never from [`classify_record`]).
+    Problem(InputProblem),
 }
 
 /// Classifies and decodes one record of input `file`.

@@ -40,7 +40,7 @@ pub use catalogue::{Check, Level, RULES, Rule};
 pub use finding::{Finding, Profile, Status};
 pub use input::InputProblem;
 pub use report::{
-    Analysis, CacheCounts, ExchangeEntry, Session, SessionKind, SessionSource, Skipped, Summary,
+    Analysis, CacheCounts, ExchangeEntry, ReportSource, Session, SessionKind, Skipped, Summary,
     Tail, rules_json, rules_text,
 };
 pub use sequence::{ExpectedStep, Mark, ObservedStep, Row, align, expected_sequence};
@@ -98,21 +98,37 @@ pub fn analyze_with_progress(
     options: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Analysis, Error> {
-    let mut sessions = Vec::new();
-    let tail = analyze_streaming(paths, options, progress, &mut |s| sessions.push(s))?;
-    Ok(tail.into_analysis(sessions))
+    let (mut sessions, mut skipped, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+    let tail = analyze_streaming(paths, options, progress, &mut |entry| match entry {
+        Entry::Session(s) => sessions.push(s),
+        Entry::Skipped(s) => skipped.push(s),
+        Entry::Problem(p) => problems.push(p),
+    })?;
+    Ok(tail.into_analysis(sessions, skipped, problems))
 }
 
-/// [`analyze_with_progress`] without holding the sessions: each session goes to `sink` as
-/// soon as it closes (in closing order, not start order; its findings already filtered by
-/// the options), and leaves the analyzer's memory. Findings decided only at the end of the
-/// input for sessions already handed over (S-30) come in the returned [`Tail`], which
-/// [`Tail::complete`] merges into their session.
+/// What [`analyze_streaming`] hands its sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A session that closed (its findings filtered by the options).
+    Session(Session),
+    /// An exchange that was not judged.
+    Skipped(Skipped),
+    /// A problem reading an input (a damaged line).
+    Problem(InputProblem),
+}
+
+/// [`analyze_with_progress`] without holding the report's entries: each session goes to
+/// `sink` as soon as it closes (in closing order, not start order; its findings already
+/// filtered by the options), each skipped exchange and input problem as soon as it is met
+/// (in the order of the full report), and leaves the analyzer's memory. Findings decided
+/// only at the end of the input for sessions already handed over (S-30) come in the
+/// returned [`Tail`], which [`Tail::complete`] merges into their session.
 pub fn analyze_streaming(
     paths: &[impl AsRef<Path>],
     options: &Options,
     progress: &mut dyn FnMut(Progress),
-    sink: &mut dyn FnMut(Session),
+    sink: &mut dyn FnMut(Entry),
 ) -> Result<Tail, Error> {
     for id in &options.rules {
         if catalogue::find(id).is_none() {
@@ -127,17 +143,17 @@ pub fn analyze_streaming(
         (options.rules.is_empty() || options.rules.iter().any(|r| r.eq_ignore_ascii_case(f.rule)))
             && options.level.is_none_or(|l| f.level <= l)
     };
-    let mut emit = |mut s: Session, tail: &mut Tail| {
+    let emit = |mut s: Session, tail: &mut Tail, sink: &mut dyn FnMut(Entry)| {
         s.findings.retain(wanted);
         tail.summary.sessions += 1;
         tail.summary.count(&s.findings);
-        sink(s);
+        sink(Entry::Session(s));
     };
     let total = inputs.iter().map(input::Input::size).sum();
     let read = Arc::new(AtomicU64::new(0));
     let mut seen = 0u64;
     for inp in &inputs {
-        let problems = inp.decode_each(Arc::clone(&read), &mut |item| {
+        inp.decode_each(Arc::clone(&read), &mut |item| {
             seen += 1;
             if seen.is_multiple_of(PROGRESS_EVERY) {
                 progress(Progress {
@@ -150,14 +166,18 @@ pub fn analyze_streaming(
                 input::Classified::Content(get) => engine.feed_content(&get),
                 input::Classified::Skipped(exchange, reason) => {
                     tracing::debug!(%exchange, %reason, "skipped");
-                    tail.skipped.push(Skipped { exchange, reason });
+                    tail.skipped += 1;
+                    sink(Entry::Skipped(Skipped { exchange, reason }));
+                }
+                input::Classified::Problem(p) => {
+                    tail.summary.input_problems += 1;
+                    sink(Entry::Problem(p));
                 }
             }
             for s in engine.take_closed() {
-                emit(s, &mut tail);
+                emit(s, &mut tail, sink);
             }
         })?;
-        tail.input_problems.extend(problems);
         progress(Progress {
             read: read.load(Ordering::Relaxed).min(total),
             total,
@@ -165,11 +185,10 @@ pub fn analyze_streaming(
     }
     let ending = engine.finish();
     for s in ending.sessions {
-        emit(s, &mut tail);
+        emit(s, &mut tail, sink);
     }
     tail.set_late(ending.late.into_iter().filter(|(_, f)| wanted(f)).collect());
     tail.set_renamed(ending.renamed);
-    tail.summary.input_problems = tail.input_problems.len();
     tracing::info!(
         sessions = tail.summary.sessions,
         must = tail.summary.must_violations,

@@ -69,7 +69,7 @@ pub struct Session {
 }
 
 /// An exchange that was not judged, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     /// `file#id`.
     pub exchange: String,
@@ -146,8 +146,8 @@ impl Analysis {
         Frame {
             profile: self.profile,
             summary: &self.summary,
-            skipped: &self.skipped,
-            input_problems: &self.input_problems,
+            skipped: self.skipped.len(),
+            input_problems: self.input_problems.len(),
         }
     }
 
@@ -166,7 +166,7 @@ impl Analysis {
     /// exchanges and input problems.
     pub fn to_text(&self) -> String {
         let mut o = Vec::new();
-        let _ = write_text(&mut o, &self.frame(), &self.sessions);
+        let _ = write_text(&mut o, &self.frame(), self);
         String::from_utf8_lossy(&o).into_owned()
     }
 
@@ -174,23 +174,22 @@ impl Analysis {
     /// fail, unverifiable ones are skipped) and one passing case per clean session.
     pub fn to_junit(&self) -> String {
         let mut o = Vec::new();
-        let _ = write_junit(&mut o, &self.frame(), &self.sessions);
+        let _ = write_junit(&mut o, &self.frame(), self);
         String::from_utf8_lossy(&o).into_owned()
     }
 }
 
-/// Everything of a streamed analysis but its sessions (see [`crate::analyze_streaming`]):
-/// skipped exchanges, input problems, the summary over every session, and the findings
-/// decided at the end of the input for sessions already handed over.
+/// What a streamed analysis keeps to the end (see [`crate::analyze_streaming`]): the summary
+/// over every session, how many exchanges were skipped, and the findings decided at the end
+/// of the input for sessions already handed over. Sessions, skipped exchanges and input
+/// problems themselves went to the sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tail {
     /// The profile findings are measured against.
     pub profile: Profile,
-    /// Exchanges not judged.
-    pub skipped: Vec<Skipped>,
-    /// Problems reading the inputs (damaged lines).
-    pub input_problems: Vec<InputProblem>,
-    /// Counts over every session, the late findings included.
+    /// How many exchanges were not judged (each went to the sink).
+    pub skipped: usize,
+    /// Counts over every session, the late findings included, and the input problems.
     pub summary: Summary,
     /// Late findings by session index (`s{index + 1}`), sorted by index.
     late: Vec<(usize, Finding)>,
@@ -208,8 +207,7 @@ impl Tail {
     pub(crate) fn new(profile: Profile) -> Tail {
         Tail {
             profile,
-            skipped: Vec::new(),
-            input_problems: Vec::new(),
+            skipped: 0,
             summary: Summary::default(),
             late: Vec::new(),
             renamed: Vec::new(),
@@ -260,9 +258,15 @@ impl Tail {
         self.summary.must_violations > 0 || self.summary.input_problems > 0
     }
 
-    /// The full analysis from the sessions the sink received (in any order): sorted in start
-    /// order, the late findings merged.
-    pub fn into_analysis(self, mut sessions: Vec<Session>) -> Analysis {
+    /// The full analysis from what the sink received (sessions in any order, skipped
+    /// exchanges and input problems in arrival order): sessions sorted in start order, the
+    /// late findings merged.
+    pub fn into_analysis(
+        self,
+        mut sessions: Vec<Session>,
+        skipped: Vec<Skipped>,
+        input_problems: Vec<InputProblem>,
+    ) -> Analysis {
         sessions.sort_by_key(|s| session_index(&s.id).unwrap_or(usize::MAX));
         for s in &mut sessions {
             self.complete(s);
@@ -270,8 +274,8 @@ impl Tail {
         let mut analysis = Analysis {
             profile: self.profile,
             sessions,
-            skipped: self.skipped,
-            input_problems: self.input_problems,
+            skipped,
+            input_problems,
             summary: Summary::default(),
         };
         analysis.recount();
@@ -282,94 +286,121 @@ impl Tail {
         Frame {
             profile: self.profile,
             summary: &self.summary,
-            skipped: &self.skipped,
-            input_problems: &self.input_problems,
+            skipped: self.skipped,
+            input_problems: self.summary.input_problems,
         }
     }
 
-    /// Writes the text report of [`Analysis::to_text`], the sessions read from `sessions`.
+    /// Writes the text report of [`Analysis::to_text`], the entries read from `source`.
     pub fn write_text(
         &self,
         out: &mut dyn std::io::Write,
-        sessions: &dyn SessionSource,
+        source: &dyn ReportSource,
     ) -> std::io::Result<()> {
-        write_text(out, &self.frame(), sessions)
+        write_text(out, &self.frame(), source)
     }
 
-    /// Writes the JSON report of [`Analysis::to_json`], the sessions read from `sessions`.
+    /// Writes the JSON report of [`Analysis::to_json`], the entries read from `source`.
     pub fn write_json(
         &self,
         out: &mut dyn std::io::Write,
-        sessions: &dyn SessionSource,
+        source: &dyn ReportSource,
     ) -> std::io::Result<()> {
         let report = JsonReport {
             frame: &self.frame(),
-            sessions,
+            source,
         };
         serde_json::to_writer_pretty(out, &report).map_err(std::io::Error::from)
     }
 
-    /// Writes the JUnit report of [`Analysis::to_junit`], the sessions read from `sessions`.
+    /// Writes the JUnit report of [`Analysis::to_junit`], the entries read from `source`.
     pub fn write_junit(
         &self,
         out: &mut dyn std::io::Write,
-        sessions: &dyn SessionSource,
+        source: &dyn ReportSource,
     ) -> std::io::Result<()> {
-        write_junit(out, &self.frame(), sessions)
+        write_junit(out, &self.frame(), source)
     }
 }
 
-/// Sessions in start order, read once per pass a report format makes over them.
-pub trait SessionSource {
+/// The entries of a report, read once per pass a report format makes over them: sessions in
+/// start order, skipped exchanges and input problems in the order they were met.
+pub trait ReportSource {
     /// Calls `f` on every session in start order; stops at the first error.
     fn visit(&self, f: &mut dyn FnMut(&Session) -> std::io::Result<()>) -> std::io::Result<()>;
+    /// Calls `f` on every skipped exchange; stops at the first error.
+    fn visit_skipped(
+        &self,
+        f: &mut dyn FnMut(&Skipped) -> std::io::Result<()>,
+    ) -> std::io::Result<()>;
+    /// Calls `f` on every input problem; stops at the first error.
+    fn visit_problems(
+        &self,
+        f: &mut dyn FnMut(&InputProblem) -> std::io::Result<()>,
+    ) -> std::io::Result<()>;
 }
 
-impl SessionSource for Vec<Session> {
+impl ReportSource for Analysis {
     fn visit(&self, f: &mut dyn FnMut(&Session) -> std::io::Result<()>) -> std::io::Result<()> {
-        self.iter().try_for_each(f)
+        self.sessions.iter().try_for_each(f)
+    }
+    fn visit_skipped(
+        &self,
+        f: &mut dyn FnMut(&Skipped) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.skipped.iter().try_for_each(f)
+    }
+    fn visit_problems(
+        &self,
+        f: &mut dyn FnMut(&InputProblem) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.input_problems.iter().try_for_each(f)
     }
 }
 
-/// What a report shows besides the sessions.
+/// What a report shows besides the entries: the totals.
 struct Frame<'a> {
     profile: Profile,
     summary: &'a Summary,
-    skipped: &'a [Skipped],
-    input_problems: &'a [InputProblem],
+    skipped: usize,
+    input_problems: usize,
 }
 
-/// The JSON document of [`Analysis`], its sessions streamed from a [`SessionSource`].
+/// The JSON document of [`Analysis`], its entries streamed from a [`ReportSource`].
 struct JsonReport<'a> {
     frame: &'a Frame<'a>,
-    sessions: &'a dyn SessionSource,
+    source: &'a dyn ReportSource,
 }
 
 impl Serialize for JsonReport<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
+        let src = self.source;
         let mut st = ser.serialize_struct("Analysis", 5)?;
         st.serialize_field("profile", &self.frame.profile)?;
-        st.serialize_field("sessions", &SessionSeq(self.sessions))?;
-        st.serialize_field("skipped", self.frame.skipped)?;
-        st.serialize_field("input_problems", self.frame.input_problems)?;
+        st.serialize_field("sessions", &Streamed(&|f| src.visit(f)))?;
+        st.serialize_field("skipped", &Streamed(&|f| src.visit_skipped(f)))?;
+        st.serialize_field("input_problems", &Streamed(&|f| src.visit_problems(f)))?;
         st.serialize_field("summary", self.frame.summary)?;
         st.end()
     }
 }
 
-/// The `sessions` array, read from its source while it is written.
-struct SessionSeq<'a>(&'a dyn SessionSource);
+/// What visits the entries of one kind, `f` on each.
+type Visit<'a, T> = &'a dyn Fn(&mut dyn FnMut(&T) -> std::io::Result<()>) -> std::io::Result<()>;
 
-impl Serialize for SessionSeq<'_> {
+/// A JSON array read from its source (a visit over its elements) while it is written.
+struct Streamed<'a, T>(Visit<'a, T>);
+
+impl<T: Serialize> Serialize for Streamed<'_, T> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq as _;
         let mut seq = ser.serialize_seq(None)?;
         let mut failed = None;
-        let read = self.0.visit(&mut |s| {
-            seq.serialize_element(s).map_err(|e| {
+        let read = (self.0)(&mut |item: &T| {
+            seq.serialize_element(item).map_err(|e| {
                 failed = Some(e);
-                std::io::Error::other("serializing a session")
+                std::io::Error::other("serializing a report entry")
             })
         });
         if let Some(e) = failed {
@@ -391,7 +422,7 @@ fn kind_word(kind: SessionKind) -> &'static str {
 fn write_text(
     o: &mut dyn std::io::Write,
     fr: &Frame<'_>,
-    sessions: &dyn SessionSource,
+    sessions: &dyn ReportSource,
 ) -> std::io::Result<()> {
     let s = fr.summary;
     writeln!(
@@ -435,17 +466,13 @@ fn write_text(
         }
         Ok(())
     })?;
-    if !fr.skipped.is_empty() {
-        writeln!(o, "\nskipped ({}):", fr.skipped.len())?;
-        for sk in fr.skipped {
-            writeln!(o, "  {}: {}", sk.exchange, sk.reason)?;
-        }
+    if fr.skipped > 0 {
+        writeln!(o, "\nskipped ({}):", fr.skipped)?;
+        sessions.visit_skipped(&mut |sk| writeln!(o, "  {}: {}", sk.exchange, sk.reason))?;
     }
-    if !fr.input_problems.is_empty() {
-        writeln!(o, "\ninput problems ({}):", fr.input_problems.len())?;
-        for p in fr.input_problems {
-            writeln!(o, "  {}:{}: {}", p.file, p.line, p.message)?;
-        }
+    if fr.input_problems > 0 {
+        writeln!(o, "\ninput problems ({}):", fr.input_problems)?;
+        sessions.visit_problems(&mut |p| writeln!(o, "  {}:{}: {}", p.file, p.line, p.message))?;
     }
     Ok(())
 }
@@ -453,7 +480,7 @@ fn write_text(
 fn write_junit(
     o: &mut dyn std::io::Write,
     fr: &Frame<'_>,
-    sessions: &dyn SessionSource,
+    sessions: &dyn ReportSource,
 ) -> std::io::Result<()> {
     o.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
     let mut tests = 0usize;

@@ -12,7 +12,7 @@ use wusp::types::SyncInfo;
 use crate::engine::Engine;
 use crate::input::{self, Classified};
 use crate::testkit::*;
-use crate::{Options, Profile, Session, SessionSource, Spool};
+use crate::{Entry, Options, Profile, ReportSource, Session, Spool};
 
 /// One capture of `clients` clients in turn (distinct ClientIDs, one address), each a first
 /// sync of one page with extended info, three hours apart.
@@ -42,7 +42,10 @@ fn feed(paths: &[PathBuf], engine: &mut Engine, after: &mut dyn FnMut(&Engine)) 
     let mut out = Vec::new();
     for inp in &inputs {
         let records = inp.records(Arc::new(AtomicU64::new(0))).unwrap();
-        for record in records {
+        for item in records {
+            let input::Read::Record(record) = item else {
+                continue;
+            };
             match input::classify_record(inp, &record) {
                 Some(Classified::Wusp(ex)) => engine.feed(&ex),
                 Some(Classified::Content(get)) => engine.feed_content(&get),
@@ -138,9 +141,11 @@ fn streamed_reports_equal_the_full_ones_late_findings_included() {
 
     let mut spool = Spool::new().unwrap();
     let mut arrived = Vec::new();
-    let tail = crate::analyze_streaming(&paths, &options, &mut |_| {}, &mut |s| {
-        arrived.push((s.id.clone(), s.findings.iter().any(|f| f.rule == "S-30")));
-        spool.push(&s).unwrap();
+    let tail = crate::analyze_streaming(&paths, &options, &mut |_| {}, &mut |e| {
+        if let Entry::Session(s) = &e {
+            arrived.push((s.id.clone(), s.findings.iter().any(|f| f.rule == "S-30")));
+        }
+        spool.push_entry(&e).unwrap();
     })
     .unwrap();
     // s1 left before the end of the input, without its S-30: that came in the tail.
@@ -153,11 +158,16 @@ fn streamed_reports_equal_the_full_ones_late_findings_included() {
     assert_eq!(tail.summary, full.summary);
     assert_eq!(tail.has_problems(), full.has_problems());
     assert_eq!(spool.len(), 2);
-    let sessions = spool.finish(&tail).unwrap();
+    assert_spooled_reports_equal(spool, &tail, &full);
+}
+
+/// The text, JSON and JUnit reports written from `spool` and `tail` are those of `full`.
+fn assert_spooled_reports_equal(spool: Spool, tail: &crate::Tail, full: &crate::Analysis) {
+    let spooled = spool.finish(tail).unwrap();
     let (mut text, mut json, mut junit) = (Vec::new(), Vec::new(), Vec::new());
-    tail.write_text(&mut text, &sessions).unwrap();
-    tail.write_json(&mut json, &sessions).unwrap();
-    tail.write_junit(&mut junit, &sessions).unwrap();
+    tail.write_text(&mut text, &spooled).unwrap();
+    tail.write_json(&mut json, &spooled).unwrap();
+    tail.write_junit(&mut junit, &spooled).unwrap();
     assert_eq!(String::from_utf8(text).unwrap(), full.to_text());
     assert_eq!(String::from_utf8(json).unwrap(), full.to_json());
     assert_eq!(String::from_utf8(junit).unwrap(), full.to_junit());
@@ -174,8 +184,9 @@ fn the_spool_file_is_private_and_sessions_read_back_in_start_order() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = spool.file_mode().unwrap();
-        assert_eq!(mode.mode() & 0o777, 0o600);
+        for mode in spool.file_modes().unwrap() {
+            assert_eq!(mode.mode() & 0o777, 0o600);
+        }
     }
     let tail = crate::Tail::new(Profile::Native);
     let sessions = spool.finish(&tail).unwrap();
@@ -201,8 +212,10 @@ fn a_session_that_left_before_its_client_was_named_gets_the_clientid_learned_lat
     let clients: Vec<&str> = full.sessions.iter().map(|s| s.client.as_str()).collect();
     assert_eq!(clients, [CLIENT_ID, CLIENT_ID], "{}", full.to_text());
     let mut streamed = Vec::new();
-    let tail = crate::analyze_streaming(&paths, &Options::default(), &mut |_| {}, &mut |s| {
-        streamed.push(s)
+    let tail = crate::analyze_streaming(&paths, &Options::default(), &mut |_| {}, &mut |e| {
+        if let Entry::Session(s) = e {
+            streamed.push(s);
+        }
     })
     .unwrap();
     assert_eq!(
@@ -211,4 +224,103 @@ fn a_session_that_left_before_its_client_was_named_gets_the_clientid_learned_lat
     );
     tail.complete(&mut streamed[0]);
     assert_eq!(streamed[0].client, CLIENT_ID);
+}
+
+/// Inserts a damaged line after every `every` lines of the capture at `path` (the header
+/// line kept first); returns how many were inserted.
+fn damage_every(path: &std::path::Path, every: usize) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    let mut damaged = 0;
+    for (i, line) in text.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if i > 0 && i % every == 0 {
+            out.push_str("{\"type\":\"exchange\",\"id\":\n");
+            damaged += 1;
+        }
+    }
+    std::fs::write(path, out).unwrap();
+    damaged
+}
+
+#[test]
+fn skipped_exchanges_and_input_problems_leave_as_they_are_met() {
+    // A proxy capture of a Windows machine: mostly browser traffic, some damaged lines.
+    let exchanges = 3000;
+    let mut k = Kit::new("browser.jsonl", 0);
+    for i in 0..exchanges {
+        k.foreign(&format!("/page/{i}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = k.write(dir.path());
+    let damaged = damage_every(&path, 500);
+    assert_eq!(damaged, exchanges / 500);
+
+    let reports = std::cell::Cell::new(0usize);
+    // (reports made when the entry arrived, is it a skipped exchange)
+    let mut arrivals = Vec::new();
+    let tail = crate::analyze_streaming(
+        &[&path],
+        &Options::default(),
+        &mut |_| reports.set(reports.get() + 1),
+        &mut |e| match e {
+            Entry::Skipped(_) => arrivals.push((reports.get(), true)),
+            Entry::Problem(_) => arrivals.push((reports.get(), false)),
+            Entry::Session(s) => panic!("no WUSP here, yet session {}", s.id),
+        },
+    )
+    .unwrap();
+    let total = reports.get();
+    assert!(total >= exchanges / 256, "{total} progress reports");
+    let skipped: Vec<usize> = arrivals.iter().filter(|a| a.1).map(|a| a.0).collect();
+    let problems: Vec<usize> = arrivals.iter().filter(|a| !a.1).map(|a| a.0).collect();
+    assert_eq!(skipped.len(), exchanges);
+    assert_eq!(problems.len(), damaged);
+    // Each left while the input was being read, not held to its end: the first skipped
+    // exchange and the first damaged line arrived before the first progress report.
+    assert_eq!(skipped[0], 0, "{skipped:?}");
+    assert_eq!(problems[0], 0, "{problems:?}");
+    assert!(problems[damaged - 1] < total, "{problems:?} of {total}");
+    assert!(
+        skipped[exchanges / 2] <= total / 2,
+        "{} of {total}",
+        skipped[exchanges / 2]
+    );
+    // The tail keeps their counts only.
+    assert_eq!(tail.skipped, exchanges);
+    assert_eq!(tail.summary.input_problems, damaged);
+    assert_eq!(tail.summary.sessions, 0);
+    assert!(tail.has_problems());
+}
+
+#[test]
+fn streamed_reports_equal_the_full_ones_with_skipped_exchanges_and_input_problems() {
+    let (mut first, mut diff) = with_late_finding();
+    first.foreign("/favicon.ico");
+    diff.foreign("/msdownload/update/v3/static/trustedr/en/authrootstl.cab");
+    diff.foreign("/telemetry?x=1&y=\"2\"");
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [first.write(dir.path()), diff.write(dir.path())];
+    let damaged = damage_every(&paths[0], 7) + damage_every(&paths[1], 3);
+    let options = Options::default();
+    let full = crate::analyze(&paths, &options).unwrap();
+    assert_eq!(full.skipped.len(), 3, "{:?}", full.skipped);
+    assert_eq!(full.input_problems.len(), damaged);
+    assert!(damaged >= 2, "{damaged}");
+    let text = full.to_text();
+    assert!(text.contains("\nskipped (3):\n"), "{text}");
+    assert!(
+        text.contains(&format!("\ninput problems ({damaged}):\n")),
+        "{text}"
+    );
+
+    let mut spool = Spool::new().unwrap();
+    let tail = crate::analyze_streaming(&paths, &options, &mut |_| {}, &mut |e| {
+        spool.push_entry(&e).unwrap();
+    })
+    .unwrap();
+    assert_eq!(tail.summary, full.summary);
+    assert_eq!(tail.skipped, 3);
+    assert_spooled_reports_equal(spool, &tail, &full);
 }

@@ -536,6 +536,22 @@ impl Kit {
         )
     }
 
+    /// Records a non-WUSP exchange (`GET target`, as a browser behind the proxy sends);
+    /// returns its id.
+    pub(crate) fn foreign(&mut self, target: &str) -> String {
+        let id = self.raw(
+            Operation::GetConfig,
+            b"not xml at all".to_vec(),
+            200,
+            Vec::new(),
+        );
+        if let Some(Record::Exchange(e)) = self.records.last_mut() {
+            e.request.target = target.into();
+            e.request.method = "GET".into();
+        }
+        id
+    }
+
     /// Mutable access to the records (for mutations).
     pub(crate) fn records_mut(&mut self) -> &mut Vec<Record> {
         &mut self.records

@@ -720,16 +720,7 @@ fn damaged_and_foreign_input_is_reported_not_fatal() {
     text.push_str("{\"type\":\"exchange\",\"id\":99,\"con\n");
     std::fs::write(&path, text).unwrap();
     let mut other = Kit::new("other.jsonl", 0);
-    other.raw(
-        wusp::Operation::GetConfig,
-        b"not xml at all".to_vec(),
-        200,
-        b"".to_vec(),
-    );
-    if let Record::Exchange(e) = &mut other.records_mut()[0] {
-        e.request.target = "/favicon.ico".into();
-        e.request.method = "GET".into();
-    }
+    other.foreign("/favicon.ico");
     let p2 = other.write(dir.path());
     let a = crate::analyze(&[path, p2], &Options::default()).unwrap();
     assert_eq!(a.input_problems.len(), 1, "{:?}", a.input_problems);
