@@ -53,7 +53,7 @@ struct Recovery {
 fn info_digest(info: Option<&ComputerInfo>) -> Option<u128> {
     let mut info = info?.clone();
     info.source = wusp::xml::Source::default();
-    Some(super::digest(2, &format!("{info:?}")))
+    Some(super::digest(4, &format!("{info:?}")))
 }
 
 /// `x.y` with decimal digits on both sides.
